@@ -1,0 +1,142 @@
+// Command pubsub is the command line of github.com/phxgo/pubsub.
+//
+// Usage:
+//
+//	pubsub <command> [flags]
+//
+// The commands are:
+//
+//	demo    walk through Phoenix.PubSub's ideas on one node, narrating each step
+//
+// Run "pubsub <command> --help" for a command's flags. The exit status is 0 on success, 1 when a command
+// fails, and 2 for a usage error (an unknown command or flag, or a bad flag value).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// command is one subcommand: "pubsub <name> [flags]".
+type command struct {
+	name    string
+	summary string // one line for the command list
+	// run runs the command with the arguments after its name and returns the exit status. It parses
+	// its own flags, with parseFlags.
+	run func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+// commands lists the subcommands in the order usage shows them. A function rather than a variable, so
+// that a command may print the list (help) without an initialisation cycle.
+func commands() []command {
+	return []command{
+		{name: "demo", summary: "walk through Phoenix.PubSub's ideas on one node, narrating each step", run: runDemo},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program: it runs the command args name and returns the exit status. ctx ends when
+// the program is interrupted.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("pubsub", flag.ContinueOnError)
+	if code, ok := parseFlags(fs, args, stdout, stderr, usage); !ok {
+		return code
+	}
+	args = fs.Args()
+	if len(args) == 0 {
+		usage(stderr, fs)
+		return exitUsage
+	}
+	name, args := args[0], args[1:]
+	if name == "help" {
+		return runHelp(ctx, args, stdout, stderr)
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, args, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "pubsub: unknown command %q\nRun 'pubsub --help' for usage.\n", name)
+	return exitUsage
+}
+
+// runHelp is "pubsub help [command]": the same as "pubsub --help" or "pubsub <command> --help".
+func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	switch len(args) {
+	case 0:
+		return run(ctx, []string{"--help"}, stdout, stderr)
+	case 1:
+		for _, c := range commands() {
+			if c.name == args[0] {
+				return c.run(ctx, []string{"--help"}, stdout, stderr)
+			}
+		}
+		fmt.Fprintf(stderr, "pubsub help: unknown command %q\nRun 'pubsub --help' for usage.\n", args[0])
+	default:
+		fmt.Fprintln(stderr, "pubsub help: too many arguments\nRun 'pubsub --help' for usage.")
+	}
+	return exitUsage
+}
+
+// usage prints the program's usage and its command list to w.
+func usage(w io.Writer, _ *flag.FlagSet) {
+	fmt.Fprintln(w, "pubsub: Phoenix.PubSub for Go, from the command line.")
+	fmt.Fprintln(w, "\nUsage:\n  pubsub <command> [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'pubsub <command> --help' for a command's flags.")
+}
+
+// parseFlags parses args with fs, printing nothing itself on success. On -h or --help it prints
+// printUsage to stdout and returns exitOK; on a bad flag it prints the error and a hint to stderr and
+// returns exitUsage. ok reports whether the command should go on.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, printUsage func(io.Writer, *flag.FlagSet)) (code int, ok bool) {
+	fs.SetOutput(io.Discard) // errors and usage are printed here, to the right stream
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return exitOK, true
+	case errors.Is(err, flag.ErrHelp):
+		printUsage(stdout, fs)
+		return exitOK, false
+	default:
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", fs.Name(), err, fs.Name())
+		return exitUsage, false
+	}
+}
+
+// usageError reports a usage error found after parsing (a bad flag value, an extra argument) and returns
+// exitUsage.
+func usageError(stderr io.Writer, fs *flag.FlagSet, format string, args ...any) int {
+	fmt.Fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", fs.Name(), fmt.Sprintf(format, args...), fs.Name())
+	return exitUsage
+}
+
+// printFlags prints fs's flags and their defaults to w.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintln(w, "\nFlags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}

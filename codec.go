@@ -1,0 +1,91 @@
+package pubsub
+
+import (
+	"fmt"
+	"reflect"
+	"sync"
+)
+
+// Payload type names every node knows without registration.
+const (
+	TypeBytes  = "[]byte" // a []byte payload travels as its raw bytes
+	TypeString = "string" // a string payload travels as its raw bytes
+)
+
+// Encoded is the payload of a message from another node whose value had no registered type (or a type
+// name this node does not know, see RegisterType): Type is the sender's registered name ("" for an
+// unregistered type), Data the msgpack encoding. Message.Decode decodes it into any matching Go value.
+type Encoded struct {
+	Type string
+	Data []byte
+}
+
+func (e Encoded) typeLabel() string {
+	if e.Type == "" {
+		return "unregistered"
+	}
+	return fmt.Sprintf("%q", e.Type)
+}
+
+// types is the process-wide registry of payload types, like encoding/gob's.
+var types = struct {
+	sync.RWMutex
+	byName map[string]reflect.Type
+	byType map[reflect.Type]string
+}{byName: map[string]reflect.Type{}, byType: map[reflect.Type]string{}}
+
+// RegisterType registers T under name, so that a T broadcast on one node arrives on every other node as
+// a T (it travels as msgpack, tagged with name). Register the same types under the same names on every
+// node, typically in an init function. Registering the same pair again is a no-op; reusing a name for
+// another type, or registering a type under a second name, is an error, as is an empty name, a name
+// longer than 255 bytes, or one of the built-in names TypeBytes and TypeString. RegisterType is safe for
+// concurrent use.
+func RegisterType[T any](name string) error {
+	t := reflect.TypeFor[T]()
+	switch {
+	case name == "":
+		return fmt.Errorf("pubsub: RegisterType[%v]: empty name", t)
+	case len(name) > maxNameLen:
+		return fmt.Errorf("pubsub: RegisterType[%v]: name is %d bytes, more than %d", t, len(name), maxNameLen)
+	case name == TypeBytes || name == TypeString:
+		return fmt.Errorf("pubsub: RegisterType[%v]: %q is a built-in type name", t, name)
+	case t.Kind() == reflect.Interface:
+		return fmt.Errorf("pubsub: RegisterType[%v]: cannot register an interface type", t)
+	}
+	types.Lock()
+	defer types.Unlock()
+	if old, ok := types.byName[name]; ok {
+		if old == t {
+			return nil
+		}
+		return fmt.Errorf("pubsub: RegisterType[%v]: name %q is already registered for %v", t, name, old)
+	}
+	if old, ok := types.byType[t]; ok {
+		return fmt.Errorf("pubsub: RegisterType[%v]: type is already registered as %q", t, old)
+	}
+	types.byName[name] = t
+	types.byType[t] = name
+	return nil
+}
+
+// MustRegisterType is RegisterType that panics on error, for use in init functions and var blocks.
+func MustRegisterType[T any](name string) {
+	if err := RegisterType[T](name); err != nil {
+		panic(err)
+	}
+}
+
+// typeName returns the registered name of v's type, or "" when it has none.
+func typeName(v any) string {
+	types.RLock()
+	defer types.RUnlock()
+	return types.byType[reflect.TypeOf(v)]
+}
+
+// registeredType returns the type registered under name.
+func registeredType(name string) (reflect.Type, bool) {
+	types.RLock()
+	defer types.RUnlock()
+	t, ok := types.byName[name]
+	return t, ok
+}

@@ -1,0 +1,60 @@
+package dispatch_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/dispatch"
+)
+
+// Connections subscribe with their writer as metadata; a broadcast through the fastlane is encoded once
+// and the same frame is written to every connection. A subscriber without a writer still gets the
+// message in its mailbox.
+func ExampleFastlaneDispatcher() {
+	fl := &dispatch.FastlaneDispatcher{} // frames are JSON: {"topic": ..., "payload": ...}
+	ps, err := pubsub.New(pubsub.Config{
+		Name:        "app",
+		Dispatchers: map[string]pubsub.Dispatcher{dispatch.FastlaneName: fl},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer ps.Close()
+
+	var conns []*dispatch.ChanWriter
+	for range 3 {
+		conn := dispatch.NewChanWriter(16) // a websocket's outbound queue, say
+		conns = append(conns, conn)
+		if err := ps.NewSubscriber().Subscribe("room:lobby", dispatch.WithFastlane(conn)); err != nil {
+			panic(err)
+		}
+	}
+	audit := ps.NewSubscriber() // no fastlane metadata: receives pubsub.Messages
+	if err := audit.Subscribe("room:lobby"); err != nil {
+		panic(err)
+	}
+
+	type chat struct {
+		User string `json:"user"`
+		Body string `json:"body"`
+	}
+	err = ps.Broadcast(context.Background(), "room:lobby", chat{User: "shane", Body: "hello"},
+		pubsub.WithDispatcher(dispatch.FastlaneName))
+	if err != nil {
+		panic(err)
+	}
+
+	for i, conn := range conns {
+		fmt.Printf("conn %d: %s\n", i, <-conn.C())
+	}
+	fmt.Printf("audit: %+v\n", (<-audit.C()).Payload)
+	st := fl.Stats()
+	fmt.Printf("encoded %d time(s), wrote %d frame(s)\n", st.Encodes, st.Writes)
+	// Output:
+	// conn 0: {"topic":"room:lobby","payload":{"user":"shane","body":"hello"}}
+	// conn 1: {"topic":"room:lobby","payload":{"user":"shane","body":"hello"}}
+	// conn 2: {"topic":"room:lobby","payload":{"user":"shane","body":"hello"}}
+	// audit: {User:shane Body:hello}
+	// encoded 1 time(s), wrote 3 frame(s)
+}

@@ -1,0 +1,47 @@
+// Package pubsub is Phoenix.PubSub for Go: realtime publish/subscribe within one process or across a
+// cluster of nodes that share an adapter (Redis, see package redisadapter).
+//
+// A PubSub has subscribers, the Go stand-in for Elixir processes: each is a bounded mailbox that
+// receives the messages broadcast on the topics it subscribes to.
+//
+//	ps, err := pubsub.New(pubsub.Config{Name: "my_pubsub"}) // one node, no adapter
+//	defer ps.Close()
+//	sub := ps.NewSubscriber()
+//	err = sub.Subscribe("user:123")
+//	err = ps.Broadcast(ctx, "user:123", UserUpdate{ID: 123, Name: "Shane"})
+//	msg := <-sub.C() // msg.Topic == "user:123", msg.Payload.(UserUpdate)
+//
+// # Broadcasts
+//
+// Broadcast reaches every subscriber of a topic on every node; BroadcastFrom skips the sender's own
+// subscriptions on this node; LocalBroadcast and LocalBroadcastFrom stay on this node; DirectBroadcast
+// reaches one node. The Must… variants panic with a *BroadcastError, like Phoenix's bang functions.
+// A broadcast sends to the adapter first and then delivers locally: an adapter error is returned and
+// nothing is delivered. Local delivery is complete when the call returns.
+//
+// # Guarantees
+//
+// A broadcaster never blocks on a subscriber: a full mailbox drops (OverflowPolicy), counts the drop in
+// Subscriber.Dropped, and the PubSub reports a slow consumer once per episode (Config.OnSlowConsumer),
+// from its own goroutine. The messages of one broadcaster reach each subscriber in the order they were
+// broadcast, and every message broadcast is either received or counted as dropped. Payloads are passed
+// by value locally (not copied: treat them as immutable once broadcast) and travel as msgpack between
+// nodes; RegisterType keeps their Go type across nodes.
+//
+// # Dispatchers
+//
+// A Dispatcher receives a topic's entries (subscriber and subscription metadata), the sender and the
+// message, and decides who gets what: Phoenix's custom dispatching, used for example by the fastlane
+// in package dispatch. Dispatchers are registered by name in Config.Dispatchers, and a broadcast picks
+// one with WithDispatcher; the name travels with the message to other nodes.
+//
+// # Concurrency
+//
+// Every method of PubSub and Subscriber is safe for concurrent use. Dispatchers run on the goroutine
+// that delivers (the broadcaster's, or the adapter's receive loop) and must not block. Close is
+// idempotent, stops every goroutine the PubSub started, and closes every subscriber; every call after
+// it returns ErrClosed.
+//
+// Adapters implement Adapter; its documentation states what they may assume and must guarantee.
+// Package pubsubtest checks an adapter against Phoenix's semantics.
+package pubsub

@@ -1,0 +1,54 @@
+package pubsub
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Message is what a subscriber receives: the topic it was broadcast on and the payload.
+//
+// A message broadcast on this node carries the broadcaster's value itself (not a copy: treat payloads as
+// immutable once broadcast). One from another node carries a value of the same Go type when the type is
+// registered with RegisterType, a []byte or string as itself, and otherwise an Encoded holding the
+// msgpack bytes. Decode works whatever the origin.
+type Message struct {
+	Topic   string
+	Payload any
+}
+
+// Decode stores the payload in the value v points to. When the payload's type is assignable to *v it is
+// assigned (no copy of its contents); otherwise it is converted through msgpack, so a map can fill a
+// struct and an Encoded from another node decodes into any type that matches its shape. It returns an
+// error when v is not a non-nil pointer or the payload does not fit.
+func (m Message) Decode(v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("pubsub: Decode needs a non-nil pointer, got %T", v)
+	}
+	elem := rv.Elem()
+	switch p := m.Payload.(type) {
+	case nil:
+		elem.SetZero()
+		return nil
+	case Encoded:
+		if err := msgpack.Unmarshal(p.Data, v); err != nil {
+			return fmt.Errorf("pubsub: decode %s payload into %T: %w", p.typeLabel(), v, err)
+		}
+		return nil
+	}
+	pv := reflect.ValueOf(m.Payload)
+	if pv.Type().AssignableTo(elem.Type()) {
+		elem.Set(pv)
+		return nil
+	}
+	b, err := msgpack.Marshal(m.Payload)
+	if err != nil {
+		return fmt.Errorf("pubsub: decode %T payload into %T: %w", m.Payload, v, err)
+	}
+	if err := msgpack.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("pubsub: decode %T payload into %T: %w", m.Payload, v, err)
+	}
+	return nil
+}

@@ -1,0 +1,187 @@
+package pubsubtest_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/pubsubtest"
+)
+
+// hub is an in-memory network of hubNodes: a multi-node adapter for testing the suite's cross-node
+// checks without a server. Each node has an unbounded inbox drained by one goroutine, so frames from
+// one origin arrive in order and never overlap, as the Adapter contract requires. A hub can be made
+// faulty (see hubFault), to show that the suite catches adapters that break the contract.
+type hub struct {
+	fault hubFault
+	mu    sync.Mutex
+	nodes map[string]*hubNode
+}
+
+// hubFault is a way for a hub to break the Adapter contract.
+type hubFault string
+
+const (
+	faultNone      hubFault = ""
+	faultDuplicate hubFault = "duplicate" // every frame arrives twice
+	faultReorder   hubFault = "reorder"   // frames of one origin arrive in swapped pairs
+	faultDrop      hubFault = "drop"      // every 97th frame to a node is lost
+	faultSilent    hubFault = "silent"    // Broadcast sends nothing
+	faultCloseAll  hubFault = "closeall"  // closing one node stops delivery to all
+)
+
+func newHub(fault hubFault) *hub { return &hub{fault: fault, nodes: map[string]*hubNode{}} }
+
+type hubNode struct {
+	hub  *hub
+	name string
+	host pubsub.Host
+
+	mu       sync.Mutex
+	inbox    []string
+	received int                 // frames enqueued, for faultDrop
+	held     map[*hubNode]string // per origin, for faultReorder
+	wake     chan struct{}
+	done     chan struct{}
+	stopped  chan struct{}
+}
+
+func (h *hub) node(name string) *hubNode {
+	return &hubNode{
+		hub: h, name: name, held: map[*hubNode]string{},
+		wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{}),
+	}
+}
+
+func (n *hubNode) Start(host pubsub.Host) error {
+	n.hub.mu.Lock()
+	defer n.hub.mu.Unlock()
+	if _, dup := n.hub.nodes[n.name]; dup {
+		return fmt.Errorf("hub: node %q already started", n.name)
+	}
+	n.host = host
+	n.hub.nodes[n.name] = n
+	go n.run()
+	return nil
+}
+
+func (n *hubNode) NodeName() string { return n.name }
+
+func (n *hubNode) Broadcast(ctx context.Context, frame []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if n.hub.fault == faultSilent {
+		return nil
+	}
+	f := string(frame)
+	n.hub.mu.Lock()
+	defer n.hub.mu.Unlock()
+	for _, to := range n.hub.nodes {
+		if to != n {
+			to.enqueue(n, f)
+		}
+	}
+	return nil
+}
+
+func (n *hubNode) DirectBroadcast(ctx context.Context, node string, frame []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	n.hub.mu.Lock()
+	defer n.hub.mu.Unlock()
+	if to, ok := n.hub.nodes[node]; ok {
+		to.enqueue(n, string(frame))
+	}
+	return nil
+}
+
+func (n *hubNode) Close() error {
+	n.hub.mu.Lock()
+	delete(n.hub.nodes, n.name)
+	if n.hub.fault == faultCloseAll {
+		clear(n.hub.nodes)
+	}
+	n.hub.mu.Unlock()
+	close(n.done)
+	<-n.stopped
+	return nil
+}
+
+// enqueue queues frame, sent by from, for delivery to n (applying the hub's fault). Called with the
+// hub's lock held, so frames of one origin are queued in the order they were sent.
+func (n *hubNode) enqueue(from *hubNode, frame string) {
+	n.mu.Lock()
+	n.received++
+	switch n.hub.fault {
+	case faultDuplicate:
+		n.inbox = append(n.inbox, frame, frame)
+	case faultDrop:
+		if n.received%97 != 0 {
+			n.inbox = append(n.inbox, frame)
+		}
+	case faultReorder:
+		if held, ok := n.held[from]; ok {
+			n.inbox = append(n.inbox, frame, held)
+			delete(n.held, from)
+		} else {
+			n.held[from] = frame
+		}
+	default:
+		n.inbox = append(n.inbox, frame)
+	}
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *hubNode) run() {
+	defer close(n.stopped)
+	for {
+		select {
+		case <-n.wake:
+		case <-n.done:
+			return
+		}
+		n.mu.Lock()
+		frames := n.inbox
+		n.inbox = nil
+		n.mu.Unlock()
+		for _, f := range frames {
+			select {
+			case <-n.done:
+				return
+			default:
+			}
+			n.host.HandleFrame(f)
+		}
+	}
+}
+
+// hubFactory returns a Factory that starts each cluster on a new hub with the given fault.
+func hubFactory(fault hubFault) pubsubtest.Factory {
+	return func(t testing.TB, n int, cfg pubsub.Config) []*pubsub.PubSub {
+		h := newHub(fault)
+		nodes := make([]*pubsub.PubSub, n)
+		for i := range nodes {
+			cfg.Adapter = h.node(fmt.Sprintf("hub%d", i))
+			ps, err := pubsub.New(cfg)
+			if err != nil {
+				closeAll(nodes[:i])
+				t.Fatalf("New: %v", err)
+			}
+			nodes[i] = ps
+		}
+		return nodes
+	}
+}
+
+// TestHub runs the whole suite, cross-node checks included, on the in-memory hub adapter.
+func TestHub(t *testing.T) {
+	pubsubtest.Run(t, hubFactory(faultNone), pubsubtest.Features{Nodes: 3})
+}

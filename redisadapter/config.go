@@ -1,0 +1,149 @@
+package redisadapter
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/internal/wire"
+)
+
+// Defaults used when a Config field is zero.
+const (
+	DefaultChannelPrefix  = "phx"
+	DefaultMaxMessageSize = 1 << 20 // bytes per frame, envelope included
+	DefaultProbeInterval  = time.Second
+	DefaultMaxBatch       = 512 // frames per pipeline
+	maxNameLen            = 255
+	minSecretLen          = 16
+)
+
+// Config configures an Adapter. Give either Client or URL.
+type Config struct {
+	// Client is a go-redis client the program already has: a *redis.Client, a *redis.ClusterClient
+	// (classic PUBLISH reaches every shard), or a failover client. The adapter uses it and its pool but
+	// does not close it.
+	Client redis.UniversalClient
+
+	// URL makes the adapter build (and own, and close) its own client: redis://[user:password@]host:port/db
+	// or rediss://… for TLS. Ignored when Client is set.
+	URL string
+
+	// TLSConfig overrides the TLS settings of a client built from a rediss:// URL (to trust a private CA,
+	// say). Ignored when Client is set.
+	TLSConfig *tls.Config
+
+	// NodeName names this node; it must be unique among the nodes of the PubSub. Another live node with
+	// the same name is detected and reported (Stats.DuplicateNodes, an Error log), but direct broadcasts
+	// to that name then reach both. Default: the host name and six random hex digits.
+	NodeName string
+
+	// ChannelPrefix starts the names of the Redis channels (prefix:{pubsub name}:broadcast and
+	// prefix:{pubsub name}:node:<node name>). Default DefaultChannelPrefix.
+	ChannelPrefix string
+
+	// MaxMessageSize bounds a frame (the envelope, its payload and its signature) in both directions:
+	// larger broadcasts fail with ErrTooLarge, larger frames received are dropped and counted.
+	// Default DefaultMaxMessageSize.
+	MaxMessageSize int
+
+	// Secret, when set, signs every frame this node sends with HMAC-SHA256 and makes it drop (and count)
+	// every frame that is unsigned or signed with another secret. Give every node the same secret, at
+	// least 16 random bytes (32 recommended).
+	Secret []byte
+
+	// ProbeInterval is how often the node publishes a probe to its own channel. A subscription that has
+	// carried nothing for 1.5 intervals is considered dead and reconnected, so a connection that stays
+	// open but carries nothing (a black hole) is replaced within two intervals. Default
+	// DefaultProbeInterval; at least 10ms.
+	ProbeInterval time.Duration
+
+	// MaxBatch bounds how many frames go into one Redis pipeline. Default DefaultMaxBatch.
+	MaxBatch int
+
+	// Logger receives the adapter's events. Nil means the PubSub's logger.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	bad := func(format string, args ...any) (Config, error) {
+		return c, fmt.Errorf("%w: redisadapter: "+format, append([]any{pubsub.ErrInvalidConfig}, args...)...)
+	}
+	if c.Client == nil && c.URL == "" {
+		return bad("give Client or URL")
+	}
+	if len(c.NodeName) > maxNameLen {
+		return bad("NodeName is %d bytes, more than %d", len(c.NodeName), maxNameLen)
+	}
+	if c.MaxMessageSize < 0 || c.MaxMessageSize > wire.MaxFrameLen {
+		return bad("MaxMessageSize %d is outside 0..%d", c.MaxMessageSize, wire.MaxFrameLen)
+	}
+	if c.ProbeInterval != 0 && c.ProbeInterval < 10*time.Millisecond {
+		return bad("ProbeInterval %v is less than 10ms", c.ProbeInterval)
+	}
+	if c.Secret != nil && len(c.Secret) < minSecretLen {
+		return bad("Secret is %d bytes; use at least %d random bytes (32 recommended)", len(c.Secret), minSecretLen)
+	}
+	if c.MaxBatch < 0 {
+		return bad("MaxBatch %d is negative", c.MaxBatch)
+	}
+	if c.NodeName == "" {
+		c.NodeName = defaultNodeName()
+	}
+	if c.ChannelPrefix == "" {
+		c.ChannelPrefix = DefaultChannelPrefix
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = DefaultProbeInterval
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	return c, nil
+}
+
+func defaultNodeName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	var b [3]byte
+	rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
+
+// channels are the Redis channels of one PubSub.
+type channels struct{ prefix string }
+
+func newChannels(prefix, pubsubName string) channels {
+	// The braces are a Redis Cluster hash tag: every channel of one PubSub maps to one slot.
+	return channels{prefix: prefix + ":{" + pubsubName + "}:"}
+}
+
+func (c channels) broadcast() string       { return c.prefix + "broadcast" }
+func (c channels) node(name string) string { return c.prefix + "node:" + name }
+
+// client builds the adapter's client from c.URL.
+func (c Config) client() (redis.UniversalClient, bool, error) {
+	if c.Client != nil {
+		return c.Client, false, nil
+	}
+	opt, err := redis.ParseURL(c.URL)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: redisadapter: URL: %w", pubsub.ErrInvalidConfig, err)
+	}
+	if c.TLSConfig != nil {
+		opt.TLSConfig = c.TLSConfig
+	}
+	return redis.NewClient(opt), true, nil
+}

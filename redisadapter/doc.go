@@ -1,0 +1,39 @@
+// Package redisadapter is the Redis adapter of package pubsub: any number of Go processes that point at
+// the same Redis with the same PubSub name form one PubSub. Broadcast reaches the subscribers of every
+// node, DirectBroadcast reaches one node, LocalBroadcast stays local.
+//
+//	a, err := redisadapter.New(redisadapter.Config{URL: "redis://localhost:6379/0", NodeName: "web-1"})
+//	ps, err := pubsub.New(pubsub.Config{Name: "chat", Adapter: a})
+//
+// # Channels
+//
+// Each PubSub uses two kinds of Redis channels, namespaced by its name: one for broadcasts
+// (phx:{name}:broadcast) and one per node (phx:{name}:node:<node>), for direct broadcasts and the
+// node's liveness probe. Every node subscribes to the broadcast channel and to its own.
+//
+// # Sending
+//
+// A node publishes through one goroutine that batches every frame queued while a pipeline is in flight
+// into the next pipeline (group commit): a broadcast returns once Redis has accepted its frame, many
+// concurrent broadcasts share round trips, and all the frames of a node reach every other node in the
+// order they were sent. Frames carry a sequence number per stream, so a receiver notices frames lost
+// between the sender and itself.
+//
+// # Receiving
+//
+// The adapter reads its subscription itself (not with go-redis's Channel, which blocks its reader for up
+// to a minute and then drops silently), validates every frame before anything is decoded, and delivers
+// it to the PubSub, whose mailboxes never block. A probe published to the node's own channel every
+// ProbeInterval proves the subscription alive; one that carries nothing for 1.5 intervals (a connection
+// that is open but dead) is closed and replaced. Every resubscription, and every sequence jump, is
+// reported to the PubSub as a possible gap (pubsub.GapTopic), which the tracker uses to resynchronise.
+//
+// # Hostile input
+//
+// Anyone who can PUBLISH to the Redis can write on these channels. Frames over MaxMessageSize,
+// malformed, of another protocol version, unsigned or badly signed (with a Secret), naming an unknown
+// dispatcher or payload type, are dropped, counted (Stats) and logged at a bounded rate.
+//
+// Delivery is at most once, as Redis pub/sub is: what is lost during a disconnection is lost, and
+// reported as a gap.
+package redisadapter

@@ -1,0 +1,269 @@
+package redisadapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/internal/wire"
+)
+
+// Reconnect backoff: quick first retries, so that delivery resumes well within a second of Redis
+// coming back, capped so that a long outage does not hammer it.
+const (
+	minBackoff = 25 * time.Millisecond
+	maxBackoff = 500 * time.Millisecond
+)
+
+// receiver owns the subscription: a read loop that hands frames to the PubSub, and a probe loop that
+// publishes a probe to this node's channel every ProbeInterval and replaces the subscription when
+// nothing at all (not even the probe) has arrived for 1.5 intervals.
+type receiver struct {
+	a        *Adapter
+	closing  chan struct{}
+	wg       sync.WaitGroup
+	lastSeen atomic.Int64 // unix nanos of the last message read
+
+	mu   sync.Mutex
+	sub  *redis.PubSub // the live subscription; closed to interrupt the read loop
+	dead error         // why the probe loop closed sub, if it did
+
+	seqs sequences // owned by the read loop
+}
+
+func newReceiver(a *Adapter, sub *redis.PubSub) *receiver {
+	r := &receiver{a: a, closing: make(chan struct{}), sub: sub, seqs: newSequences()}
+	r.lastSeen.Store(time.Now().UnixNano())
+	r.wg.Add(2)
+	go r.readLoop()
+	go r.probeLoop()
+	return r
+}
+
+func (r *receiver) isClosing() bool {
+	select {
+	case <-r.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// readLoop reads until the subscription fails, then resubscribes (with backoff) and reports the
+// possible gap, until the adapter closes.
+func (r *receiver) readLoop() {
+	defer r.wg.Done()
+	sub := r.current()
+	for {
+		err := r.read(sub)
+		sub.Close()
+		if r.isClosing() {
+			return
+		}
+		if dead := r.takeDead(); dead != nil {
+			err = dead
+		}
+		r.a.log.Warn("redisadapter: subscription lost, resubscribing", slog.Any("reason", err))
+		if sub = r.resubscribe(); sub == nil {
+			return // closing
+		}
+		r.seqs.reset() // the reconnect gap is reported once, below, not again per origin
+		r.a.stats.reconnects.Add(1)
+		r.a.host.HandleGap(fmt.Errorf("redisadapter: resubscribed after: %w", err))
+	}
+}
+
+// read hands every message of sub to the adapter until sub fails or is closed.
+func (r *receiver) read(sub *redis.PubSub) error {
+	ctx := context.Background()
+	for {
+		msg, err := sub.Receive(ctx)
+		if err != nil {
+			return err
+		}
+		r.lastSeen.Store(time.Now().UnixNano())
+		if m, ok := msg.(*redis.Message); ok {
+			r.a.handle(m.Channel, m.Payload)
+		}
+	}
+}
+
+// resubscribe retries until a subscription is confirmed, or returns nil when the adapter closes.
+func (r *receiver) resubscribe() *redis.PubSub {
+	backoff := minBackoff
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		sub, err := r.a.subscribe(ctx)
+		cancel()
+		if err == nil {
+			r.mu.Lock()
+			if r.isClosing() {
+				r.mu.Unlock()
+				sub.Close()
+				return nil
+			}
+			r.sub = sub
+			r.mu.Unlock()
+			r.lastSeen.Store(time.Now().UnixNano())
+			return sub
+		}
+		r.a.rlog.logAt(slog.LevelWarn, "resubscribe", "redisadapter: resubscribe failed", slog.Any("err", err))
+		select {
+		case <-r.closing:
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+func (r *receiver) current() *redis.PubSub {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sub
+}
+
+func (r *receiver) takeDead() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err := r.dead
+	r.dead = nil
+	return err
+}
+
+var errProbeTimeout = errors.New("redisadapter: nothing received, not even our own probe")
+
+// probeLoop publishes a probe to this node's channel every interval and kills a silent subscription.
+func (r *receiver) probeLoop() {
+	defer r.wg.Done()
+	interval := r.a.cfg.ProbeInterval
+	probe, err := wire.Append(nil, &wire.Envelope{Kind: wire.KindProbe, Origin: r.a.cfg.NodeName, Incarnation: r.a.incarnation}, nil)
+	if err != nil {
+		panic("redisadapter: cannot encode a probe: " + err.Error()) // a bug: the node name was validated
+	}
+	tick := time.NewTicker(interval / 4)
+	defer tick.Stop()
+	lastProbe := time.Time{}
+	for {
+		select {
+		case <-r.closing:
+			return
+		case now := <-tick.C:
+			if now.Sub(lastProbe) >= interval {
+				lastProbe = now
+				ctx, cancel := context.WithTimeout(context.Background(), interval)
+				// The probe needs its own buffer: the publisher stamps frames in place.
+				if err := r.a.pub.publish(ctx, r.a.own, "", append([]byte(nil), probe...)); err != nil {
+					r.a.rlog.logAt(slog.LevelWarn, "probe", "redisadapter: probe publish failed", slog.Any("err", err))
+				}
+				cancel()
+			}
+			if silent := time.Duration(now.UnixNano() - r.lastSeen.Load()); silent > interval*3/2 {
+				r.kill(fmt.Errorf("%w for %v", errProbeTimeout, silent.Round(time.Millisecond)))
+			}
+		}
+	}
+}
+
+// kill closes the live subscription so that the read loop replaces it.
+func (r *receiver) kill(reason error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead != nil || r.sub == nil {
+		return
+	}
+	r.a.stats.probeFailures.Add(1)
+	r.dead = reason
+	r.lastSeen.Store(time.Now().UnixNano()) // give the replacement a full window
+	r.sub.Close()
+}
+
+func (r *receiver) close() {
+	r.mu.Lock()
+	close(r.closing)
+	if r.sub != nil {
+		r.sub.Close()
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// handle validates one message from Redis and, unless it is to be dropped, delivers it to the PubSub.
+// It runs on the read loop's goroutine only.
+func (a *Adapter) handle(channel, payload string) {
+	if len(payload) > a.cfg.MaxMessageSize {
+		a.drop(&a.stats.tooLarge, "too_large", fmt.Errorf("%w: %d bytes on %s", wire.ErrTooLarge, len(payload), channel))
+		return
+	}
+	f, err := wire.DecodeSigned(payload, a.limits, a.cfg.Secret)
+	if err != nil {
+		a.dropWire(err, channel)
+		return
+	}
+	if f.Incarnation == a.incarnation {
+		return // our own broadcast or probe
+	}
+	if f.Origin == a.cfg.NodeName {
+		a.stats.duplicateNodes.Add(1)
+		a.rlog.logAt(slog.LevelError, "duplicate", "redisadapter: another live node uses this node's name; direct broadcasts to it reach both",
+			slog.String("other_incarnation", fmt.Sprintf("%x", f.Incarnation)))
+	}
+	switch {
+	case f.Kind == wire.KindProbe:
+		return // another node's probe: only seen when it shares our name (reported above)
+	case channel == a.own && (f.Kind != wire.KindDirect || f.Target != a.cfg.NodeName),
+		channel == a.bcast && f.Kind != wire.KindBroadcast:
+		a.drop(&a.stats.misrouted, "misrouted", fmt.Errorf("%s frame for %q on %s", f.Kind, f.Target, channel))
+		return
+	}
+	if a.recvSeqs().observe(f) {
+		a.stats.gaps.Add(1)
+		a.host.HandleGap(fmt.Errorf("redisadapter: frames from node %q were lost (sequence jumped)", f.Origin))
+	}
+	switch err := a.host.HandleFrame(payload); {
+	case err == nil:
+		a.stats.received.Add(1)
+	case errors.Is(err, pubsub.ErrUnknownDispatcher):
+		a.drop(&a.stats.dispatcher, "dispatcher", err)
+	case errors.Is(err, pubsub.ErrUnknownType):
+		a.drop(&a.stats.typ, "type", err)
+	case errors.Is(err, pubsub.ErrClosed):
+	default:
+		a.drop(&a.stats.malformed, "malformed", err)
+	}
+}
+
+// recvSeqs returns the sequence tracker. Before the receiver exists (the first subscription, in
+// Start), frames are handled by Start's goroutine with a tracker of their own.
+func (a *Adapter) recvSeqs() *sequences {
+	if a.recv != nil {
+		return &a.recv.seqs
+	}
+	return &a.startSeqs
+}
+
+func (a *Adapter) dropWire(err error, channel string) {
+	switch {
+	case errors.Is(err, wire.ErrTooLarge):
+		a.drop(&a.stats.tooLarge, "too_large", err)
+	case errors.Is(err, wire.ErrVersion):
+		a.drop(&a.stats.version, "version", err)
+	case errors.Is(err, wire.ErrSignature):
+		a.drop(&a.stats.signature, "signature", err)
+	default:
+		a.drop(&a.stats.malformed, "malformed", fmt.Errorf("on %s: %w", channel, err))
+	}
+}
+
+// drop counts a dropped frame and logs it at a bounded rate.
+func (a *Adapter) drop(counter *atomic.Uint64, reason string, err error) {
+	counter.Add(1)
+	a.rlog.logAt(slog.LevelWarn, reason, "redisadapter: dropped a frame", slog.String("reason", reason), slog.Any("err", err))
+}

@@ -1,0 +1,166 @@
+package pubsub
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+	"unsafe"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/phxgo/pubsub/internal/wire"
+)
+
+// msgpackNil is msgpack's encoding of nil: a nil payload arrives as nil.
+const msgpackNil = "\xc0"
+
+// maxPayloadDepth bounds the nesting of msgpack payloads from other nodes (msgpack's decoder recurses).
+const maxPayloadDepth = wire.DefaultMaxDepth
+
+// frameLimits bounds frames from other nodes before anything is decoded. Adapters may enforce a smaller
+// frame size of their own before handing a frame over.
+var frameLimits = wire.Limits{}
+
+// frameBuf is a reusable encoding buffer: one envelope and its payload.
+type frameBuf struct {
+	frame   []byte
+	payload bytes.Buffer
+	enc     *msgpack.Encoder
+}
+
+var frameBufs = sync.Pool{New: func() any {
+	b := &frameBuf{}
+	b.enc = msgpack.NewEncoder(&b.payload)
+	return b
+}}
+
+// maxPooledFrame keeps an occasional huge message from pinning its buffer in the pool.
+const maxPooledFrame = 64 << 10
+
+func (ps *PubSub) sendBroadcast(ctx context.Context, topic, dispatcher string, payload any) error {
+	return ps.send(ctx, wire.KindBroadcast, "", topic, dispatcher, payload)
+}
+
+func (ps *PubSub) sendDirect(ctx context.Context, node, topic, dispatcher string, payload any) error {
+	return ps.send(ctx, wire.KindDirect, node, topic, dispatcher, payload)
+}
+
+// send encodes one envelope and hands it to the adapter.
+func (ps *PubSub) send(ctx context.Context, kind wire.Kind, target, topic, dispatcher string, payload any) error {
+	b := frameBufs.Get().(*frameBuf)
+	defer func() {
+		if cap(b.frame) <= maxPooledFrame && b.payload.Cap() <= maxPooledFrame {
+			frameBufs.Put(b)
+		}
+	}()
+	env := wire.Envelope{
+		Kind:        kind,
+		Origin:      ps.nodeName,
+		Incarnation: ps.incarnation,
+		Target:      target,
+		Topic:       topic,
+		Dispatcher:  dispatcher,
+	}
+	switch p := payload.(type) {
+	case []byte:
+		env.PayloadType, env.Payload = TypeBytes, p
+	case string:
+		// wire.Append only reads the payload, so the string's bytes can be lent without a copy.
+		env.PayloadType, env.Payload = TypeString, unsafe.Slice(unsafe.StringData(p), len(p))
+	default:
+		b.payload.Reset()
+		if err := b.enc.Encode(payload); err != nil {
+			return fmt.Errorf("pubsub: encode %T payload: %w", payload, err)
+		}
+		env.PayloadType, env.Payload = typeName(payload), b.payload.Bytes()
+	}
+	frame, err := wire.Append(b.frame[:0], &env, nil)
+	if err != nil {
+		return fmt.Errorf("pubsub: %w", err)
+	}
+	b.frame = frame
+	if kind == wire.KindDirect {
+		return ps.adapter.DirectBroadcast(ctx, target, frame)
+	}
+	return ps.adapter.Broadcast(ctx, frame)
+}
+
+// handleFrame decodes a frame from another node and delivers it locally, with no sender.
+func (ps *PubSub) handleFrame(frame string) error {
+	f, err := wire.Decode(frame, frameLimits)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadFrame, err)
+	}
+	switch {
+	case f.Incarnation == ps.incarnation:
+		return nil // our own broadcast, already delivered locally
+	case f.Kind == wire.KindProbe:
+		return nil // the adapter's business
+	case f.Kind == wire.KindDirect && f.Target != ps.nodeName:
+		return fmt.Errorf("%w: direct frame for node %q reached node %q", ErrBadFrame, f.Target, ps.nodeName)
+	}
+	d, err := ps.dispatcher(f.Dispatcher)
+	if err != nil {
+		return err
+	}
+	payload, err := decodePayload(f.PayloadType, f.Payload)
+	if err != nil {
+		return err
+	}
+	// f.Topic aliases frame, an immutable string: subscribers may keep it.
+	ps.deliver(d, nil, Message{Topic: f.Topic, Payload: payload})
+	return nil
+}
+
+// decodePayload turns a payload from the wire back into a Go value: a registered type's value, a []byte
+// or string for the built-in names, and an Encoded for an unregistered value. The msgpack bytes are
+// checked for bounded lengths and depth before msgpack sees them.
+func decodePayload(typeName, data string) (any, error) {
+	switch typeName {
+	case TypeBytes:
+		return []byte(data), nil
+	case TypeString:
+		return data, nil
+	}
+	if err := wire.CheckMsgpackString(data, maxPayloadDepth); err != nil {
+		return nil, fmt.Errorf("%w: payload of type %q: %w", ErrBadFrame, typeName, err)
+	}
+	if typeName == "" {
+		if data == msgpackNil {
+			return nil, nil
+		}
+		return Encoded{Data: []byte(data)}, nil
+	}
+	t, ok := registeredType(typeName)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownType, typeName)
+	}
+	v := reflect.New(t)
+	if err := msgpack.Unmarshal([]byte(data), v.Interface()); err != nil {
+		return nil, fmt.Errorf("%w: payload of type %q: %w", ErrBadFrame, typeName, err)
+	}
+	return v.Elem().Interface(), nil
+}
+
+// GapTopic is the reserved topic on which a PubSub announces, to this node's subscribers only, that
+// messages from other nodes may have been lost (for example while its adapter reconnected to Redis).
+// The payload is a Gap. The tracker subscribes to it to resynchronise.
+const GapTopic = "phx:gap"
+
+// Gap is the payload of a message on GapTopic.
+type Gap struct {
+	Node   string // this node's name
+	Reason error  // why messages may have been lost
+}
+
+func (ps *PubSub) handleGap(reason error) {
+	if ps.closed.Load() {
+		return
+	}
+	ps.log.Warn("pubsub: messages from other nodes may have been lost",
+		slog.String("pubsub", ps.name), slog.String("node", ps.nodeName), slog.Any("reason", reason))
+	ps.deliver(nil, nil, Message{Topic: GapTopic, Payload: Gap{Node: ps.nodeName, Reason: reason}})
+}
