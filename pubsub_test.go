@@ -517,3 +517,37 @@ func ExampleSubscriber_Receive() {
 	fmt.Println(msg.Topic, msg.Payload)
 	// Output: user:123 hello
 }
+
+func TestDoneAndAfterClose(t *testing.T) {
+	ps := newPS(t, pubsub.Config{})
+	s := ps.NewSubscriber()
+	ran := make(chan string, 3)
+	s.AfterClose(func() { ran <- "a" })
+	stop := s.AfterClose(func() { ran <- "stopped" })
+	if !stop() || stop() {
+		t.Fatal("stop should report true once, then false")
+	}
+	done := s.Done()
+	select {
+	case <-done:
+		t.Fatal("Done closed early")
+	default:
+	}
+	s.Close()
+	<-done
+	if got := <-ran; got != "a" {
+		t.Fatalf("ran %q", got)
+	}
+	s.AfterClose(func() { ran <- "late" }) // after Close: runs at once
+	if got := <-ran; got != "late" {
+		t.Fatalf("ran %q", got)
+	}
+	other := ps.NewSubscriber()
+	ps.Close()
+	<-other.Done()
+	select {
+	case got := <-ran:
+		t.Fatalf("unexpected %q", got)
+	default:
+	}
+}

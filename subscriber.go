@@ -26,9 +26,11 @@ type Subscriber struct {
 	closed bool
 
 	// subsMu guards topics and closeErr: the subscriptions this subscriber holds, by topic.
-	subsMu   sync.Mutex
-	topics   map[string]*slot
-	closeErr error // non-nil once closing has begun
+	subsMu     sync.Mutex
+	topics     map[string]*slot
+	closeErr   error              // non-nil once closing has begun
+	done       chan struct{}      // made by Done on first use, closed by close
+	afterClose map[*func()]func() // registered by AfterClose, run by close
 
 	dropped atomic.Uint64
 	slow    atomic.Bool // inside a slow-consumer episode (see slowReporter)
@@ -212,7 +214,15 @@ func (s *Subscriber) close(reason error) {
 	s.closeErr = reason
 	topics := s.topics
 	s.topics = nil
+	if s.done != nil {
+		close(s.done)
+	}
+	after := s.afterClose
+	s.afterClose = nil
 	s.subsMu.Unlock()
+	for _, f := range after {
+		go f()
+	}
 
 	for topic, sl := range topics {
 		s.ps.registry.remove(topic, sl)
@@ -228,6 +238,47 @@ func (s *Subscriber) isClosed() bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.closed
+}
+
+// Done returns a channel that is closed when the subscriber is closed (by Close, or by its PubSub's
+// Close). With C and a context it lets a goroutine select on the subscriber's end, and it makes a
+// Subscriber a tracker owner: its presences end when it closes.
+func (s *Subscriber) Done() <-chan struct{} {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.done == nil {
+		s.done = make(chan struct{})
+		if s.closeErr != nil {
+			close(s.done)
+		}
+	}
+	return s.done
+}
+
+// AfterClose arranges for f to run in its own goroutine once the subscriber is closed, like
+// context.AfterFunc: at once if it already is. stop unregisters f and reports whether it did so before f
+// was started. It costs no goroutine while the subscriber is open, which is why the tracker prefers it to
+// Done for watching many owners.
+func (s *Subscriber) AfterClose(f func()) (stop func() bool) {
+	key := &f
+	s.subsMu.Lock()
+	if s.closeErr != nil {
+		s.subsMu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	if s.afterClose == nil {
+		s.afterClose = make(map[*func()]func())
+	}
+	s.afterClose[key] = f
+	s.subsMu.Unlock()
+	return func() bool {
+		s.subsMu.Lock()
+		defer s.subsMu.Unlock()
+		_, ok := s.afterClose[key]
+		delete(s.afterClose, key)
+		return ok
+	}
 }
 
 // err returns why the subscriber is closed, or nil.

@@ -37,7 +37,9 @@ type Adapter struct {
 	bcast, own  string // this PubSub's broadcast channel and this node's channel
 	pub         *publisher
 	recv        *receiver
-	startSeqs   sequences // used while Start subscribes, before recv exists
+	// seqs follows other nodes' sequence numbers. Only the goroutine that reads the subscription uses
+	// it: Start's while it subscribes, then the read loop's, which Start starts afterwards.
+	seqs sequences
 
 	closeOnce sync.Once
 	closeErr  error

@@ -34,12 +34,10 @@ type receiver struct {
 	mu   sync.Mutex
 	sub  *redis.PubSub // the live subscription; closed to interrupt the read loop
 	dead error         // why the probe loop closed sub, if it did
-
-	seqs sequences // owned by the read loop
 }
 
 func newReceiver(a *Adapter, sub *redis.PubSub) *receiver {
-	r := &receiver{a: a, closing: make(chan struct{}), sub: sub, seqs: newSequences()}
+	r := &receiver{a: a, closing: make(chan struct{}), sub: sub}
 	r.lastSeen.Store(time.Now().UnixNano())
 	r.wg.Add(2)
 	go r.readLoop()
@@ -74,7 +72,7 @@ func (r *receiver) readLoop() {
 		if sub = r.resubscribe(); sub == nil {
 			return // closing
 		}
-		r.seqs.reset() // the reconnect gap is reported once, below, not again per origin
+		r.a.seqs.reset() // the reconnect gap is reported once, below, not again per origin
 		r.a.stats.reconnects.Add(1)
 		r.a.host.HandleGap(fmt.Errorf("redisadapter: resubscribed after: %w", err))
 	}
@@ -223,7 +221,7 @@ func (a *Adapter) handle(channel, payload string) {
 		a.drop(&a.stats.misrouted, "misrouted", fmt.Errorf("%s frame for %q on %s", f.Kind, f.Target, channel))
 		return
 	}
-	if a.recvSeqs().observe(f) {
+	if a.seqs.observe(f) {
 		a.stats.gaps.Add(1)
 		a.host.HandleGap(fmt.Errorf("redisadapter: frames from node %q were lost (sequence jumped)", f.Origin))
 	}
@@ -238,15 +236,6 @@ func (a *Adapter) handle(channel, payload string) {
 	default:
 		a.drop(&a.stats.malformed, "malformed", err)
 	}
-}
-
-// recvSeqs returns the sequence tracker. Before the receiver exists (the first subscription, in
-// Start), frames are handled by Start's goroutine with a tracker of their own.
-func (a *Adapter) recvSeqs() *sequences {
-	if a.recv != nil {
-		return &a.recv.seqs
-	}
-	return &a.startSeqs
 }
 
 func (a *Adapter) dropWire(err error, channel string) {

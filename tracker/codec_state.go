@@ -1,0 +1,716 @@
+package tracker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// Gossip encoding of deltas and full-state extracts.
+//
+// A payload is one msgpack array; replicas and topics are written once in tables and referred to by index:
+//
+//	delta:   [1, 1, replicas, start, end, clouds, topics, values]
+//	extract: [1, 2, replicas, context, clouds, topics, values]
+//
+//	replicas: [[name, vsn], ...]
+//	start, end, context: [ri, clock, ri, clock, ...]
+//	clouds: [[ri, [clock, ...]], ...]
+//	topics: [topic, ...]
+//	values: [[ri, clock, ti, owner, key, meta], ...]    meta: nil or a map with string keys
+//
+// The first element is the format version; a decoder rejects versions it does not know.
+//
+// Decoding validates before it trusts: every declared length must fit the bytes left, indexes must be in
+// their tables, replicas and topics unique, dots (tags and cloud clocks) non-zero and unique, ranges equal in
+// replicas with start <= end and complete (every dot of a range in the clouds), extract clouds above their
+// context, every value's replica in the range (delta) or context (extract) and its dot seen by the payload,
+// no trailing bytes. Any violation is an error wrapping errInvalidPayload; decoding never panics. Callers
+// still bound the payload size and nesting depth before decoding; what is decoded takes memory in proportion
+// to the payload (about 20 times its size at most: a value is 7 bytes on the wire, ~150 in memory).
+//
+// Meta values are normalised when decoded: every integer becomes int64 (an unsigned value above
+// math.MaxInt64 stays uint64), every float float64, strings string, binary []byte, msgpack timestamps
+// time.Time in UTC, arrays []any and maps map[string]any (recursively, at most maxMetaDepth deep). Anything
+// the msgpack encoder accepts can be sent; structs arrive as map[string]any. Maps with non-string keys and
+// other extension types are rejected by the decoder, so the shard should pass meta through normalizeMeta when
+// it is tracked: then a presence looks the same on every node, and no peer rejects its delta.
+
+const (
+	stateCodecVersion = 1
+
+	payloadDelta   = 1
+	payloadExtract = 2
+
+	// maxMetaDepth bounds the nesting of meta values.
+	maxMetaDepth = 32
+)
+
+// errInvalidPayload is wrapped by every decoding error.
+var errInvalidPayload = errors.New("tracker: invalid state payload")
+
+// marshalDelta encodes a delta for gossip.
+func marshalDelta(d *delta) ([]byte, error) {
+	var e stateEncoder
+	e.init()
+	for ref := range d.start {
+		e.replica(ref)
+	}
+	for ref := range d.end {
+		e.replica(ref)
+	}
+	e.collect(d.clouds, d.values)
+	e.header(payloadDelta, 8)
+	e.clock(d.start)
+	e.clock(d.end)
+	return e.finish(d.clouds, d.values)
+}
+
+// marshalExtract encodes a full-state extract for a transfer.
+func marshalExtract(x *extract) ([]byte, error) {
+	var e stateEncoder
+	e.init()
+	for ref := range x.context {
+		e.replica(ref)
+	}
+	e.collect(x.clouds, x.values)
+	e.header(payloadExtract, 7)
+	e.clock(x.context)
+	return e.finish(x.clouds, x.values)
+}
+
+// unmarshalDelta decodes and validates a delta encoded by marshalDelta.
+func unmarshalDelta(b []byte) (*delta, error) {
+	var sd stateDecoder
+	if err := sd.begin(b, payloadDelta); err != nil {
+		return nil, invalid(err)
+	}
+	d := &delta{}
+	var err error
+	if d.start, err = sd.clock(); err != nil {
+		return nil, invalid(err)
+	}
+	if d.end, err = sd.clock(); err != nil {
+		return nil, invalid(err)
+	}
+	if len(d.start) != len(d.end) {
+		return nil, invalid(errors.New("range bounds with different replicas"))
+	}
+	for ref, start := range d.start {
+		if end, ok := d.end[ref]; !ok || start > end {
+			return nil, invalid(fmt.Errorf("bad range for %v", ref))
+		}
+	}
+	if d.clouds, err = sd.clouds(nil); err != nil {
+		return nil, invalid(err)
+	}
+	if ref, hole := d.rangeHole(); hole {
+		return nil, invalid(fmt.Errorf("range of %v has a hole", ref))
+	}
+	d.values, err = sd.values(func(t tag) error {
+		end, ok := d.end[t.replica]
+		if !ok || t.clock > end || t.clock <= d.start[t.replica] {
+			return fmt.Errorf("value %v@%d outside the range", t.replica, t.clock)
+		}
+		if !d.seen(t) {
+			return fmt.Errorf("value %v@%d not in the clouds", t.replica, t.clock)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, invalid(err)
+	}
+	if err := sd.end(); err != nil {
+		return nil, invalid(err)
+	}
+	return d, nil
+}
+
+// unmarshalExtract decodes and validates an extract encoded by marshalExtract.
+func unmarshalExtract(b []byte) (*extract, error) {
+	var sd stateDecoder
+	if err := sd.begin(b, payloadExtract); err != nil {
+		return nil, invalid(err)
+	}
+	x := &extract{}
+	var err error
+	if x.context, err = sd.clock(); err != nil {
+		return nil, invalid(err)
+	}
+	if x.clouds, err = sd.clouds(x.context); err != nil {
+		return nil, invalid(err)
+	}
+	x.values, err = sd.values(func(t tag) error {
+		clock, ok := x.context[t.replica]
+		if !ok {
+			return fmt.Errorf("value of %v outside the context", t.replica)
+		}
+		if _, inCloud := x.clouds[t.replica][t.clock]; t.clock > clock && !inCloud {
+			return fmt.Errorf("value %v@%d not seen by the context", t.replica, t.clock)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, invalid(err)
+	}
+	if err := sd.end(); err != nil {
+		return nil, invalid(err)
+	}
+	return x, nil
+}
+
+// normalizeMeta returns meta as a peer decodes it from gossip (see the normalisation rules above), or an
+// error if it cannot be sent. The shard applies it to meta given to Track and Update, so that a presence has
+// the same types on every node and bad meta is refused at the call instead of breaking gossip later.
+func normalizeMeta(meta map[string]any) (map[string]any, error) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.UseCompactInts(true)
+	if err := encodeMeta(enc, meta); err != nil {
+		return nil, fmt.Errorf("tracker: meta cannot be encoded: %w", err)
+	}
+	r := bytes.NewReader(buf.Bytes())
+	sd := stateDecoder{r: r, d: msgpack.NewDecoder(r)}
+	out, err := sd.meta()
+	if err != nil {
+		return nil, fmt.Errorf("tracker: meta cannot be decoded by peers: %w", err)
+	}
+	return out, nil
+}
+
+func invalid(err error) error { return fmt.Errorf("%w: %w", errInvalidPayload, err) }
+
+// stateEncoder writes one payload.
+type stateEncoder struct {
+	buf      bytes.Buffer
+	enc      *msgpack.Encoder
+	err      error
+	replicas []ReplicaRef
+	rindex   map[ReplicaRef]int
+	topics   []string
+	tindex   map[string]int
+}
+
+func (e *stateEncoder) init() {
+	e.enc = msgpack.NewEncoder(&e.buf)
+	e.enc.UseCompactInts(true)
+	e.rindex = make(map[ReplicaRef]int)
+	e.tindex = make(map[string]int)
+}
+
+// replica returns the index of ref in the replica table, adding it.
+func (e *stateEncoder) replica(ref ReplicaRef) int {
+	i, ok := e.rindex[ref]
+	if !ok {
+		i = len(e.replicas)
+		e.rindex[ref] = i
+		e.replicas = append(e.replicas, ref)
+	}
+	return i
+}
+
+// collect fills the replica and topic tables.
+func (e *stateEncoder) collect(clouds dotClouds, values map[tag]*value) {
+	for ref, c := range clouds {
+		if len(c) > 0 {
+			e.replica(ref)
+		}
+	}
+	for _, v := range values {
+		e.replica(v.tag.replica)
+		if _, ok := e.tindex[v.topic]; !ok {
+			e.tindex[v.topic] = len(e.topics)
+			e.topics = append(e.topics, v.topic)
+		}
+	}
+}
+
+// check records the first error.
+func (e *stateEncoder) check(err error) {
+	if e.err == nil {
+		e.err = err
+	}
+}
+
+func (e *stateEncoder) header(kind, fields int) {
+	e.check(e.enc.EncodeArrayLen(fields))
+	e.check(e.enc.EncodeUint(stateCodecVersion))
+	e.check(e.enc.EncodeUint(uint64(kind)))
+	e.check(e.enc.EncodeArrayLen(len(e.replicas)))
+	for _, ref := range e.replicas {
+		e.check(e.enc.EncodeArrayLen(2))
+		e.check(e.enc.EncodeString(ref.Name))
+		e.check(e.enc.EncodeUint(ref.Vsn))
+	}
+}
+
+func (e *stateEncoder) clock(c causalContext) {
+	e.check(e.enc.EncodeArrayLen(2 * len(c)))
+	for ref, clock := range c {
+		e.check(e.enc.EncodeUint(uint64(e.replica(ref))))
+		e.check(e.enc.EncodeUint(clock))
+	}
+}
+
+func (e *stateEncoder) finish(clouds dotClouds, values map[tag]*value) ([]byte, error) {
+	n := 0
+	for _, c := range clouds {
+		if len(c) > 0 {
+			n++
+		}
+	}
+	e.check(e.enc.EncodeArrayLen(n))
+	for ref, c := range clouds {
+		if len(c) == 0 {
+			continue
+		}
+		e.check(e.enc.EncodeArrayLen(2))
+		e.check(e.enc.EncodeUint(uint64(e.rindex[ref])))
+		e.check(e.enc.EncodeArrayLen(len(c)))
+		for clock := range c {
+			e.check(e.enc.EncodeUint(clock))
+		}
+	}
+	e.check(e.enc.EncodeArrayLen(len(e.topics)))
+	for _, t := range e.topics {
+		e.check(e.enc.EncodeString(t))
+	}
+	e.check(e.enc.EncodeArrayLen(len(values)))
+	for _, v := range values {
+		e.check(e.enc.EncodeArrayLen(6))
+		e.check(e.enc.EncodeUint(uint64(e.rindex[v.tag.replica])))
+		e.check(e.enc.EncodeUint(v.tag.clock))
+		e.check(e.enc.EncodeUint(uint64(e.tindex[v.topic])))
+		e.check(e.enc.EncodeString(v.owner))
+		e.check(e.enc.EncodeString(v.key))
+		e.check(encodeMeta(e.enc, v.meta))
+	}
+	if e.err != nil {
+		return nil, fmt.Errorf("tracker: encoding state payload: %w", e.err)
+	}
+	return e.buf.Bytes(), nil
+}
+
+func encodeMeta(enc *msgpack.Encoder, meta map[string]any) error {
+	if meta == nil {
+		return enc.EncodeNil()
+	}
+	if err := enc.EncodeMapLen(len(meta)); err != nil {
+		return err
+	}
+	for k, v := range meta {
+		if err := enc.EncodeString(k); err != nil {
+			return err
+		}
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stateDecoder reads one payload, checking every declared length against the bytes left.
+type stateDecoder struct {
+	r        *bytes.Reader
+	d        *msgpack.Decoder
+	replicas []ReplicaRef
+	topics   []string
+	metaKeys map[string]string // interned meta keys: values of one payload share them
+}
+
+// maxPrealloc caps what a declared length may preallocate in meta; longer arrays and maps grow as read.
+const maxPrealloc = 1024
+
+// maxInternedKeys caps the meta keys interned per payload.
+const maxInternedKeys = 1024
+
+// begin reads the header and the replica table of a payload of the given kind.
+func (sd *stateDecoder) begin(b []byte, kind int) error {
+	sd.r = bytes.NewReader(b)
+	sd.d = msgpack.NewDecoder(sd.r)
+	fields := 8
+	if kind == payloadExtract {
+		fields = 7
+	}
+	n, err := sd.arrayLen(1)
+	if err != nil {
+		return err
+	}
+	if n != fields {
+		return fmt.Errorf("payload has %d fields, want %d", n, fields)
+	}
+	version, err := sd.d.DecodeUint64()
+	if err != nil {
+		return err
+	}
+	if version != stateCodecVersion {
+		return fmt.Errorf("unsupported payload version %d", version)
+	}
+	k, err := sd.d.DecodeUint64()
+	if err != nil {
+		return err
+	}
+	if k != uint64(kind) {
+		return fmt.Errorf("payload kind %d, want %d", k, kind)
+	}
+	n, err = sd.arrayLen(3)
+	if err != nil {
+		return err
+	}
+	sd.replicas = make([]ReplicaRef, 0, n)
+	seen := make(map[ReplicaRef]struct{}, n)
+	for range n {
+		if err := sd.tuple(2); err != nil {
+			return err
+		}
+		var ref ReplicaRef
+		if ref.Name, err = sd.d.DecodeString(); err != nil {
+			return err
+		}
+		if ref.Vsn, err = sd.d.DecodeUint64(); err != nil {
+			return err
+		}
+		if ref.Name == "" {
+			return errors.New("replica with an empty name")
+		}
+		if _, dup := seen[ref]; dup {
+			return fmt.Errorf("duplicate replica %v", ref)
+		}
+		seen[ref] = struct{}{}
+		sd.replicas = append(sd.replicas, ref)
+	}
+	return nil
+}
+
+// arrayLen reads an array header whose elements take at least minSize bytes each.
+func (sd *stateDecoder) arrayLen(minSize int) (int, error) {
+	n, err := sd.d.DecodeArrayLen()
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		return 0, errors.New("nil where an array is required")
+	}
+	if n > sd.r.Len()/minSize {
+		return 0, fmt.Errorf("array of %d elements in %d bytes", n, sd.r.Len())
+	}
+	return n, nil
+}
+
+// tuple reads the header of an array that must have exactly n elements.
+func (sd *stateDecoder) tuple(n int) error {
+	got, err := sd.d.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	if got != n {
+		return fmt.Errorf("tuple of %d elements, want %d", got, n)
+	}
+	return nil
+}
+
+// replica reads a replica index.
+func (sd *stateDecoder) replica() (ReplicaRef, error) {
+	i, err := sd.d.DecodeUint64()
+	if err != nil {
+		return ReplicaRef{}, err
+	}
+	if i >= uint64(len(sd.replicas)) {
+		return ReplicaRef{}, fmt.Errorf("replica index %d out of range", i)
+	}
+	return sd.replicas[i], nil
+}
+
+// dot reads a non-zero clock of a dot.
+func (sd *stateDecoder) dot() (uint64, error) {
+	c, err := sd.d.DecodeUint64()
+	if err == nil && c == 0 {
+		err = errors.New("dot with clock 0")
+	}
+	return c, err
+}
+
+func (sd *stateDecoder) clock() (causalContext, error) {
+	n, err := sd.arrayLen(1)
+	if err != nil {
+		return nil, err
+	}
+	if n%2 != 0 {
+		return nil, errors.New("odd clock array")
+	}
+	c := make(causalContext, n/2)
+	for range n / 2 {
+		ref, err := sd.replica()
+		if err != nil {
+			return nil, err
+		}
+		clock, err := sd.d.DecodeUint64()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := c[ref]; dup {
+			return nil, fmt.Errorf("duplicate clock for %v", ref)
+		}
+		c[ref] = clock
+	}
+	return c, nil
+}
+
+// clouds reads the clouds; with a context (extracts), every cloud must belong to a replica of the context and
+// lie above its clock.
+func (sd *stateDecoder) clouds(ctx causalContext) (dotClouds, error) {
+	n, err := sd.arrayLen(3)
+	if err != nil {
+		return nil, err
+	}
+	clouds := make(dotClouds, n)
+	for range n {
+		if err := sd.tuple(2); err != nil {
+			return nil, err
+		}
+		ref, err := sd.replica()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := clouds[ref]; dup {
+			return nil, fmt.Errorf("duplicate cloud for %v", ref)
+		}
+		base, known := ctx[ref]
+		if ctx != nil && !known {
+			return nil, fmt.Errorf("cloud of %v outside the context", ref)
+		}
+		m, err := sd.arrayLen(1)
+		if err != nil {
+			return nil, err
+		}
+		cloud := make(dotCloud, m)
+		for range m {
+			c, err := sd.dot()
+			if err != nil {
+				return nil, err
+			}
+			if _, dup := cloud[c]; dup {
+				return nil, fmt.Errorf("duplicate dot %v@%d", ref, c)
+			}
+			if ctx != nil && c <= base {
+				return nil, fmt.Errorf("cloud dot %v@%d within the context", ref, c)
+			}
+			cloud[c] = struct{}{}
+		}
+		if m > 0 {
+			clouds[ref] = cloud
+		}
+	}
+	return clouds, nil
+}
+
+// values reads the topic table and the values, calling check on each tag.
+func (sd *stateDecoder) values(check func(tag) error) (map[tag]*value, error) {
+	n, err := sd.arrayLen(1)
+	if err != nil {
+		return nil, err
+	}
+	sd.topics = make([]string, 0, n)
+	seen := make(map[string]struct{}, n)
+	for range n {
+		t, err := sd.d.DecodeString()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := seen[t]; dup {
+			return nil, fmt.Errorf("duplicate topic %q", t)
+		}
+		seen[t] = struct{}{}
+		sd.topics = append(sd.topics, t)
+	}
+	n, err = sd.arrayLen(7)
+	if err != nil {
+		return nil, err
+	}
+	values := make(map[tag]*value, n)
+	for range n {
+		if err := sd.tuple(6); err != nil {
+			return nil, err
+		}
+		v := &value{}
+		if v.tag.replica, err = sd.replica(); err != nil {
+			return nil, err
+		}
+		if v.tag.clock, err = sd.dot(); err != nil {
+			return nil, err
+		}
+		ti, err := sd.d.DecodeUint64()
+		if err != nil {
+			return nil, err
+		}
+		if ti >= uint64(len(sd.topics)) {
+			return nil, fmt.Errorf("topic index %d out of range", ti)
+		}
+		v.topic = sd.topics[ti]
+		if v.owner, err = sd.d.DecodeString(); err != nil {
+			return nil, err
+		}
+		if v.key, err = sd.d.DecodeString(); err != nil {
+			return nil, err
+		}
+		if v.meta, err = sd.meta(); err != nil {
+			return nil, err
+		}
+		if _, dup := values[v.tag]; dup {
+			return nil, fmt.Errorf("duplicate tag %v@%d", v.tag.replica, v.tag.clock)
+		}
+		if err := check(v.tag); err != nil {
+			return nil, err
+		}
+		values[v.tag] = v
+	}
+	return values, nil
+}
+
+// end checks that the whole payload was read.
+func (sd *stateDecoder) end() error {
+	if sd.r.Len() != 0 {
+		return fmt.Errorf("%d trailing bytes", sd.r.Len())
+	}
+	return nil
+}
+
+// meta reads a value's meta: nil or a map with string keys.
+func (sd *stateDecoder) meta() (map[string]any, error) {
+	c, err := sd.d.PeekCode()
+	if err != nil {
+		return nil, err
+	}
+	if c == msgpcode.Nil {
+		return nil, sd.d.DecodeNil()
+	}
+	return sd.metaMap(1)
+}
+
+func (sd *stateDecoder) metaMap(depth int) (map[string]any, error) {
+	n, err := sd.d.DecodeMapLen()
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 || n > sd.r.Len()/2 {
+		return nil, fmt.Errorf("bad map length %d", n)
+	}
+	m := make(map[string]any, min(n, maxPrealloc))
+	for range n {
+		c, err := sd.d.PeekCode()
+		if err != nil {
+			return nil, err
+		}
+		if !msgpcode.IsString(c) {
+			return nil, fmt.Errorf("map key of type %#x, want a string", c)
+		}
+		k, err := sd.d.DecodeString()
+		if err != nil {
+			return nil, err
+		}
+		if m[sd.internKey(k)], err = sd.metaValue(depth); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// internKey returns the payload's copy of a meta key.
+func (sd *stateDecoder) internKey(k string) string {
+	if ik, ok := sd.metaKeys[k]; ok {
+		return ik
+	}
+	if sd.metaKeys == nil {
+		sd.metaKeys = make(map[string]string)
+	}
+	if len(sd.metaKeys) < maxInternedKeys {
+		sd.metaKeys[k] = k
+	}
+	return k
+}
+
+// metaValue reads one meta value and normalises its type.
+func (sd *stateDecoder) metaValue(depth int) (any, error) {
+	if depth > maxMetaDepth {
+		return nil, errors.New("meta nested too deep")
+	}
+	c, err := sd.d.PeekCode()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c == msgpcode.Nil:
+		return nil, sd.d.DecodeNil()
+	case c == msgpcode.False || c == msgpcode.True:
+		return sd.d.DecodeBool()
+	case c == msgpcode.Uint64:
+		u, err := sd.d.DecodeUint64()
+		if err != nil || u > math.MaxInt64 {
+			return u, err
+		}
+		return int64(u), nil
+	case msgpcode.IsFixedNum(c), c >= msgpcode.Uint8 && c <= msgpcode.Uint32, c >= msgpcode.Int8 && c <= msgpcode.Int64:
+		return sd.d.DecodeInt64()
+	case c == msgpcode.Float || c == msgpcode.Double:
+		return sd.d.DecodeFloat64()
+	case msgpcode.IsString(c):
+		return sd.d.DecodeString()
+	case msgpcode.IsBin(c):
+		return sd.d.DecodeBytes()
+	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+		n, err := sd.arrayLen(1)
+		if err != nil {
+			return nil, err
+		}
+		a := make([]any, 0, min(n, maxPrealloc))
+		for range n {
+			v, err := sd.metaValue(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, v)
+		}
+		return a, nil
+	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
+		return sd.metaMap(depth + 1)
+	case msgpcode.IsExt(c):
+		return sd.timestamp()
+	}
+	return nil, fmt.Errorf("unsupported meta value code %#x", c)
+}
+
+// timestamp reads a msgpack timestamp extension (type -1); other extensions are rejected.
+func (sd *stateDecoder) timestamp() (time.Time, error) {
+	id, n, err := sd.d.DecodeExtHeader()
+	if err != nil {
+		return time.Time{}, err
+	}
+	if id != -1 || (n != 4 && n != 8 && n != 12) {
+		return time.Time{}, fmt.Errorf("unsupported extension %d of %d bytes", id, n)
+	}
+	var b [12]byte
+	if err := sd.d.ReadFull(b[:n]); err != nil {
+		return time.Time{}, err
+	}
+	var sec int64
+	var nsec uint64
+	switch n {
+	case 4:
+		sec = int64(binary.BigEndian.Uint32(b[:4]))
+	case 8:
+		data := binary.BigEndian.Uint64(b[:8])
+		nsec, sec = data>>34, int64(data&(1<<34-1))
+	case 12:
+		nsec, sec = uint64(binary.BigEndian.Uint32(b[:4])), int64(binary.BigEndian.Uint64(b[4:]))
+	}
+	if nsec >= 1e9 {
+		return time.Time{}, errors.New("timestamp with nanoseconds out of range")
+	}
+	return time.Unix(sec, int64(nsec)).UTC(), nil
+}

@@ -1,0 +1,137 @@
+package tracker
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// Defaults: Phoenix.Tracker's.
+const (
+	DefaultBroadcastPeriod    = 1500 * time.Millisecond
+	DefaultMaxSilentPeriods   = 10
+	DefaultPermdownPeriod     = 20 * time.Minute
+	DefaultClockSamplePeriods = 2
+	DefaultPoolSize           = 1
+)
+
+// Config configures a Tracker. Zero values mean Phoenix's defaults; Name is required. Every node of the
+// cluster must use the same Name and PoolSize (and should use the same timings).
+type Config struct {
+	// Name names the tracker; its gossip travels on topics derived from it. Required.
+	Name string
+
+	// Handler receives the diffs: joins and leaves, local and remote, grouped by topic. Nil: none.
+	Handler Handler
+
+	// PoolSize is the number of shards. A topic belongs to one shard, chosen by a hash of the topic that
+	// is the same on every node, so PoolSize must be the same on every node. Default 1.
+	PoolSize int
+
+	// BroadcastPeriod is the heartbeat: how often a shard gossips its deltas (and, when it has had
+	// nothing to say for MaxSilentPeriods, an empty heartbeat). Default 1.5 s.
+	BroadcastPeriod time.Duration
+
+	// MaxSilentPeriods is how many heartbeats a shard may skip when it has nothing new. Default 10.
+	MaxSilentPeriods int
+
+	// DownPeriod is how long a replica may stay silent before it is marked down (its presences leave,
+	// hidden, kept). At least 2 × BroadcastPeriod. Default BroadcastPeriod × MaxSilentPeriods × 2 (30 s).
+	DownPeriod time.Duration
+
+	// PermdownPeriod is how long a replica may stay silent before it is discarded for good. More than
+	// DownPeriod. Default 20 min.
+	PermdownPeriod time.Duration
+
+	// ClockSamplePeriods is how many heartbeats pass between transfer-request rounds (anti-entropy).
+	// Default 2.
+	ClockSamplePeriods int
+
+	// MaxDeltaSizes are the size caps of the delta generations a shard keeps to answer transfer requests
+	// without sending its whole state. Default [100, 1000, 10000].
+	MaxDeltaSizes []int
+
+	// Logger receives the tracker's events. Nil: the discard logger.
+	Logger *slog.Logger
+}
+
+// ProductionConfig returns Phoenix's production timings for a tracker named name.
+func ProductionConfig(name string, h Handler) Config {
+	return Config{Name: name, Handler: h}.mustDefaults()
+}
+
+// TestConfig returns fast timings for tests (Phoenix's own test suite uses the same): heartbeats every
+// 100 ms, down after 400 ms of silence, permdown after 1.5 s.
+func TestConfig(name string, h Handler) Config {
+	return Config{
+		Name:             name,
+		Handler:          h,
+		BroadcastPeriod:  100 * time.Millisecond,
+		MaxSilentPeriods: 2,
+		DownPeriod:       400 * time.Millisecond,
+		PermdownPeriod:   1500 * time.Millisecond,
+	}.mustDefaults()
+}
+
+func (c Config) mustDefaults() Config {
+	c, err := c.withDefaults()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func (c Config) withDefaults() (Config, error) {
+	bad := func(format string, args ...any) (Config, error) {
+		return c, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+	}
+	switch {
+	case c.Name == "":
+		return bad("Name is required")
+	case len(c.Name) > 200:
+		return bad("Name is %d bytes, more than 200", len(c.Name))
+	case c.PoolSize < 0 || c.PoolSize > 1024:
+		return bad("PoolSize %d is outside 0..1024", c.PoolSize)
+	case c.BroadcastPeriod < 0, c.DownPeriod < 0, c.PermdownPeriod < 0:
+		return bad("periods must not be negative")
+	case c.MaxSilentPeriods < 0 || c.ClockSamplePeriods < 0:
+		return bad("MaxSilentPeriods and ClockSamplePeriods must not be negative")
+	}
+	if c.PoolSize == 0 {
+		c.PoolSize = DefaultPoolSize
+	}
+	if c.BroadcastPeriod == 0 {
+		c.BroadcastPeriod = DefaultBroadcastPeriod
+	}
+	if c.MaxSilentPeriods == 0 {
+		c.MaxSilentPeriods = DefaultMaxSilentPeriods
+	}
+	if c.DownPeriod == 0 {
+		c.DownPeriod = c.BroadcastPeriod * time.Duration(c.MaxSilentPeriods) * 2
+	}
+	if c.PermdownPeriod == 0 {
+		c.PermdownPeriod = max(DefaultPermdownPeriod, 2*c.DownPeriod)
+	}
+	if c.ClockSamplePeriods == 0 {
+		c.ClockSamplePeriods = DefaultClockSamplePeriods
+	}
+	if c.MaxDeltaSizes == nil {
+		c.MaxDeltaSizes = defaultDeltaSizes
+	}
+	// Phoenix's two checks, in Phoenix's order and words.
+	if c.DownPeriod < 2*c.BroadcastPeriod {
+		return bad("down_period must be at least twice as large as the broadcast_period (DownPeriod %v, BroadcastPeriod %v)", c.DownPeriod, c.BroadcastPeriod)
+	}
+	if c.PermdownPeriod <= c.DownPeriod {
+		return bad("permdown_period must be at least larger than the down_period (PermdownPeriod %v, DownPeriod %v)", c.PermdownPeriod, c.DownPeriod)
+	}
+	if len(c.MaxDeltaSizes) == 0 || !slices.IsSorted(c.MaxDeltaSizes) || c.MaxDeltaSizes[0] <= 0 {
+		return bad("MaxDeltaSizes %v must be positive and increasing", c.MaxDeltaSizes)
+	}
+	c.MaxDeltaSizes = slices.Clone(c.MaxDeltaSizes)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}

@@ -1,0 +1,84 @@
+package tracker
+
+// defaultDeltaSizes are Phoenix's default max_delta_sizes: the size caps of the delta generations.
+var defaultDeltaSizes = []int{100, 1000, 10_000}
+
+// deltaGenerations keeps a few merged deltas of growing size (Phoenix's DeltaGeneration), so that a replica
+// that missed some heartbeats can be sent the recent changes instead of the full state. Generation i covers
+// the most recent changes, up to about sizes[i] in delta size. Local and remote deltas both go in, so a
+// replica can serve changes it learned from others. Like the state, it belongs to one shard goroutine.
+type deltaGenerations struct {
+	sizes []int
+	gens  []*delta // empty until the first push, and again after reset
+}
+
+// newDeltaGenerations returns empty generations with the given size caps (nil or empty: defaultDeltaSizes).
+// The caller validates the sizes (positive, ascending).
+func newDeltaGenerations(sizes []int) *deltaGenerations {
+	if len(sizes) == 0 {
+		sizes = defaultDeltaSizes
+	}
+	return &deltaGenerations{sizes: append([]int(nil), sizes...)}
+}
+
+// push adds a delta (an own delta just taken from the state, or a remote one just merged into it) to every
+// generation it is contiguous with (Phoenix's DeltaGeneration.push). Empty generations are first seeded with
+// the state's current delta. For each generation, in order: if it merges with d and the result fits its size,
+// it becomes the result; if the result is too large it becomes the previous (smaller) window instead; if it
+// does not merge (not contiguous) it is kept. Anything of permdowned replicas is pruned from d first, so a
+// late delta cannot bring them back into the generations (Phoenix #55).
+func (g *deltaGenerations) push(s *state, d *delta) {
+	if d == s.delta {
+		d = d.clone() // the current delta is still changing; generations keep immutable deltas
+	}
+	for ref := range s.permdowned {
+		d = d.withoutReplica(ref)
+	}
+	if len(g.gens) == 0 {
+		seed := s.delta.clone()
+		g.gens = make([]*delta, len(g.sizes))
+		for i := range g.gens {
+			g.gens[i] = seed
+		}
+	}
+	prev := d
+	for i, gen := range g.gens {
+		merged, err := mergeDeltas(gen, d)
+		if err != nil {
+			prev = gen
+			continue
+		}
+		if merged.size() <= g.sizes[i] {
+			g.gens[i] = merged
+		} else {
+			g.gens[i] = prev
+		}
+		prev = merged
+	}
+}
+
+// extract returns what to send a replica that asked for a transfer with its clocks (Phoenix's
+// DeltaGeneration.extract): the smallest generation that, restricted to the remote's replicas, is not empty,
+// starts where the remote has everything, and holds something the remote lacks, extracted for the remote as
+// a delta; otherwise the full state extracted for it. Exactly one result is non-nil.
+func (g *deltaGenerations) extract(s *state, remoteRef ReplicaRef, remoteCtx causalContext) (*delta, *extract) {
+	for _, gen := range g.gens {
+		start := filterReplicas(gen.start, remoteCtx)
+		end := filterReplicas(gen.end, remoteCtx)
+		if !dominatesOrEqual(start, end) && dominatesOrEqual(remoteCtx, start) && !dominates(remoteCtx, end) {
+			return extractDelta(gen, remoteRef, remoteCtx), nil
+		}
+	}
+	return nil, s.extract(remoteRef, remoteCtx)
+}
+
+// removeDownReplica prunes a permdowned replica from every generation (Phoenix PR #60: stale generations
+// brought "zombie" presences back).
+func (g *deltaGenerations) removeDownReplica(ref ReplicaRef) {
+	for i, gen := range g.gens {
+		g.gens[i] = gen.withoutReplica(ref)
+	}
+}
+
+// reset empties the generations; the shard calls it after merging a full-state transfer, as Phoenix does.
+func (g *deltaGenerations) reset() { g.gens = nil }

@@ -1,0 +1,93 @@
+package tracker
+
+import (
+	"log/slog"
+	"sync"
+)
+
+// diffQueue runs the Handler on a goroutine of its own, in order, with panic isolation: the replication
+// path only appends to the queue (never waits for the handler), and no diff is dropped or reordered.
+type diffQueue struct {
+	h   Handler
+	log *slog.Logger
+
+	mu      sync.Mutex
+	pending []map[string]Diff
+	wake    chan struct{}
+	done    chan struct{}
+	stopped chan struct{}
+}
+
+func newDiffQueue(h Handler, log *slog.Logger) *diffQueue {
+	q := &diffQueue{h: h, log: log, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+	go q.run()
+	return q
+}
+
+// push queues a diff for the handler. Empty diffs are not queued: the handler never sees one.
+func (q *diffQueue) push(diff map[string]Diff) {
+	if len(diff) == 0 || q.h == nil {
+		return
+	}
+	q.mu.Lock()
+	q.pending = append(q.pending, diff)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *diffQueue) run() {
+	defer close(q.stopped)
+	var batch []map[string]Diff
+	for {
+		select {
+		case <-q.wake:
+		case <-q.done:
+			return
+		}
+		for {
+			q.mu.Lock()
+			batch, q.pending = q.pending, batch[:0]
+			q.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			for i, d := range batch {
+				q.call(d)
+				batch[i] = nil
+			}
+		}
+	}
+}
+
+func (q *diffQueue) call(d map[string]Diff) {
+	defer func() {
+		if v := recover(); v != nil {
+			q.log.Error("tracker: HandleDiff panicked; replication goes on", slog.Any("panic", v))
+		}
+	}()
+	q.h.HandleDiff(d)
+}
+
+// close stops the queue; diffs not yet handled are dropped (the tracker is gone).
+func (q *diffQueue) close() {
+	close(q.done)
+	<-q.stopped
+}
+
+// diffBuilder groups joins and leaves by topic.
+type diffBuilder map[string]Diff
+
+func (b diffBuilder) join(v *value) {
+	d := b[v.topic]
+	d.Joins = append(d.Joins, v.presence())
+	b[v.topic] = d
+}
+
+func (b diffBuilder) leave(v *value) {
+	d := b[v.topic]
+	d.Leaves = append(d.Leaves, v.presence())
+	b[v.topic] = d
+}

@@ -1,0 +1,438 @@
+package tracker
+
+import (
+	"iter"
+	"slices"
+	"time"
+)
+
+// The CRDT of the tracker: Phoenix.Tracker.State, an add-wins observed-remove set (ORSWOT) with a causal
+// context and dot clouds, replicated by deltas (delta-state CRDT).
+//
+// A state is a plain data structure: no goroutines, no clocks, no I/O, not safe for concurrent use. One
+// shard goroutine owns it and calls every method. Values are immutable once created and may be shared with
+// deltas, extracts and other states; meta maps handed to join and leaveJoin belong to the state from then on
+// and must not be modified.
+//
+// Events are exact: every operation returns the values that became visible (joins) and stopped being
+// visible (leaves), each change once, so a shard can keep read views for lock-free reads up to date from
+// them alone (keyed by tag: an update is a leave of the old tag and a join of the new). Reads on the state
+// itself (list, getByKey) are O(values in the topic) and, like every method, belong to the shard goroutine.
+
+// Presence is one tracked presence, as reads and diffs report it.
+type Presence struct {
+	// Key is the key it was tracked under, unique per owner and topic.
+	Key string
+	// Owner is the opaque id of the owner that tracks it.
+	Owner string
+	// Meta is its metadata. It is shared, not copied: treat it as read-only.
+	Meta map[string]any
+	// Replica is the name of the node whose replica tracks it.
+	Replica string
+}
+
+// tag is a dot: the unique id of one add, the replica that made it and that replica's clock at the time.
+type tag struct {
+	replica ReplicaRef
+	clock   uint64
+}
+
+// value is one element of the set: Phoenix's {{topic, pid, key}, meta, tag}. Immutable.
+type value struct {
+	topic string
+	owner string
+	key   string
+	meta  map[string]any
+	tag   tag
+}
+
+// presence returns the value as a Presence.
+func (v *value) presence() Presence {
+	return Presence{Key: v.key, Owner: v.owner, Meta: v.meta, Replica: v.tag.replica.Name}
+}
+
+// state is one replica's CRDT (Phoenix's normal-mode State).
+type state struct {
+	self *replicaState
+	// replicas are the known replicas, the state's own included: the keys of the causal context. Entries are
+	// removed on permdown (fixing Phoenix #179).
+	replicas map[ReplicaRef]*replicaState
+	// down lists the known replicas marked down, whose values reads hide. Usually empty or tiny.
+	down []*replicaState
+	// permdowned holds tombstones of removed replicas, with the time of removal; see expirePermdowned.
+	permdowned map[ReplicaRef]time.Time
+	// topics indexes every value held by topic.
+	topics map[string]*valueSet
+	// owners holds the state's own values, by owner (self.values stays empty: a second index of every own
+	// value cost a third of Join's time and 25 bytes a presence). ownCount is their number.
+	owners   map[string]*ownerValues
+	ownCount int
+	// delta accumulates local changes since the last takeDelta, for the next heartbeat; deltaCloud is its
+	// cloud of own dots.
+	delta      *delta
+	deltaCloud dotCloud
+}
+
+// newState returns an empty state for the replica ref, which knows only itself.
+func newState(ref ReplicaRef) *state {
+	self := newReplicaState(ref)
+	s := &state{
+		self:       self,
+		replicas:   map[ReplicaRef]*replicaState{ref: self},
+		permdowned: make(map[ReplicaRef]time.Time),
+		topics:     make(map[string]*valueSet),
+		owners:     make(map[string]*ownerValues),
+	}
+	s.resetDelta()
+	return s
+}
+
+// ref returns the state's own replica ref.
+func (s *state) ref() ReplicaRef { return s.self.ref }
+
+// clocks returns the own ref and the causal context without down replicas (Phoenix #136: a down replica in
+// the clocks made peers request transfers from each other until it was permdowned). Heartbeats and
+// transfer requests carry it; the result is a fresh map.
+func (s *state) clocks() (ReplicaRef, causalContext) {
+	ctx := make(causalContext, len(s.replicas))
+	for ref, r := range s.replicas {
+		if r.status == replicaUp {
+			ctx[ref] = r.clock
+		}
+	}
+	return s.self.ref, ctx
+}
+
+// context returns the full causal context, down replicas included. A fresh map.
+func (s *state) context() causalContext {
+	ctx := make(causalContext, len(s.replicas))
+	for ref, r := range s.replicas {
+		ctx[ref] = r.clock
+	}
+	return ctx
+}
+
+// bumpClock consumes the next dot of the own replica and records it in the delta.
+func (s *state) bumpClock() tag {
+	s.self.clock++
+	t := tag{replica: s.self.ref, clock: s.self.clock}
+	s.deltaCloud[t.clock] = struct{}{}
+	s.delta.end[t.replica] = t.clock
+	return t
+}
+
+// join tracks a new value for (topic, owner, key) with meta, and returns it. If the owner already tracks that
+// key in that topic, it returns the existing value and false, changing nothing.
+func (s *state) join(topic, owner, key string, meta map[string]any) (*value, bool) {
+	o := s.owners[owner]
+	if old := o.find(topic, key); old != nil {
+		return old, false
+	}
+	if o == nil {
+		o = &ownerValues{owner: owner}
+		s.owners[owner] = o
+	}
+	return s.addOwn(topic, o, key, meta), true
+}
+
+// addOwn adds a new own value, with a new dot, to the state and the delta.
+func (s *state) addOwn(topic string, o *ownerValues, key string, meta map[string]any) *value {
+	set := s.topicSet(topic)
+	v := &value{topic: set.topic, owner: o.owner, key: key, meta: meta, tag: s.bumpClock()}
+	s.index(v, set, s.self)
+	o.add(v)
+	s.ownCount++
+	s.delta.values[v.tag] = v
+	return v
+}
+
+// leave untracks the own value for (topic, owner, key) and returns it, or nil and false if there is none.
+func (s *state) leave(topic, owner, key string) (*value, bool) {
+	v := s.owners[owner].find(topic, key)
+	if v == nil {
+		return nil, false
+	}
+	s.removeOwn(v)
+	s.bumpClock()
+	return v, true
+}
+
+// leaveOwner untracks every own value of owner and returns them.
+func (s *state) leaveOwner(owner string) []*value {
+	o := s.owners[owner]
+	if o == nil {
+		return nil
+	}
+	left := append([]*value(nil), o.values...)
+	for _, v := range left {
+		s.removeOwn(v)
+		s.bumpClock()
+	}
+	return left
+}
+
+// leaveJoin replaces the own value for (topic, owner, key) by one with meta, atomically for readers
+// (Phoenix's leave_join, consuming two dots: one for the remove, one for the new tag). It returns the old and
+// new values, or false if there is no such value.
+func (s *state) leaveJoin(topic, owner, key string, meta map[string]any) (old, v *value, ok bool) {
+	o := s.owners[owner]
+	if old = o.find(topic, key); old == nil {
+		return nil, nil, false
+	}
+	s.removeOwn(old)
+	s.bumpClock()
+	if len(o.values) == 0 {
+		s.owners[owner] = o // removeOwn dropped the emptied owner; keep it
+	}
+	return old, s.addOwn(topic, o, key, meta), true
+}
+
+// removeOwn removes an own value and records the removal in the delta: its tag stays seen (in the delta's
+// clouds) while its value goes, which is how a remove travels.
+func (s *state) removeOwn(v *value) {
+	s.ownCount--
+	s.unindex(v)
+	s.delta.tombstone(v.tag)
+}
+
+// topicSet returns the set of topic, creating it. Its topic string is the one values of the topic share.
+func (s *state) topicSet(topic string) *valueSet {
+	set := s.topics[topic]
+	if set == nil {
+		set = &valueSet{topic: topic}
+		s.topics[topic] = set
+	}
+	return set
+}
+
+// index adds a new value of replica r to r's values and to the topic's set (the owner index of own values
+// is the caller's).
+func (s *state) index(v *value, set *valueSet, r *replicaState) {
+	set.add(v)
+	if r != s.self {
+		r.values[v.tag.clock] = v
+	}
+}
+
+// unindex removes a value from the topic and owner indexes (not from its replica's values); a topic's set
+// is dropped once empty.
+func (s *state) unindex(v *value) {
+	if set := s.topics[v.topic]; set != nil {
+		set.remove(v)
+		if set.len() == 0 {
+			delete(s.topics, v.topic)
+		}
+	}
+	if v.tag.replica == s.self.ref {
+		if o := s.owners[v.owner]; o != nil {
+			o.remove(v)
+			if len(o.values) == 0 {
+				delete(s.owners, v.owner)
+			}
+		}
+	}
+}
+
+// visible reports whether v belongs to a replica that is not marked down.
+func (s *state) visible(v *value) bool {
+	for _, d := range s.down {
+		if v.tag.replica == d.ref {
+			return false
+		}
+	}
+	return true
+}
+
+// list returns the presences of topic, hiding those of down replicas. The order is unspecified.
+func (s *state) list(topic string) []Presence {
+	set := s.topics[topic]
+	if set == nil {
+		return nil
+	}
+	out := make([]Presence, 0, set.len())
+	for v := range set.all() {
+		if len(s.down) == 0 || s.visible(v) {
+			out = append(out, v.presence())
+		}
+	}
+	return out
+}
+
+// getByKey returns the presences of key in topic (one per owner tracking it), hiding those of down
+// replicas. The order is unspecified.
+func (s *state) getByKey(topic, key string) []Presence {
+	set := s.topics[topic]
+	if set == nil {
+		return nil
+	}
+	var out []Presence
+	for v := range set.all() {
+		if v.key == key && s.visible(v) {
+			out = append(out, v.presence())
+		}
+	}
+	return out
+}
+
+// lookup returns the own value for (topic, owner, key), or nil.
+func (s *state) lookup(topic, owner, key string) *value {
+	return s.owners[owner].find(topic, key)
+}
+
+// ownerValues returns the own values of owner (Phoenix's get_by_pid), in tracking order. The slice is fresh.
+func (s *state) ownerValues(owner string) []*value {
+	o := s.owners[owner]
+	if o == nil {
+		return nil
+	}
+	return append([]*value(nil), o.values...)
+}
+
+// size returns the number of values held, down replicas' included.
+func (s *state) size() int {
+	n := s.ownCount
+	for _, r := range s.replicas {
+		n += len(r.values)
+	}
+	return n
+}
+
+// ownValues iterates over the state's own values.
+func (s *state) ownValues() iter.Seq[*value] {
+	return func(yield func(*value) bool) {
+		for _, o := range s.owners {
+			for _, v := range o.values {
+				if !yield(v) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// smallSetMax is the size up to which valueSet and ownerValues use a plain slice: most topics and owners hold
+// few values, and a slice costs a few bytes where a map costs a hundred.
+const smallSetMax = 8
+
+// valueSet is the set of values of one topic: a slice while small, a map when large.
+type valueSet struct {
+	topic string // the canonical topic string, shared by the topic's values
+	small []*value
+	large map[*value]struct{}
+}
+
+func (s *valueSet) len() int { return len(s.small) + len(s.large) }
+
+func (s *valueSet) add(v *value) {
+	if s.large != nil {
+		s.large[v] = struct{}{}
+		return
+	}
+	if len(s.small) < smallSetMax {
+		s.small = append(s.small, v)
+		return
+	}
+	s.large = make(map[*value]struct{}, 2*smallSetMax)
+	for _, x := range s.small {
+		s.large[x] = struct{}{}
+	}
+	s.large[v] = struct{}{}
+	s.small = nil
+}
+
+func (s *valueSet) remove(v *value) {
+	if s.large != nil {
+		delete(s.large, v)
+		if len(s.large) <= smallSetMax/2 {
+			s.small = make([]*value, 0, smallSetMax)
+			for x := range s.large {
+				s.small = append(s.small, x)
+			}
+			s.large = nil
+		}
+		return
+	}
+	for i, x := range s.small {
+		if x == v {
+			last := len(s.small) - 1
+			s.small[i] = s.small[last]
+			s.small[last] = nil
+			s.small = s.small[:last]
+			return
+		}
+	}
+}
+
+// all iterates over the set.
+func (s *valueSet) all() iter.Seq[*value] {
+	return func(yield func(*value) bool) {
+		for _, v := range s.small {
+			if !yield(v) {
+				return
+			}
+		}
+		for v := range s.large {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+// topicKey identifies an own value within its owner's values.
+type topicKey struct{ topic, key string }
+
+// ownerValues are the own values of one owner, with an index by (topic, key) once there are many.
+type ownerValues struct {
+	owner  string
+	first  [1]*value // backs values while the owner has one value: most do, and this saves an allocation
+	values []*value
+	index  map[topicKey]*value // nil while len(values) <= smallSetMax
+}
+
+// find returns the value for (topic, key), or nil. o may be nil.
+func (o *ownerValues) find(topic, key string) *value {
+	if o == nil {
+		return nil
+	}
+	if o.index != nil {
+		return o.index[topicKey{topic, key}]
+	}
+	for _, v := range o.values {
+		if v.key == key && v.topic == topic {
+			return v
+		}
+	}
+	return nil
+}
+
+func (o *ownerValues) add(v *value) {
+	if o.values == nil {
+		o.values = o.first[:0]
+	}
+	o.values = append(o.values, v)
+	switch {
+	case o.index != nil:
+		o.index[topicKey{v.topic, v.key}] = v
+	case len(o.values) > smallSetMax:
+		o.index = make(map[topicKey]*value, 2*len(o.values))
+		for _, x := range o.values {
+			o.index[topicKey{x.topic, x.key}] = x
+		}
+	}
+}
+
+func (o *ownerValues) remove(v *value) {
+	for i, x := range o.values {
+		if x == v {
+			o.values = slices.Delete(o.values, i, i+1)
+			break
+		}
+	}
+	if o.index != nil {
+		delete(o.index, topicKey{v.topic, v.key})
+		if len(o.values) <= smallSetMax/2 {
+			o.index = nil
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package tracker
+
+import "errors"
+
+// errNotContiguous is returned by mergeDeltas when the ranges of two deltas neither overlap nor touch.
+var errNotContiguous = errors.New("tracker: deltas are not contiguous")
+
+// mergeDelta merges a delta (from a heartbeat or a transfer) into the state and returns the values that
+// joined and left, for the diff. See merge.
+func (s *state) mergeDelta(d *delta) (joins, leaves []*value) {
+	return s.merge(nil, d.clouds, d.values)
+}
+
+// mergeExtract merges a full-state extract (from a transfer) into the state and returns the values that
+// joined and left, for the diff. See merge.
+func (s *state) mergeExtract(e *extract) (joins, leaves []*value) {
+	return s.merge(e.context, e.clouds, e.values)
+}
+
+// merge joins a remote set, seen through its context (nil for a delta), clouds and values (Phoenix's
+// State.merge):
+//
+//   - Joins: remote values tagged by a known replica, other than this one, whose dot was not seen here.
+//     Values of replicas that are unknown (no heartbeat yet) or permdowned are ignored.
+//   - Observed removes: a held value of another replica whose dot the remote has seen but does not hold was
+//     removed; it leaves, and its dot goes into the own delta as a tombstone, so the remove travels on
+//     through this replica (transitive propagation, Phoenix PR #111).
+//   - The context and clouds take the upper bound with the remote's, for known replicas only, and compact.
+//
+// Own values are never joined or removed by a merge: only this replica adds and removes them. Joins and
+// leaves of values of down replicas happen but are not reported (they are hidden, and replicaUp reports them
+// when the replica returns). Merging is idempotent, commutative and associative in the resulting state (the
+// tombstones it queues for re-gossip may differ with the order); merging what was already merged reports
+// nothing.
+func (s *state) merge(rctx causalContext, rclouds dotClouds, rvalues map[tag]*value) (joins, leaves []*value) {
+	var adds []*value
+	var addsTo []*replicaState
+	for _, v := range rvalues {
+		r := s.replicas[v.tag.replica]
+		if r == nil || r == s.self || r.seen(v.tag.clock) {
+			continue
+		}
+		adds = append(adds, v)
+		addsTo = append(addsTo, r)
+	}
+
+	if rctx == nil {
+		leaves = s.observeDeltaRemoves(rclouds, rvalues, leaves)
+	} else {
+		leaves = s.observeExtractRemoves(rctx, rclouds, rvalues, leaves)
+	}
+
+	for ref, clock := range rctx {
+		if r := s.replicas[ref]; r != nil && r != s.self {
+			r.raiseClock(clock)
+		}
+	}
+	for i, v := range adds {
+		r := addsTo[i]
+		r.addDot(v.tag.clock) // a no-op when the context was raised past it
+		s.index(v, s.topicSet(v.topic), r)
+		if r.status == replicaUp {
+			joins = append(joins, v)
+		}
+	}
+	for ref, cloud := range rclouds {
+		r := s.replicas[ref]
+		if r == nil || r == s.self {
+			continue
+		}
+		for c := range cloud {
+			r.addDot(c)
+		}
+		r.compact()
+	}
+	for _, r := range addsTo {
+		r.compact()
+	}
+	return joins, leaves
+}
+
+// observeDeltaRemoves removes the held values whose dots are in a delta's clouds but not in its values.
+// It walks the smaller of the remote cloud and the local values, so a small delta costs little.
+func (s *state) observeDeltaRemoves(rclouds dotClouds, rvalues map[tag]*value, leaves []*value) []*value {
+	for ref, cloud := range rclouds {
+		r := s.replicas[ref]
+		if r == nil || r == s.self || len(r.values) == 0 {
+			continue
+		}
+		if len(cloud) <= len(r.values) {
+			for c := range cloud {
+				if v := r.values[c]; v != nil && rvalues[v.tag] == nil {
+					leaves = s.observeRemove(r, v, leaves)
+				}
+			}
+			continue
+		}
+		for c, v := range r.values {
+			if _, seen := cloud[c]; seen && rvalues[v.tag] == nil {
+				leaves = s.observeRemove(r, v, leaves)
+			}
+		}
+	}
+	return leaves
+}
+
+// observeExtractRemoves removes the held values whose dots an extract has seen (context or clouds) but does
+// not hold.
+func (s *state) observeExtractRemoves(rctx causalContext, rclouds dotClouds, rvalues map[tag]*value, leaves []*value) []*value {
+	for ref, r := range s.replicas {
+		if r == s.self || len(r.values) == 0 {
+			continue
+		}
+		rclock := rctx[ref]
+		cloud := rclouds[ref]
+		if rclock == 0 && len(cloud) == 0 {
+			continue
+		}
+		for c, v := range r.values {
+			if c > rclock {
+				if _, seen := cloud[c]; !seen {
+					continue
+				}
+			}
+			if rvalues[v.tag] == nil {
+				leaves = s.observeRemove(r, v, leaves)
+			}
+		}
+	}
+	return leaves
+}
+
+// observeRemove removes a value of another replica that a remote has seen removed, and records the remove
+// in the own delta for re-gossip.
+func (s *state) observeRemove(r *replicaState, v *value, leaves []*value) []*value {
+	delete(r.values, v.tag.clock)
+	s.unindex(v)
+	s.delta.tombstone(v.tag)
+	if r.status == replicaUp {
+		leaves = append(leaves, v)
+	}
+	return leaves
+}
+
+// mergeDeltas merges two deltas into a new one (Phoenix's merge_deltas), leaving both unchanged. Their ranges
+// must overlap or touch (d2's end dominates-or-equals d1's start and d1's end d2's start), otherwise
+// errNotContiguous: the result would claim a range with a hole. The result has the lower bound of the starts,
+// the upper bound of the ends, the union of the clouds, and the values of both except those either has
+// removed (seen but not held). Merging a delta with itself, or with one it contains, changes nothing.
+func mergeDeltas(d1, d2 *delta) (*delta, error) {
+	if !dominatesOrEqual(d2.end, d1.start) || !dominatesOrEqual(d1.end, d2.start) {
+		return nil, errNotContiguous
+	}
+	out := &delta{
+		start:  lowerbound(d1.start, d2.start),
+		end:    upperbound(d1.end, d2.end),
+		clouds: make(dotClouds, max(len(d1.clouds), len(d2.clouds))),
+		values: make(map[tag]*value, max(len(d1.values), len(d2.values))),
+	}
+	for _, d := range [2]*delta{d1, d2} {
+		for ref, c := range d.clouds {
+			oc := out.clouds[ref]
+			if oc == nil {
+				oc = make(dotCloud, len(c))
+				out.clouds[ref] = oc
+			}
+			for clock := range c {
+				oc[clock] = struct{}{}
+			}
+		}
+	}
+	for t, v := range d1.values {
+		if d2.values[t] != nil || !d2.seen(t) {
+			out.values[t] = v
+		}
+	}
+	for t, v := range d2.values {
+		if d1.values[t] == nil && !d1.seen(t) {
+			out.values[t] = v
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,326 @@
+package tracker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"maps"
+	"reflect"
+	"sync"
+	"sync/atomic"
+
+	"github.com/phxgo/pubsub"
+)
+
+// Tracker is Phoenix.Tracker: presences tracked on any node are listed on every node, replicated
+// through the PubSub as a conflict-free replicated data type. Make one with New; every method is safe
+// for concurrent use.
+type Tracker struct {
+	ps     *pubsub.PubSub
+	cfg    Config
+	log    *slog.Logger
+	shards []*shard
+	owners *owners
+	diffs  *diffQueue
+	stats  counters
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+}
+
+// Stats are a tracker's counters since it started.
+type Stats struct {
+	DroppedGossip uint64 // gossip messages that were malformed or came from a permdowned replica
+	SendErrors    uint64 // gossip that could not be sent (a gap peers will repair by anti-entropy)
+}
+
+type counters struct{ droppedGossip, sendErrors atomic.Uint64 }
+
+// New starts a tracker on ps. It validates cfg (errors wrap ErrInvalidConfig). The tracker is one replica
+// per shard, named after ps.NodeName(), with a new version at every New: a restarted node is a new
+// replica, and its peers discard the old one at its first heartbeat.
+func New(ps *pubsub.PubSub, cfg Config) (*Tracker, error) {
+	if ps == nil {
+		return nil, fmt.Errorf("%w: nil PubSub", ErrInvalidConfig)
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	t := &Tracker{ps: ps, cfg: cfg, log: cfg.Logger.With(slog.String("tracker", cfg.Name), slog.String("node", ps.NodeName()))}
+	t.owners = newOwners(t.ownerDone)
+	t.diffs = newDiffQueue(cfg.Handler, t.log)
+	for i := range cfg.PoolSize {
+		s, err := newShard(t, i, newReplicaRef(ps.NodeName()))
+		if err != nil {
+			t.stop(context.Background(), false)
+			return nil, fmt.Errorf("tracker: start shard %d: %w", i, err)
+		}
+		t.shards = append(t.shards, s)
+	}
+	return t, nil
+}
+
+// shardFor maps a topic to its shard with a hash that is the same on every node (FNV-1a).
+func (t *Tracker) shardFor(topic string) *shard {
+	if len(t.shards) == 1 {
+		return t.shards[0]
+	}
+	h := fnv.New32a()
+	h.Write([]byte(topic))
+	return t.shards[h.Sum32()%uint32(len(t.shards))]
+}
+
+func (t *Tracker) check(o Owner, topic, key string) error {
+	switch {
+	case t.closed.Load():
+		return ErrClosed
+	case o == nil:
+		return fmt.Errorf("%w: nil owner", ErrInvalidArgument)
+	case !reflect.TypeOf(o).Comparable():
+		return fmt.Errorf("%w: owner of type %T is not comparable (use a pointer)", ErrInvalidArgument, o)
+	case topic == "":
+		return fmt.Errorf("%w: empty topic", ErrInvalidArgument)
+	case key == "":
+		return fmt.Errorf("%w: empty key", ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Track tracks a presence of owner under key in topic, with meta (nil: none), and returns its ref, also
+// set in the presence's meta as "phx_ref". The presence ends when Untrack removes it or owner is done.
+// It returns ErrAlreadyTracked if owner already tracks key in topic, ErrInvalidArgument for bad input or
+// metadata that cannot travel between nodes, and ErrClosed.
+func (t *Tracker) Track(owner Owner, topic, key string, meta map[string]any) (string, error) {
+	if err := t.check(owner, topic, key); err != nil {
+		return "", err
+	}
+	ref := newRef()
+	m, err := prepareMeta(meta, ref, "")
+	if err != nil {
+		return "", err
+	}
+	id := t.owners.acquire(owner)
+	s := t.shardFor(topic)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		t.owners.release(owner, 1)
+		return "", ErrClosed
+	}
+	v, ok := s.state.join(topic, id, key, m)
+	if !ok {
+		s.mu.Unlock()
+		t.owners.release(owner, 1)
+		return "", fmt.Errorf("%w: owner %s, topic %q, key %q", ErrAlreadyTracked, id, topic, key)
+	}
+	diff := diffBuilder{}
+	s.record([]*value{v}, nil, diff)
+	s.report(diff)
+	s.mu.Unlock()
+	s.changed()
+	select {
+	case <-owner.Done(): // done before or while we tracked: its watch may have fired already
+		t.UntrackAll(owner)
+		return "", fmt.Errorf("%w: owner is done", ErrInvalidArgument)
+	default:
+	}
+	return ref, nil
+}
+
+// prepareMeta copies meta, sets the refs, and normalises it as peers will decode it.
+func prepareMeta(meta map[string]any, ref, prev string) (map[string]any, error) {
+	m := make(map[string]any, len(meta)+2)
+	maps.Copy(m, meta)
+	delete(m, MetaRefPrev)
+	m[MetaRef] = ref
+	if prev != "" {
+		m[MetaRefPrev] = prev
+	}
+	n, err := normalizeMeta(m)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	return n, nil
+}
+
+// Untrack removes owner's presence under key in topic. Untracking what is not tracked is not an error.
+// It returns ErrInvalidArgument for bad input and ErrClosed.
+func (t *Tracker) Untrack(owner Owner, topic, key string) error {
+	if err := t.check(owner, topic, key); err != nil {
+		return err
+	}
+	id := t.owners.id(owner)
+	if id == "" {
+		return nil
+	}
+	s := t.shardFor(topic)
+	s.mu.Lock()
+	v, ok := s.state.leave(topic, id, key)
+	if ok {
+		diff := diffBuilder{}
+		s.record(nil, []*value{v}, diff)
+		s.report(diff)
+	}
+	s.mu.Unlock()
+	if ok {
+		t.owners.release(owner, 1)
+		s.changed()
+	}
+	return nil
+}
+
+// UntrackAll removes every presence of owner, in every topic. It returns ErrClosed after Close.
+func (t *Tracker) UntrackAll(owner Owner) error {
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	if owner == nil {
+		return fmt.Errorf("%w: nil owner", ErrInvalidArgument)
+	}
+	id := t.owners.id(owner)
+	if id == "" {
+		return nil
+	}
+	n := 0
+	for _, s := range t.shards {
+		s.mu.Lock()
+		vs := s.state.leaveOwner(id)
+		if len(vs) > 0 {
+			diff := diffBuilder{}
+			s.record(nil, vs, diff)
+			s.report(diff)
+		}
+		s.mu.Unlock()
+		if len(vs) > 0 {
+			n += len(vs)
+			s.changed()
+		}
+	}
+	t.owners.release(owner, n)
+	return nil
+}
+
+// ownerDone is called when an owner is done: its presences end, on every node.
+func (t *Tracker) ownerDone(o Owner) {
+	if err := t.UntrackAll(o); err != nil && !errors.Is(err, ErrClosed) {
+		t.log.Warn("tracker: untrack of a finished owner failed", slog.Any("err", err))
+	}
+}
+
+// Update replaces the meta of owner's presence under key in topic, and returns the new ref. The new meta
+// has "phx_ref" (new) and "phx_ref_prev" (the old ref); the handler sees a leave of the old meta and a
+// join of the new one. It returns ErrNoPresence if nothing is tracked there, ErrInvalidArgument and
+// ErrClosed.
+func (t *Tracker) Update(owner Owner, topic, key string, meta map[string]any) (string, error) {
+	return t.UpdateFunc(owner, topic, key, func(map[string]any) map[string]any { return meta })
+}
+
+// UpdateFunc is Update with the new meta computed from the current one (which includes "phx_ref", and
+// "phx_ref_prev" after an earlier update; fn gets a copy it may modify and return). fn runs outside the
+// tracker's locks; if the presence changed meanwhile, fn runs again on the new meta. A panic in fn is
+// returned as an error and changes nothing.
+func (t *Tracker) UpdateFunc(owner Owner, topic, key string, fn func(old map[string]any) map[string]any) (string, error) {
+	if err := t.check(owner, topic, key); err != nil {
+		return "", err
+	}
+	if fn == nil {
+		return "", fmt.Errorf("%w: nil update function", ErrInvalidArgument)
+	}
+	id := t.owners.id(owner)
+	s := t.shardFor(topic)
+	for {
+		s.mu.Lock()
+		old := s.state.lookup(topic, id, key)
+		s.mu.Unlock()
+		if id == "" || old == nil {
+			return "", fmt.Errorf("%w: topic %q, key %q", ErrNoPresence, topic, key)
+		}
+		newMeta, err := callUpdate(fn, maps.Clone(old.meta))
+		if err != nil {
+			return "", err
+		}
+		prev, _ := old.meta[MetaRef].(string)
+		ref := newRef()
+		m, err := prepareMeta(newMeta, ref, prev)
+		if err != nil {
+			return "", err
+		}
+		s.mu.Lock()
+		if s.state.lookup(topic, id, key) != old { // changed while fn ran: again, on the new meta
+			s.mu.Unlock()
+			continue
+		}
+		prevV, v, _ := s.state.leaveJoin(topic, id, key, m)
+		diff := diffBuilder{}
+		s.record([]*value{v}, []*value{prevV}, diff)
+		s.report(diff)
+		s.mu.Unlock()
+		s.changed()
+		return ref, nil
+	}
+}
+
+func callUpdate(fn func(map[string]any) map[string]any, old map[string]any) (m map[string]any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("tracker: update function panicked: %v", v)
+		}
+	}()
+	return fn(old), nil
+}
+
+// List returns the presences in topic on every node whose replica is up, as a fresh slice. It never
+// waits for merges or handlers. Order is unspecified.
+func (t *Tracker) List(topic string) []Presence {
+	return t.shardFor(topic).views.list(topic)
+}
+
+// GetByKey returns the presences tracked under key in topic (one per owner, on any node).
+func (t *Tracker) GetByKey(topic, key string) []Presence {
+	return t.shardFor(topic).views.getByKey(topic, key)
+}
+
+// Stats returns the tracker's counters.
+func (t *Tracker) Stats() Stats {
+	return Stats{DroppedGossip: t.stats.droppedGossip.Load(), SendErrors: t.stats.sendErrors.Load()}
+}
+
+func (t *Tracker) dropGossip(reason string, err error) {
+	t.stats.droppedGossip.Add(1)
+	t.log.Debug("tracker: dropped gossip", slog.String("reason", reason), slog.Any("err", err))
+}
+
+// GracefulPermdown tells every replica that this one is gone for good, so that its presences leave
+// every node at once instead of after DownPeriod, and then closes the tracker (Phoenix's
+// graceful_permdown). ctx bounds the announcement.
+func (t *Tracker) GracefulPermdown(ctx context.Context) error {
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	t.stop(ctx, true)
+	return nil
+}
+
+// Close stops the tracker like a crash: nothing is announced, and peers remove this node's presences
+// after DownPeriod (clients reconnecting to another node meanwhile see no leave and join flood). Use
+// GracefulPermdown to leave at once. Close is idempotent and returns nil.
+func (t *Tracker) Close() error {
+	t.stop(context.Background(), false)
+	return nil
+}
+
+func (t *Tracker) stop(ctx context.Context, permdown bool) {
+	t.closeOnce.Do(func() {
+		t.closed.Store(true)
+		var wg sync.WaitGroup
+		for _, s := range t.shards {
+			wg.Go(func() { s.stop(ctx, permdown) })
+		}
+		wg.Wait()
+		t.owners.close()
+		t.diffs.close()
+	})
+}

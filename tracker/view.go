@@ -1,0 +1,116 @@
+package tracker
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// views are what List and GetByKey read: per topic, the visible presences, kept up to date from the very
+// joins and leaves the shard reports as diffs. A reader takes one topic's read lock (held by writers only
+// for a map insert or delete), never the shard's lock, so reads never queue behind a merge or a handler.
+type views struct {
+	mu     sync.RWMutex
+	topics map[string]*topicView
+}
+
+type topicView struct {
+	mu       sync.RWMutex
+	byTag    map[tag]Presence
+	snapshot atomic.Pointer[[]Presence] // cached List result; nil after a change
+}
+
+func newViews() *views { return &views{topics: make(map[string]*topicView)} }
+
+func (vs *views) get(topic string) *topicView {
+	vs.mu.RLock()
+	defer vs.mu.RUnlock()
+	return vs.topics[topic]
+}
+
+// apply records a diff's joins and leaves. Called by the shard, in the order of the changes.
+func (vs *views) apply(joins, leaves []*value) {
+	for _, v := range leaves {
+		if tv := vs.get(v.topic); tv != nil {
+			tv.mu.Lock()
+			delete(tv.byTag, v.tag)
+			tv.snapshot.Store(nil)
+			empty := len(tv.byTag) == 0
+			tv.mu.Unlock()
+			if empty {
+				vs.dropIfEmpty(v.topic)
+			}
+		}
+	}
+	for _, v := range joins {
+		tv := vs.getOrMake(v.topic)
+		tv.mu.Lock()
+		tv.byTag[v.tag] = v.presence()
+		tv.snapshot.Store(nil)
+		tv.mu.Unlock()
+	}
+}
+
+func (vs *views) getOrMake(topic string) *topicView {
+	if tv := vs.get(topic); tv != nil {
+		return tv
+	}
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	tv := vs.topics[topic]
+	if tv == nil {
+		tv = &topicView{byTag: make(map[tag]Presence)}
+		vs.topics[topic] = tv
+	}
+	return tv
+}
+
+// dropIfEmpty deletes an empty topic, so that topics named after ids do not accumulate.
+func (vs *views) dropIfEmpty(topic string) {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	if tv := vs.topics[topic]; tv != nil {
+		tv.mu.RLock()
+		empty := len(tv.byTag) == 0
+		tv.mu.RUnlock()
+		if empty {
+			delete(vs.topics, topic)
+		}
+	}
+}
+
+// list returns the topic's presences, a fresh slice the caller may keep and sort. The metadata maps
+// are shared: read-only.
+func (vs *views) list(topic string) []Presence {
+	tv := vs.get(topic)
+	if tv == nil {
+		return nil
+	}
+	if p := tv.snapshot.Load(); p != nil {
+		return slices.Clone(*p)
+	}
+	tv.mu.RLock()
+	list := make([]Presence, 0, len(tv.byTag))
+	for _, p := range tv.byTag {
+		list = append(list, p)
+	}
+	tv.snapshot.CompareAndSwap(nil, &list) // no writer can run while we hold mu for reading
+	tv.mu.RUnlock()
+	return slices.Clone(list)
+}
+
+func (vs *views) getByKey(topic, key string) []Presence {
+	tv := vs.get(topic)
+	if tv == nil {
+		return nil
+	}
+	tv.mu.RLock()
+	defer tv.mu.RUnlock()
+	var out []Presence
+	for _, p := range tv.byTag {
+		if p.Key == key {
+			out = append(out, p)
+		}
+	}
+	return out
+}
