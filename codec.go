@@ -12,19 +12,12 @@ const (
 	TypeString = "string" // a string payload travels as its raw bytes
 )
 
-// Encoded is the payload of a message from another node whose value had no registered type (or a type
-// name this node does not know, see RegisterType): Type is the sender's registered name ("" for an
-// unregistered type), Data the msgpack encoding. Message.Decode decodes it into any matching Go value.
+// Encoded is the payload of a message from another node whose value's type was not registered on the
+// sender (see RegisterType): Data is its msgpack encoding, validated. Message.Decode decodes it into any
+// Go value of a matching shape. (A message whose type the sender registered but this node did not is
+// dropped and counted by the adapter instead: that is a deployment mistake to surface, not to guess at.)
 type Encoded struct {
-	Type string
 	Data []byte
-}
-
-func (e Encoded) typeLabel() string {
-	if e.Type == "" {
-		return "unregistered"
-	}
-	return fmt.Sprintf("%q", e.Type)
 }
 
 // types is the process-wide registry of payload types, like encoding/gob's.

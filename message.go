@@ -11,8 +11,8 @@ import (
 //
 // A message broadcast on this node carries the broadcaster's value itself (not a copy: treat payloads as
 // immutable once broadcast). One from another node carries a value of the same Go type when the type is
-// registered with RegisterType, a []byte or string as itself, and otherwise an Encoded holding the
-// msgpack bytes. Decode works whatever the origin.
+// registered with RegisterType (on both nodes), a []byte or string as itself, an unregistered value
+// as an Encoded holding its msgpack bytes (nil as nil). Decode works whatever the origin.
 type Message struct {
 	Topic   string
 	Payload any
@@ -34,7 +34,7 @@ func (m Message) Decode(v any) error {
 		return nil
 	case Encoded:
 		if err := msgpack.Unmarshal(p.Data, v); err != nil {
-			return fmt.Errorf("pubsub: decode %s payload into %T: %w", p.typeLabel(), v, err)
+			return fmt.Errorf("pubsub: decode unregistered payload into %T: %w", v, err)
 		}
 		return nil
 	}

@@ -13,9 +13,9 @@ import (
 // pubsub.Config.Dispatchers. Any name works, provided every node uses the same one.
 const FastlaneName = "fastlane"
 
-// ErrEncodedPayload is returned by JSONEncoder for a message from another node whose payload type is not
-// registered on this node (a pubsub.Encoded). Register the type on every node with pubsub.RegisterType.
-var ErrEncodedPayload = errors.New("dispatch: payload type is not registered on this node")
+// ErrEncodedPayload is returned by JSONEncoder for a message from another node whose payload type was
+// not registered (a pubsub.Encoded). Register the type on every node with pubsub.RegisterType.
+var ErrEncodedPayload = errors.New("dispatch: payload type is not registered")
 
 // FrameWriter takes the encoded frames of one connection: a websocket, a server-sent events stream, a
 // test's channel.
@@ -57,10 +57,10 @@ type Encoder func(msg pubsub.Message) ([]byte, error)
 // with the payload marshalled by encoding/json (so its json tags apply, and a []byte payload becomes a
 // base64 string; use json.RawMessage for a payload that is JSON already). The topic is included because
 // one connection usually joins several topics. A pubsub.Encoded payload (from another node, of a type
-// not registered here) is not guessed at: JSONEncoder returns ErrEncodedPayload.
+// not registered) is not guessed at: JSONEncoder returns ErrEncodedPayload.
 func JSONEncoder(msg pubsub.Message) ([]byte, error) {
 	if e, ok := msg.Payload.(pubsub.Encoded); ok {
-		return nil, fmt.Errorf("%w: type %q on topic %q", ErrEncodedPayload, e.Type, msg.Topic)
+		return nil, fmt.Errorf("%w: %d msgpack bytes on topic %q", ErrEncodedPayload, len(e.Data), msg.Topic)
 	}
 	return json.Marshal(jsonFrame{Topic: msg.Topic, Payload: msg.Payload})
 }

@@ -314,7 +314,7 @@ func TestJSONEncoder(t *testing.T) {
 		{"struct uses json tags", update{Round: 7, Body: "b"}, `{"topic":"x","payload":{"round":7,"body":"b"}}`, nil},
 		{"nil", nil, `{"topic":"x","payload":null}`, nil},
 		{"bytes are base64", []byte("hi"), `{"topic":"x","payload":"aGk="}`, nil},
-		{"encoded from another node", pubsub.Encoded{Type: "t", Data: []byte{0xc0}}, "", dispatch.ErrEncodedPayload},
+		{"encoded from another node", pubsub.Encoded{Data: []byte{0xc0}}, "", dispatch.ErrEncodedPayload},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := dispatch.JSONEncoder(pubsub.Message{Topic: "x", Payload: tc.payload})

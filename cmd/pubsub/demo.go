@@ -6,28 +6,43 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/dispatch"
-	"github.com/phxgo/pubsub/localadapter"
 )
 
-// demoWait bounds every wait of the demo, so that it always ends by itself.
-const demoWait = 2 * time.Second
+// demoWait bounds every wait of the demo, so that it always ends by itself. Deliveries take
+// milliseconds; the bound only matters when something is broken (or the machine is very busy).
+const demoWait = 5 * time.Second
+
+// demoNodeNames are the demo's nodes, in the order they are narrated.
+var demoNodeNames = []string{"node-a", "node-b", "node-c"}
+
+// syncTopic carries the demo's own barrier broadcasts (see demo.sync); it is never narrated.
+const syncTopic = "demo:sync"
 
 func demoUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "Usage:\n  pubsub demo [flags]")
-	fmt.Fprintln(w, "\nDemo walks through Phoenix.PubSub's ideas on one node with the local adapter (no Redis),")
-	fmt.Fprintln(w, "narrating each step: subscribers join topics, a broadcast, a broadcast from a sender, the")
-	fmt.Fprintln(w, "fastlane dispatcher writing to sockets, and a slow consumer. It ends by itself.")
+	fmt.Fprintln(w, "\nDemo starts three nodes of one PubSub in this process (node-a, node-b, node-c), each with its own")
+	fmt.Fprintln(w, "Redis adapter, and narrates what happens: broadcasts crossing nodes, a broadcast from a sender, a")
+	fmt.Fprintln(w, "direct broadcast to one node, the fastlane dispatcher, a slow consumer, and a node leaving while")
+	fmt.Fprintln(w, "the others keep working. Without --redis it runs on an embedded Redis (miniredis), so it needs")
+	fmt.Fprintln(w, "nothing installed. It ends by itself within seconds.")
 	printFlags(w, fs)
+	fmt.Fprintln(w, "\nExamples:\n  pubsub demo\n  pubsub demo --redis redis://localhost:6379/0")
 }
 
 // runDemo is "pubsub demo".
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pubsub demo", flag.ContinueOnError)
-	sockets := fs.Int("sockets", 3, "`count` of fastlane sockets (1 to 100)")
+	redisURL := fs.String("redis", "", "run against the Redis at `URL` instead of an embedded one")
+	name := fs.String("name", "", "`name` of the PubSub (default \"demo\", or \"demo-<random>\" with --redis)")
+	sockets := fs.Int("sockets", 2, "`count` of fastlane sockets on each of node-b and node-c (1 to 100)")
 	mailbox := fs.Int("mailbox", 2, "mailbox `size` of the slow consumer (1 to 100)")
 	if code, ok := parseFlags(fs, args, stdout, stderr, demoUsage); !ok {
 		return code
@@ -40,180 +55,387 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case *mailbox < 1 || *mailbox > 100:
 		return usageError(stderr, fs, "-mailbox %d is outside 1..100", *mailbox)
 	}
-	d := &demo{out: stdout, sockets: *sockets, mailbox: *mailbox}
+	d := &demo{out: stdout, sockets: *sockets, mailbox: *mailbox, name: *name}
+	if *redisURL != "" {
+		t, err := parseRedisURL(*redisURL)
+		if err != nil {
+			return usageError(stderr, fs, "%v", err)
+		}
+		if err := t.checkReachable(ctx); err != nil {
+			fmt.Fprintf(stderr, "pubsub demo: %v\n", err)
+			if errors.Is(err, errUnreachable) {
+				return exitUsage
+			}
+			return exitFailure
+		}
+		d.target = t
+		if d.name == "" { // a name of its own, so that demos sharing a Redis never meet
+			d.name = "demo-" + randomHex(3)
+		}
+	}
+	if d.name == "" {
+		d.name = "demo"
+	}
 	if err := d.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "pubsub demo: %v\n", err)
+		if errors.Is(err, errJoin) {
+			return exitUsage
+		}
 		return exitFailure
 	}
 	return exitOK
 }
 
-// demo narrates one PubSub, step by step.
+// errJoin marks a node that could not join the PubSub: the demo did not start (exit status 2).
+var errJoin = errors.New("cannot start")
+
+// demo narrates three nodes of one PubSub, step by step. Every line it prints about a delivery is
+// printed after the delivery happened (it waits for each in turn), so the output is the same at every
+// run, whatever the order in which the nodes received.
 type demo struct {
 	out     io.Writer
 	sockets int
 	mailbox int
+	name    string
+	target  *redisTarget // nil: the embedded Redis
 
+	rdb      *redis.Client // a plain client, for PUBSUB CHANNELS
+	channels channelNames
+	nodes    []*demoNode
+	subs     map[string]*demoSub
+	syncSeq  int
+}
+
+// demoNode is one node of the demo's PubSub.
+type demoNode struct {
+	name     string
 	ps       *pubsub.PubSub
 	fastlane *dispatch.FastlaneDispatcher
 	reports  chan pubsub.SlowConsumer
+	sync     *pubsub.Subscriber // receives syncTopic
+	left     bool
+	// TRACKER: each node gets its tracker here (tracker.New(ps, tracker.Config{…})) with a handler
+	// that forwards diffs to a channel, so that the demo can narrate joins and leaves as they arrive.
 }
 
-// score is the payload of the fastlane step: its JSON is what the sockets receive.
+// demoSub is a named subscriber on one node.
+type demoSub struct {
+	name string
+	node *demoNode
+	*pubsub.Subscriber
+}
+
+func (s *demoSub) String() string { return s.name + " on " + s.node.name }
+
+// score is the payload of the fastlane step: its JSON is what the sockets receive. It is registered
+// with pubsub.RegisterType, so that it arrives on every node as a score.
 type score struct {
 	Player string `json:"player"`
 	Points int    `json:"points"`
 }
 
+// scoreTypeName is score's name on the wire.
+const scoreTypeName = "pubsub-demo.score"
+
 func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.out, format+"\n", args...) }
 
 func (d *demo) run(ctx context.Context) error {
-	d.fastlane = &dispatch.FastlaneDispatcher{}
-	d.reports = make(chan pubsub.SlowConsumer, 16)
-	ps, err := pubsub.New(pubsub.Config{
-		Name:        "demo",
-		Adapter:     localadapter.New("demo@localhost"),
-		Dispatchers: map[string]pubsub.Dispatcher{dispatch.FastlaneName: d.fastlane},
-		OnSlowConsumer: func(e pubsub.SlowConsumer) {
-			select {
-			case d.reports <- e:
-			default: // never block the reporter; the demo checks there is only one
-			}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := pubsub.RegisterType[score](scoreTypeName); err != nil {
+		return err
+	}
+	var mini *miniredis.Miniredis
+	if d.target == nil {
+		mini = miniredis.NewMiniRedis()
+		if err := mini.Start(); err != nil {
+			return fmt.Errorf("%w: embedded Redis: %v", errJoin, err)
+		}
+		defer mini.Close() // deferred first: runs after the nodes have closed
+		t, err := parseRedisURL("redis://" + mini.Addr() + "/0")
+		if err != nil {
+			return err
+		}
+		d.target = t
+		d.say("Redis: embedded (miniredis, in this process)")
+	} else {
+		d.say("Redis: %s", d.target.addr())
+	}
+	d.rdb = d.target.client()
+	defer d.rdb.Close()
+	d.channels = newChannelNames("", d.name)
+	defer d.closeNodes()
+	for _, name := range demoNodeNames {
+		if err := d.startNode(name); err != nil {
+			return fmt.Errorf("%w: %v", errJoin, err)
+		}
+	}
+	d.say("PubSub %q: %s joined, each with its own Redis adapter", d.name, andList(demoNodeNames))
+
+	steps := []struct {
+		title string
+		run   func(context.Context) error
+	}{
+		{`Subscribers on every node join "room:lobby"`, d.join},
+		{"Broadcast: every subscriber on every node receives it", d.broadcast},
+		{"Broadcast from a sender: the sender is skipped", d.broadcastFrom},
+		{"Direct broadcast: only the subscribers on one node receive it", d.direct},
+		{"Custom dispatcher: the fastlane encodes once per node and writes to every socket", d.fastlaneStep},
+		{"Slow consumer: a broadcaster never waits for a subscriber", d.slowConsumer},
+		// ── TRACKER ──────────────────────────────────────────────────────────────────────────────
+		// The tracker's step goes here, once package tracker is ready: a tracker on every node (see
+		// demoNode), presences tracked on each node ("alice" in "room:lobby" on node-a, …) and every
+		// node's List showing all of them as the joins replicate. The leave step below then also
+		// narrates node-c's presences leaving on node-a and node-b: at once for a graceful leave
+		// (GracefulPermdown before Close), after DownPeriod for a crash (Close alone). The demo's
+		// trackers need a DownPeriod of about a second (and a BroadcastPeriod to match), so that it still
+		// ends within seconds.
+		{"A node leaves: node-c closes, the others keep working", d.leave},
+	}
+	for i, step := range steps {
+		if err := ctx.Err(); err != nil { // interrupted
+			return err
+		}
+		d.say("\n%d. %s", i+1, step.title)
+		if err := step.run(ctx); err != nil {
+			return err
+		}
+	}
+
+	var open []string
+	for _, n := range d.nodes {
+		if !n.left {
+			open = append(open, n.name)
+		}
+	}
+	if err := d.closeNodes(); err != nil {
+		return err
+	}
+	d.say("\n%s closed: every subscriber closed, every goroutine stopped.", andList(open))
+	if mini != nil {
+		mini.Close()
+		d.say("Embedded Redis stopped. Done.")
+	} else {
+		d.say("Done. (Redis keeps nothing of a PubSub once its nodes have gone.)")
+	}
+	return nil
+}
+
+// startNode starts one node of the demo's PubSub.
+func (d *demo) startNode(name string) error {
+	n := &demoNode{name: name, fastlane: &dispatch.FastlaneDispatcher{}, reports: make(chan pubsub.SlowConsumer, 16)}
+	ps, _, err := d.target.startNode(nodeConfig{
+		pubsubName: d.name,
+		nodeName:   name,
+		pubsub: pubsub.Config{
+			Dispatchers: map[string]pubsub.Dispatcher{dispatch.FastlaneName: n.fastlane},
+			OnSlowConsumer: func(e pubsub.SlowConsumer) {
+				select {
+				case n.reports <- e:
+				default: // never block the reporter; the demo checks there is only one
+				}
+			},
 		},
 	})
 	if err != nil {
 		return err
 	}
-	d.ps = ps
-	defer ps.Close()
-	d.say("PubSub %q started on node %q (local adapter, no Redis)", ps.Name(), ps.NodeName())
+	n.ps = ps
+	d.nodes = append(d.nodes, n)
+	n.sync = ps.NewSubscriber()
+	return n.sync.Subscribe(syncTopic)
+}
 
-	for _, step := range []func(context.Context) error{d.broadcast, d.fastlaneStep, d.slowConsumer} {
-		if err := ctx.Err(); err != nil { // interrupted
-			return err
+// closeNodes closes every node still open, and returns the first error.
+func (d *demo) closeNodes() error {
+	var first error
+	for _, n := range d.nodes {
+		if n.left {
+			continue
 		}
-		if err := step(ctx); err != nil {
-			return err
+		n.left = true
+		if err := n.ps.Close(); err != nil && first == nil {
+			first = err
 		}
 	}
-	if err := ps.Close(); err != nil {
-		return err
+	return first
+}
+
+func (d *demo) node(name string) *demoNode {
+	for _, n := range d.nodes {
+		if n.name == name {
+			return n
+		}
 	}
-	d.say("\nPubSub closed: every subscriber is closed and every goroutine stopped. Done.")
+	panic("demo: no node " + name)
+}
+
+// subscribe makes a subscriber called name on node and subscribes it to topic.
+func (d *demo) subscribe(name string, node *demoNode, topic string, opts ...pubsub.SubscribeOption) (*demoSub, error) {
+	s := &demoSub{name: name, node: node, Subscriber: node.ps.NewSubscriber()}
+	if err := s.Subscribe(topic, opts...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// join subscribes alice, bob and carol to room:lobby, one on each node.
+func (d *demo) join(context.Context) error {
+	d.subs = make(map[string]*demoSub)
+	for i, name := range []string{"alice", "bob", "carol"} {
+		s, err := d.subscribe(name, d.nodes[i], "room:lobby")
+		if err != nil {
+			return err
+		}
+		d.subs[name] = s
+		d.say("   %s joined %q on %s", name, "room:lobby", s.node.name)
+	}
 	return nil
 }
 
-// broadcast shows subscribers joining a topic, a broadcast, and a broadcast from a sender.
+// broadcast sends from node-a; the subscribers on every node receive it.
 func (d *demo) broadcast(ctx context.Context) error {
-	d.say("\n1. Subscribers join topics")
-	names := []string{"alice", "bob", "carol"}
-	subs := make(map[string]*pubsub.Subscriber, len(names))
-	for _, name := range names {
-		s := d.ps.NewSubscriber()
-		if err := s.Subscribe("room:lobby"); err != nil {
-			return err
-		}
-		subs[name] = s
-		d.say("   %s joined %q", name, "room:lobby")
-	}
-
-	d.say("\n2. Broadcast: every subscriber of the topic receives it")
-	if err := d.ps.Broadcast(ctx, "room:lobby", "hello, everyone"); err != nil {
+	const text = "hello, everyone"
+	if err := d.node("node-a").ps.Broadcast(ctx, "room:lobby", text); err != nil {
 		return err
 	}
-	d.say("   broadcast to %q: %q", "room:lobby", "hello, everyone")
-	for _, name := range names {
-		if err := d.expect(ctx, name, subs[name]); err != nil {
-			return err
-		}
-	}
+	d.say("   node-a broadcast to %q: %q", "room:lobby", text)
+	return d.expectAll(ctx, "alice", "bob", "carol")
+}
 
-	d.say("\n3. Broadcast from a sender: the sender is skipped")
-	if err := d.ps.BroadcastFrom(ctx, subs["alice"], "room:lobby", "hi, it's alice"); err != nil {
+// broadcastFrom sends from bob: alice and carol receive it, bob does not.
+func (d *demo) broadcastFrom(ctx context.Context) error {
+	const text = "hi, it's bob"
+	bob := d.subs["bob"]
+	if err := bob.node.ps.BroadcastFrom(ctx, bob.Subscriber, "room:lobby", text); err != nil {
 		return err
 	}
-	d.say("   alice broadcast_from %q: %q", "room:lobby", "hi, it's alice")
-	for _, name := range names[1:] {
-		if err := d.expect(ctx, name, subs[name]); err != nil {
-			return err
-		}
+	d.say("   bob on %s broadcast_from to %q: %q", bob.node.name, "room:lobby", text)
+	if err := d.expectAll(ctx, "alice", "carol"); err != nil {
+		return err
 	}
-	if msg, ok := pending(subs["alice"]); ok {
-		return fmt.Errorf("alice received her own message %q", msg.Payload)
+	if err := d.sync(ctx, bob.node); err != nil {
+		return err
 	}
-	d.say("   alice received nothing (she sent it)")
-	for _, s := range subs {
-		s.Close()
+	if msg, ok := pending(bob.Subscriber); ok {
+		return fmt.Errorf("bob received his own message %v", msg.Payload)
 	}
+	d.say("   bob received nothing (he sent it)")
 	return nil
 }
 
-// fastlaneStep shows a custom dispatcher reading subscription metadata: the fastlane encodes once and
-// writes the frame to every socket; a subscriber without a socket gets the message in its mailbox.
-func (d *demo) fastlaneStep(ctx context.Context) error {
-	d.say("\n4. Custom dispatcher: the fastlane encodes once and writes to every socket")
-	sockets := make([]*dispatch.ChanWriter, d.sockets)
-	for i := range sockets {
-		sockets[i] = dispatch.NewChanWriter(4)
-		s := d.ps.NewSubscriber()
-		defer s.Close()
-		if err := s.Subscribe("room:game", dispatch.WithFastlane(sockets[i])); err != nil {
-			return err
-		}
-	}
-	d.say("   %s joined %q with fastlane metadata", plural(uint64(d.sockets), "socket"), "room:game")
-	dave := d.ps.NewSubscriber()
-	defer dave.Close()
-	if err := dave.Subscribe("room:game"); err != nil {
+// direct sends from node-a to node-c only: carol receives it, alice and bob do not.
+func (d *demo) direct(ctx context.Context) error {
+	const text = "psst, node-c"
+	a := d.node("node-a")
+	if err := a.ps.DirectBroadcast(ctx, "node-c", "room:lobby", text); err != nil {
 		return err
 	}
-	d.say("   dave joined %q without metadata", "room:game")
+	d.say("   node-a direct_broadcast to node-c on %q: %q", "room:lobby", text)
+	if err := d.expectAll(ctx, "carol"); err != nil {
+		return err
+	}
+	if err := d.sync(ctx, a); err != nil { // whatever node-a sent before has reached every node
+		return err
+	}
+	for _, name := range []string{"alice", "bob"} {
+		if msg, ok := pending(d.subs[name].Subscriber); ok {
+			return fmt.Errorf("%s received the direct broadcast to node-c: %v", name, msg.Payload)
+		}
+	}
+	d.say("   alice and bob received nothing (their nodes were not addressed)")
+	return nil
+}
+
+// fastlaneStep shows a custom dispatcher reading subscription metadata on every node: each node
+// encodes the broadcast once and writes the frame to its sockets; a subscriber without a socket gets
+// the message in its mailbox.
+func (d *demo) fastlaneStep(ctx context.Context) error {
+	type socket struct {
+		node *demoNode
+		n    int
+		w    *dispatch.ChanWriter
+	}
+	var sockets []socket
+	for _, node := range []*demoNode{d.node("node-b"), d.node("node-c")} {
+		for i := range d.sockets {
+			w := dispatch.NewChanWriter(4)
+			s, err := d.subscribe(fmt.Sprintf("socket %d", i+1), node, "room:game", dispatch.WithFastlane(w))
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			sockets = append(sockets, socket{node: node, n: i + 1, w: w})
+		}
+	}
+	d.say("   %s on node-b and %d on node-c joined %q with fastlane metadata", plural(uint64(d.sockets), "socket"), d.sockets, "room:game")
+	dave, err := d.subscribe("dave", d.node("node-c"), "room:game")
+	if err != nil {
+		return err
+	}
+	defer dave.Close()
+	d.say("   dave joined %q on node-c without metadata", "room:game")
 
 	payload := score{Player: "alice", Points: 10}
-	if err := d.ps.Broadcast(ctx, "room:game", payload, pubsub.WithDispatcher(dispatch.FastlaneName)); err != nil {
+	if err := d.node("node-a").ps.Broadcast(ctx, "room:game", payload, pubsub.WithDispatcher(dispatch.FastlaneName)); err != nil {
 		return err
 	}
-	d.say("   broadcast to %q through dispatcher %q: %+v", "room:game", dispatch.FastlaneName, payload)
-	for i, sock := range sockets {
+	d.say("   node-a broadcast to %q through dispatcher %q: %+v", "room:game", dispatch.FastlaneName, payload)
+	for _, s := range sockets {
 		select {
-		case frame := <-sock.C():
-			d.say("   socket %d wrote %s", i+1, frame)
+		case frame := <-s.w.C():
+			d.say("   %s socket %d wrote %s", s.node.name, s.n, frame)
 		case <-time.After(demoWait):
-			return fmt.Errorf("socket %d: no frame after %v", i+1, demoWait)
+			return fmt.Errorf("%s socket %d: no frame after %v", s.node.name, s.n, demoWait)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	if err := d.expect(ctx, "dave", dave); err != nil {
+	msg, err := d.receive(ctx, dave)
+	if err != nil {
 		return err
 	}
-	st := d.fastlane.Stats()
-	d.say("   encoded %s, written to %s", plural(st.Encodes, "time"), plural(st.Writes, "socket"))
+	d.say("   dave on node-c received %+v in his mailbox, as a %T (registered with pubsub.RegisterType)", msg.Payload, msg.Payload)
+	// The dispatcher adds to its counters once it has written to every socket: wait until each node's
+	// receive loop has moved on to the next frame.
+	if err := d.sync(ctx, d.node("node-a")); err != nil {
+		return err
+	}
+	var counts []string
+	for _, node := range []*demoNode{d.node("node-b"), d.node("node-c")} {
+		st := node.fastlane.Stats()
+		counts = append(counts, fmt.Sprintf("%s encoded %s, written to %s", node.name, plural(st.Encodes, "time"), plural(st.Writes, "socket")))
+	}
+	d.say("   %s", strings.Join(counts, "; "))
 	return nil
 }
 
-// slowConsumer shows a subscriber that does not read: its small mailbox fills, the broadcaster drops
-// and counts, and the PubSub reports the slow consumer once.
+// slowConsumer shows a subscriber on node-b that does not read: its small mailbox fills, node-b drops
+// and counts, and reports the slow consumer once; node-a, the broadcaster, never waits.
 func (d *demo) slowConsumer(ctx context.Context) error {
-	d.say("\n5. Slow consumer: a broadcaster never waits for a subscriber")
-	erin := d.ps.NewSubscriber(pubsub.WithMailboxSize(d.mailbox))
+	a, b := d.node("node-a"), d.node("node-b")
+	erin := &demoSub{name: "erin", node: b, Subscriber: b.ps.NewSubscriber(pubsub.WithMailboxSize(d.mailbox))}
 	defer erin.Close()
 	if err := erin.Subscribe("ticks"); err != nil {
 		return err
 	}
-	d.say("   erin joined %q with a mailbox of %d and does not read", "ticks", d.mailbox)
+	d.say("   erin joined %q on node-b with a mailbox of %d and does not read", "ticks", d.mailbox)
 	n := d.mailbox + 3
 	for i := range n {
-		if err := d.ps.Broadcast(ctx, "ticks", i); err != nil {
+		if err := a.ps.Broadcast(ctx, "ticks", i); err != nil {
 			return err
 		}
 	}
-	d.say("   broadcast %d messages to %q", n, "ticks")
+	d.say("   node-a broadcast %d messages to %q", n, "ticks")
+	if err := d.sync(ctx, a); err != nil { // every tick has reached node-b
+		return err
+	}
 	d.say("   erin's mailbox holds %d; %d dropped", len(erin.C()), erin.Dropped())
 
 	select {
-	case e := <-d.reports:
-		d.say("   slow consumer reported: subscriber %d, mailbox size %d", e.SubscriberID, e.MailboxSize)
+	case e := <-b.reports:
+		d.say("   node-b reported a slow consumer: subscriber %d, mailbox size %d", e.SubscriberID, e.MailboxSize)
 	case <-time.After(demoWait):
 		return errors.New("no slow-consumer report")
 	case <-ctx.Done():
@@ -222,38 +444,161 @@ func (d *demo) slowConsumer(ctx context.Context) error {
 	for range len(erin.C()) { // erin catches up: the episode is over
 		<-erin.C()
 	}
-	if err := d.ps.Broadcast(ctx, "ticks", n); err != nil {
+	if err := a.ps.Broadcast(ctx, "ticks", n); err != nil {
 		return err
 	}
-	if msg, ok := pending(erin); !ok || msg.Payload != n {
-		return fmt.Errorf("erin caught up but did not receive tick %d", n)
+	msg, err := d.receive(ctx, erin)
+	if err != nil {
+		return err
 	}
-	d.say("   erin caught up and received tick %d; still %d dropped, reported once", n, erin.Dropped())
-	if len(d.reports) != 0 {
-		return fmt.Errorf("%d more slow-consumer reports, want one per episode", len(d.reports))
+	var tick int // from another node, an int arrives encoded: Decode turns it back into an int
+	if err := msg.Decode(&tick); err != nil || tick != n {
+		return fmt.Errorf("erin caught up but received %v (%v), not tick %d", msg.Payload, err, n)
+	}
+	d.say("   erin caught up and received tick %d; still %d dropped, reported once", tick, erin.Dropped())
+	if len(b.reports) != 0 {
+		return fmt.Errorf("%d more slow-consumer reports, want one per episode", len(b.reports))
 	}
 	return nil
 }
 
-// expect narrates name receiving one message, waiting up to demoWait for it.
-func (d *demo) expect(ctx context.Context, name string, s *pubsub.Subscriber) error {
+// leave closes node-c: its subscribers are closed, its channel disappears from Redis, and node-a and
+// node-b keep working.
+func (d *demo) leave(ctx context.Context) error {
+	// TRACKER: for a graceful leave, node-c's tracker calls GracefulPermdown here, and the demo
+	// narrates carol's presence leaving on node-a and node-b at once; then, for contrast, a crash.
+	c := d.node("node-c")
+	c.left = true
+	if err := c.ps.Close(); err != nil {
+		return err
+	}
+	carol := d.subs["carol"]
+	if err := waitClosed(ctx, carol.Subscriber); err != nil {
+		return fmt.Errorf("carol: %w", err)
+	}
+	d.say("   node-c closed: carol's mailbox is closed and node-c unsubscribed from Redis")
+
+	if nodes, err := d.waitLiveNodes(ctx, "node-a", "node-b"); err == nil {
+		d.say("   live nodes on Redis, as 'pubsub nodes' finds them: %s", andList(nodes))
+	} else if ctx.Err() == nil { // an ACL may forbid PUBSUB CHANNELS: the rest works without it
+		d.say("   live nodes on Redis: cannot list them (%v)", err)
+	}
+
+	const text = "still here?"
+	a := d.node("node-a")
+	if err := a.ps.Broadcast(ctx, "room:lobby", text); err != nil {
+		return err
+	}
+	d.say("   node-a broadcast to %q: %q", "room:lobby", text)
+	if err := d.expectAll(ctx, "alice", "bob"); err != nil {
+		return err
+	}
+	if err := a.ps.DirectBroadcast(ctx, "node-c", "room:lobby", "anyone?"); err != nil {
+		return err
+	}
+	d.say("   node-a direct_broadcast to node-c: no error, and no one receives it (as in Phoenix)")
+	return nil
+}
+
+// waitLiveNodes polls PUBSUB CHANNELS until the live nodes are want (node channels disappear once
+// Redis has processed the unsubscription).
+func (d *demo) waitLiveNodes(ctx context.Context, want ...string) ([]string, error) {
+	deadline := time.Now().Add(demoWait)
+	for {
+		nodes, err := liveNodes(ctx, d.rdb, d.channels)
+		if err != nil {
+			return nil, err
+		}
+		if strings.Join(nodes, ",") == strings.Join(want, ",") || time.Now().After(deadline) {
+			return nodes, nil
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// sync broadcasts a token from node and waits until every open node has received it. Frames of one
+// node reach every other node in the order they were sent, on every channel, so afterwards whatever
+// node sent before has been delivered everywhere: the demo can say who received nothing.
+func (d *demo) sync(ctx context.Context, from *demoNode) error {
+	d.syncSeq++
+	if err := from.ps.Broadcast(ctx, syncTopic, d.syncSeq); err != nil {
+		return err
+	}
+	for _, n := range d.nodes {
+		if n.left {
+			continue
+		}
+		for {
+			msg, err := d.receive(ctx, &demoSub{name: "sync", node: n, Subscriber: n.sync})
+			if err != nil {
+				return err
+			}
+			var seq int
+			if err := msg.Decode(&seq); err != nil {
+				return fmt.Errorf("sync on %s: %w", n.name, err)
+			}
+			if seq == d.syncSeq {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// expectAll narrates each named subscriber receiving one message, in the order given.
+func (d *demo) expectAll(ctx context.Context, names ...string) error {
+	for _, name := range names {
+		s := d.subs[name]
+		msg, err := d.receive(ctx, s)
+		if err != nil {
+			return err
+		}
+		switch p := msg.Payload.(type) {
+		case string:
+			d.say("   %s received %q", s, p)
+		default:
+			d.say("   %s received %+v", s, p)
+		}
+	}
+	return nil
+}
+
+// receive waits up to demoWait for a message to s.
+func (d *demo) receive(ctx context.Context, s *demoSub) (pubsub.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, demoWait)
 	defer cancel()
 	msg, err := s.Receive(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("nothing received within %v", demoWait)
+		}
+		return pubsub.Message{}, fmt.Errorf("%s: %w", s, err)
 	}
-	switch p := msg.Payload.(type) {
-	case string:
-		d.say("   %s received %q", name, p)
-	default:
-		d.say("   %s received %+v (a plain Message in the mailbox)", name, p)
-	}
-	return nil
+	return msg, nil
 }
 
-// pending returns a message already in s's mailbox, without waiting. Local delivery is complete when a
-// broadcast returns, so on one node an empty mailbox means nothing was delivered.
+// waitClosed waits until s's mailbox is closed, discarding what it still holds.
+func waitClosed(ctx context.Context, s *pubsub.Subscriber) error {
+	timeout := time.After(demoWait)
+	for {
+		select {
+		case _, ok := <-s.C():
+			if !ok {
+				return nil
+			}
+		case <-timeout:
+			return errors.New("mailbox still open")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// pending returns a message already in s's mailbox, without waiting.
 func pending(s *pubsub.Subscriber) (pubsub.Message, bool) {
 	select {
 	case msg := <-s.C():
@@ -261,6 +606,17 @@ func pending(s *pubsub.Subscriber) (pubsub.Message, bool) {
 	default:
 		return pubsub.Message{}, false
 	}
+}
+
+// andList returns "a", "a and b", "a, b and c".
+func andList(items []string) string {
+	switch len(items) {
+	case 0:
+		return "none"
+	case 1:
+		return items[0]
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
 // plural returns "once", or n followed by noun, made plural when n is not 1.

@@ -6,10 +6,19 @@
 //
 // The commands are:
 //
-//	demo    walk through Phoenix.PubSub's ideas on one node, narrating each step
+//	demo     three nodes on an embedded Redis (or --redis URL), narrating what crosses between them
+//	tail     print the broadcasts of a PubSub on Redis as they arrive: topic, origin node, payload
+//	publish  broadcast a message (or each line of standard input) to a PubSub on Redis
+//	nodes    list the live nodes of a PubSub on Redis, from their liveness probes
+//	bench    measure the local path and, with --redis, the Redis path against raw baselines
 //
-// Run "pubsub <command> --help" for a command's flags. The exit status is 0 on success, 1 when a command
-// fails, and 2 for a usage error (an unknown command or flag, or a bad flag value).
+// Run "pubsub <command> --help" for a command's flags. Flags may come before or after the arguments;
+// "--" ends the flags.
+//
+// The exit status is 0 on success; 1 when a command fails, or is interrupted (Ctrl-C) before it
+// finished; and 2 when it could not start: a usage error (an unknown command or flag, a missing
+// argument, a bad value or URL), or a Redis that cannot be reached or joined. "pubsub tail" runs until
+// it is interrupted and then exits 0.
 package main
 
 import (
@@ -43,12 +52,22 @@ type command struct {
 // that a command may print the list (help) without an initialisation cycle.
 func commands() []command {
 	return []command{
-		{name: "demo", summary: "walk through Phoenix.PubSub's ideas on one node, narrating each step", run: runDemo},
+		{name: "demo", summary: "three nodes on an embedded Redis (or --redis), narrating each step", run: runDemo},
+		{name: "tail", summary: "print broadcasts on topics of a PubSub on Redis as they arrive", run: runTail},
+		{name: "publish", summary: "broadcast a message, or each line of standard input", run: runPublish},
+		{name: "nodes", summary: "list the live nodes of a PubSub on Redis", run: runNodes},
+		// "presence" (list and watch the tracker's presences) joins here with the tracker.
+		{name: "bench", summary: "benchmark the local path and, with --redis, the Redis path", run: runBench},
 	}
 }
 
+// stdin is what "pubsub publish" reads messages from; tests replace it.
+var stdin io.Reader = os.Stdin
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C asks the command to stop cleanly; a second one kills the process.
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -57,6 +76,7 @@ func main() {
 // run is the whole program: it runs the command args name and returns the exit status. ctx ends when
 // the program is interrupted.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	silenceRedisLog()
 	fs := flag.NewFlagSet("pubsub", flag.ContinueOnError)
 	if code, ok := parseFlags(fs, args, stdout, stderr, usage); !ok {
 		return code
@@ -100,11 +120,12 @@ func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // usage prints the program's usage and its command list to w.
 func usage(w io.Writer, _ *flag.FlagSet) {
 	fmt.Fprintln(w, "pubsub: Phoenix.PubSub for Go, from the command line.")
-	fmt.Fprintln(w, "\nUsage:\n  pubsub <command> [flags]\n\nCommands:")
+	fmt.Fprintln(w, "\nUsage:\n  pubsub <command> [flags] [arguments]\n\nCommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'pubsub <command> --help' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'pubsub <command> --help' for a command's flags. Start with 'pubsub demo'.")
+	fmt.Fprintln(w, "Exit status: 0 done; 1 failed or interrupted; 2 usage error, or Redis unreachable.")
 }
 
 // parseFlags parses args with fs, printing nothing itself on success. On -h or --help it prints
@@ -123,6 +144,25 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, print
 	default:
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", fs.Name(), err, fs.Name())
 		return exitUsage, false
+	}
+}
+
+// parseArgs is parseFlags for a command with arguments: flags may also follow the arguments
+// ("pubsub tail room:1 --json"), and "--" ends the flags. It returns the arguments.
+func parseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, printUsage func(io.Writer, *flag.FlagSet)) (positional []string, code int, ok bool) {
+	for {
+		if code, ok := parseFlags(fs, args, stdout, stderr, printUsage); !ok {
+			return nil, code, false
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, exitOK, true
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(positional, rest...), exitOK, true
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
 }
 
