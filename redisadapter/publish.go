@@ -55,18 +55,93 @@ type publisher struct {
 	// Owned by the publisher goroutine.
 	broadcastSeq uint64
 	directSeq    map[string]uint64
+	cmds         []*pubCmd      // reusable PUBLISH commands, one per frame of a batch
+	cmders       []redis.Cmder  // the same, as go-redis takes them
+	channelArgs  map[string]any // channel names boxed once, for the commands' arguments
+	ctx          context.Context
+	cancel       context.CancelFunc
+	ctxDeadline  time.Time
+}
+
+// pubCmd is one PUBLISH command that the publisher fills anew for every batch. go-redis's Publish
+// allocates a command, its argument slice, and a box for the channel and one for the message: four
+// allocations per frame. A pubCmd costs none: its argument slice is kept, the channel is boxed once per
+// channel name, and the frame goes in through frame, which stays at the same address. (So a go-redis
+// hook that keeps a command after its round trip sees it change with the next batch.)
+type pubCmd struct {
+	cmd   *redis.IntCmd
+	args  []any // the slice cmd holds: "publish", channel, &frame
+	frame frameArg
+}
+
+// frameArg hands a frame to go-redis without boxing a []byte (which allocates): go-redis writes an
+// encoding.BinaryMarshaler's bytes as one bulk string, exactly as it writes a []byte, so the bytes on
+// the wire are the same.
+type frameArg struct{ b []byte }
+
+func (f *frameArg) MarshalBinary() ([]byte, error) { return f.b, nil }
+
+// String shows the frame to hooks and loggers that format a command's arguments.
+func (f *frameArg) String() string { return string(f.b) }
+
+// newPubCmd returns a reusable command, or nil if this go-redis copies the arguments it is given (the
+// publisher then builds a command per frame).
+func newPubCmd() *pubCmd {
+	c := &pubCmd{}
+	c.args = []any{"publish", "", &c.frame}
+	c.cmd = redis.NewIntCmd(context.Background(), c.args...)
+	if got := c.cmd.Args(); len(got) != len(c.args) || &got[0] != &c.args[0] {
+		return nil
+	}
+	return c
+}
+
+// maxChannelArgs bounds the cache of boxed channel names (there is one per node that direct frames go
+// to, and default node names are random, so the set can grow over a long life).
+const maxChannelArgs = 256
+
+// channelArg returns channel boxed as an any, allocating only the first time a name is seen.
+func (p *publisher) channelArg(channel string) any {
+	if v, ok := p.channelArgs[channel]; ok {
+		return v
+	}
+	if len(p.channelArgs) >= maxChannelArgs {
+		clear(p.channelArgs)
+	}
+	var v any = channel
+	p.channelArgs[channel] = v
+	return v
+}
+
+// ctxSlack is how much longer than publishTimeout the publisher's context lives: the context (and its
+// timer) is made at most once per ctxSlack, not once per batch, and every round trip is still bounded,
+// by between publishTimeout and publishTimeout+ctxSlack.
+const ctxSlack = time.Second
+
+// batchContext returns the context of the next round trip.
+func (p *publisher) batchContext() context.Context {
+	now := time.Now()
+	if p.ctx == nil || p.ctxDeadline.Sub(now) < publishTimeout {
+		if p.cancel != nil {
+			p.cancel()
+		}
+		p.ctxDeadline = now.Add(publishTimeout + ctxSlack)
+		p.ctx, p.cancel = context.WithDeadline(context.Background(), p.ctxDeadline)
+	}
+	return p.ctx
 }
 
 func newPublisher(client redis.UniversalClient, maxBatch int, secret []byte, stats *counters) *publisher {
 	p := &publisher{
-		client:    client,
-		maxBatch:  maxBatch,
-		secret:    secret,
-		stats:     stats,
-		wake:      make(chan struct{}, 1),
-		closing:   make(chan struct{}),
-		stopped:   make(chan struct{}),
-		directSeq: make(map[string]uint64),
+		client:      client,
+		maxBatch:    maxBatch,
+		secret:      secret,
+		stats:       stats,
+		wake:        make(chan struct{}, 1),
+		closing:     make(chan struct{}),
+		stopped:     make(chan struct{}),
+		directSeq:   make(map[string]uint64),
+		channelArgs: make(map[string]any),
 	}
 	go p.run()
 	return p
@@ -112,9 +187,13 @@ func (p *publisher) publish(ctx context.Context, channel, target string, frame [
 
 func (p *publisher) run() {
 	defer close(p.stopped)
+	defer func() {
+		if p.cancel != nil {
+			p.cancel()
+		}
+	}()
 	pipe := p.client.Pipeline()
 	var batch []*request
-	cmds := make([]*redis.IntCmd, 0, p.maxBatch)
 	for {
 		select {
 		case <-p.wake:
@@ -127,7 +206,7 @@ func (p *publisher) run() {
 			if len(batch) == 0 {
 				break
 			}
-			cmds = p.send(pipe, batch, cmds[:0])
+			p.send(pipe, batch)
 		}
 	}
 }
@@ -144,25 +223,34 @@ func (p *publisher) take(batch []*request) []*request {
 	return batch
 }
 
-// send publishes one batch in one pipeline and answers every request in it.
-func (p *publisher) send(pipe redis.Pipeliner, batch []*request, cmds []*redis.IntCmd) []*redis.IntCmd {
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	defer cancel()
+// send publishes one batch in one round trip (a pipeline, or a single command for a batch of one) and
+// answers every request in it.
+func (p *publisher) send(pipe redis.Pipeliner, batch []*request) {
+	ctx := p.batchContext()
 	live := batch[:0]
+	cmders := p.cmders[:0]
 	for _, r := range batch {
 		if !r.state.CompareAndSwap(queued, taken) {
 			continue // its caller gave up before we got to it
 		}
 		r.frame = p.stamp(r)
-		cmds = append(cmds, pipe.Publish(ctx, r.channel, r.frame))
+		cmders = append(cmders, p.command(len(live), r))
 		live = append(live, r)
 	}
+	p.cmders = cmders
 	if len(live) == 0 {
-		return cmds
+		return
 	}
-	_, err := pipe.Exec(ctx)
+	var err error
+	if len(live) == 1 {
+		err = p.single(ctx, cmders[0])
+	} else {
+		// One call, so that the pipeline's queue (which Exec drops) is allocated once per batch.
+		_ = pipe.BatchProcess(ctx, cmders...)
+		_, err = pipe.Exec(ctx)
+	}
 	for i, r := range live {
-		e := cmds[i].Err()
+		e := cmders[i].Err()
 		if e == nil && err != nil && !errors.Is(err, redis.Nil) {
 			e = err
 		}
@@ -174,8 +262,38 @@ func (p *publisher) send(pipe redis.Pipeliner, batch []*request, cmds []*redis.I
 		}
 		r.done <- e
 	}
-	clear(cmds)
-	return cmds
+	for i := range live { // do not keep the broadcasters' buffers reachable
+		if i < len(p.cmds) && p.cmds[i] != nil {
+			p.cmds[i].frame.b = nil
+		}
+	}
+	clear(cmders)
+}
+
+// single publishes a batch of one frame, the usual batch of a lone broadcaster, as one command rather
+// than a pipeline: a pipeline's Exec costs go-redis six allocations, a command three (for the health
+// check of the pooled connection it takes). A kept connection (redis.Client.Conn) would avoid even
+// those for five seconds, but after that go-redis peeks it for push notifications before every
+// command, twice, at three allocations and a syscall each, so it is worse. Order is kept whatever
+// connection the pool gives: a batch is sent only once Redis has answered the one before.
+func (p *publisher) single(ctx context.Context, cmd redis.Cmder) error {
+	return p.client.Process(ctx, cmd)
+}
+
+// command returns the i-th command of the batch, set to publish r.
+func (p *publisher) command(i int, r *request) redis.Cmder {
+	for len(p.cmds) <= i {
+		p.cmds = append(p.cmds, newPubCmd())
+	}
+	c := p.cmds[i]
+	if c == nil { // this go-redis copies arguments: build the command the ordinary way
+		return redis.NewIntCmd(context.Background(), "publish", r.channel, r.frame)
+	}
+	c.args[1] = p.channelArg(r.channel)
+	c.frame.b = r.frame
+	c.cmd.SetErr(nil)
+	c.cmd.SetVal(0)
+	return c.cmd
 }
 
 // stamp writes the frame's sequence number and, with a secret, its signature. Sequences count per
