@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/dispatch"
+	"github.com/phxgo/pubsub/tracker"
 )
 
 // demoWait bounds every wait of the demo, so that it always ends by itself. Deliveries take
@@ -30,7 +35,8 @@ func demoUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "Usage:\n  pubsub demo [flags]")
 	fmt.Fprintln(w, "\nDemo starts three nodes of one PubSub in this process (node-a, node-b, node-c), each with its own")
 	fmt.Fprintln(w, "Redis adapter, and narrates what happens: broadcasts crossing nodes, a broadcast from a sender, a")
-	fmt.Fprintln(w, "direct broadcast to one node, the fastlane dispatcher, a slow consumer, and a node leaving while")
+	fmt.Fprintln(w, "direct broadcast to one node, the fastlane dispatcher, a slow consumer, presences replicated by a")
+	fmt.Fprintln(w, "tracker on every node (joins, an update), then a node crashing and a node leaving gracefully while")
 	fmt.Fprintln(w, "the others keep working. Without --redis it runs on an embedded Redis (miniredis), so it needs")
 	fmt.Fprintln(w, "nothing installed. It ends by itself within seconds.")
 	printFlags(w, fs)
@@ -103,6 +109,7 @@ type demo struct {
 	channels channelNames
 	nodes    []*demoNode
 	subs     map[string]*demoSub
+	refs     map[string]string // phx_ref of each presence the demo tracks
 	syncSeq  int
 }
 
@@ -114,8 +121,57 @@ type demoNode struct {
 	reports  chan pubsub.SlowConsumer
 	sync     *pubsub.Subscriber // receives syncTopic
 	left     bool
-	// TRACKER: each node gets its tracker here (tracker.New(ps, tracker.Config{…})) with a handler
-	// that forwards diffs to a channel, so that the demo can narrate joins and leaves as they arrive.
+	tracker  *tracker.Tracker // demoTracker, with tracker.TestConfig's timings
+	diffs    *diffLog         // what the tracker's handler received
+}
+
+// demoTracker is the name of the demo's trackers, one on every node.
+const demoTracker = "presence"
+
+// diffLog records the joins and leaves a tracker's handler receives, as "+key" and "-key" per topic.
+type diffLog struct {
+	mu     sync.Mutex
+	events map[string][]string
+}
+
+func (l *diffLog) HandleDiff(diff map[string]tracker.Diff) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.events == nil {
+		l.events = make(map[string][]string)
+	}
+	for topic, d := range diff {
+		for _, p := range d.Leaves {
+			l.events[topic] = append(l.events[topic], "-"+p.Key)
+		}
+		for _, p := range d.Joins {
+			l.events[topic] = append(l.events[topic], "+"+p.Key)
+		}
+	}
+}
+
+// has reports whether the handler received every one of want in topic since the last reset (each
+// counted as often as it is given).
+func (l *diffLog) has(topic string, want ...string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	got := make(map[string]int)
+	for _, e := range l.events[topic] {
+		got[e]++
+	}
+	for _, w := range want {
+		if got[w]--; got[w] < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// reset forgets what the handler received so far.
+func (l *diffLog) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.events)
 }
 
 // demoSub is a named subscriber on one node.
@@ -183,15 +239,10 @@ func (d *demo) run(ctx context.Context) error {
 		{"Direct broadcast: only the subscribers on one node receive it", d.direct},
 		{"Custom dispatcher: the fastlane encodes once per node and writes to every socket", d.fastlaneStep},
 		{"Slow consumer: a broadcaster never waits for a subscriber", d.slowConsumer},
-		// ── TRACKER ──────────────────────────────────────────────────────────────────────────────
-		// The tracker's step goes here, once package tracker is ready: a tracker on every node (see
-		// demoNode), presences tracked on each node ("alice" in "room:lobby" on node-a, …) and every
-		// node's List showing all of them as the joins replicate. The leave step below then also
-		// narrates node-c's presences leaving on node-a and node-b: at once for a graceful leave
-		// (GracefulPermdown before Close), after DownPeriod for a crash (Close alone). The demo's
-		// trackers need a DownPeriod of about a second (and a BroadcastPeriod to match), so that it still
-		// ends within seconds.
-		{"A node leaves: node-c closes, the others keep working", d.leave},
+		{fmt.Sprintf(`Presence: a tracker %q on every node replicates who is in "room:lobby"`, demoTracker), d.presenceJoin},
+		{"Presence update: carol's status changes on node-c, and every node sees it", d.presenceUpdate},
+		{"A node crashes: node-c stops without a word, the others keep working", d.leave},
+		{"A node leaves gracefully: node-b says goodbye, its presences leave at once", d.leaveGracefully},
 	}
 	for i, step := range steps {
 		if err := ctx.Err(); err != nil { // interrupted
@@ -243,6 +294,10 @@ func (d *demo) startNode(name string) error {
 	}
 	n.ps = ps
 	d.nodes = append(d.nodes, n)
+	n.diffs = &diffLog{}
+	if n.tracker, err = tracker.New(ps, tracker.TestConfig(demoTracker, n.diffs)); err != nil {
+		return err
+	}
 	n.sync = ps.NewSubscriber()
 	return n.sync.Subscribe(syncTopic)
 }
@@ -255,6 +310,9 @@ func (d *demo) closeNodes() error {
 			continue
 		}
 		n.left = true
+		if n.tracker != nil {
+			n.tracker.Close()
+		}
 		if err := n.ps.Close(); err != nil && first == nil {
 			first = err
 		}
@@ -462,13 +520,78 @@ func (d *demo) slowConsumer(ctx context.Context) error {
 	return nil
 }
 
-// leave closes node-c: its subscribers are closed, its channel disappears from Redis, and node-a and
-// node-b keep working.
+// presenceJoin tracks alice, bob and carol in room:lobby, each on the node of her or his subscriber
+// (the owner: the presence ends when it closes), and waits until every node lists all three.
+func (d *demo) presenceJoin(ctx context.Context) error {
+	for _, n := range d.openNodes() {
+		n.diffs.reset()
+	}
+	d.refs = make(map[string]string)
+	for _, name := range []string{"alice", "bob", "carol"} {
+		s := d.subs[name]
+		ref, err := s.node.tracker.Track(s.Subscriber, "room:lobby", name, map[string]any{"status": "online"})
+		if err != nil {
+			return fmt.Errorf("%s: track: %w", s, err)
+		}
+		d.refs[name] = ref
+		d.say(`   %s tracks %s in %q with {"status":"online"}, owned by %s's subscriber`, s.node.name, name, "room:lobby", name)
+	}
+	const want = "alice (on node-a), bob (on node-b) and carol (on node-c)"
+	for _, n := range d.openNodes() {
+		if _, err := d.waitPresences(ctx, n, want, func(l []tracker.Presence) bool { return listing(l) == want }, "+alice", "+bob", "+carol"); err != nil {
+			return err
+		}
+		d.say("   %s lists %s; its handler saw the three join", n.name, want)
+	}
+	return nil
+}
+
+// presenceUpdate changes carol's status on node-c and waits until every node lists the new meta, with
+// phx_ref_prev naming the ref it replaced.
+func (d *demo) presenceUpdate(ctx context.Context) error {
+	carol := d.subs["carol"]
+	for _, n := range d.openNodes() {
+		n.diffs.reset()
+	}
+	prev := d.refs["carol"]
+	ref, err := carol.node.tracker.Update(carol.Subscriber, "room:lobby", "carol", map[string]any{"status": "away"})
+	if err != nil {
+		return fmt.Errorf("%s: update: %w", carol, err)
+	}
+	d.refs["carol"] = ref
+	d.say(`   node-c updates carol's meta to {"status":"away"}: a new phx_ref, and phx_ref_prev names the old one`)
+	for _, n := range d.openNodes() {
+		l, err := d.waitPresences(ctx, n, `carol with {"status":"away"} and phx_ref_prev = her first phx_ref`, func(l []tracker.Presence) bool {
+			for _, p := range l {
+				if p.Key == "carol" {
+					return p.Meta[tracker.MetaRef] == ref && p.Meta[tracker.MetaRefPrev] == prev && p.Meta["status"] == "away"
+				}
+			}
+			return false
+		}, "-carol", "+carol")
+		if err != nil {
+			return err
+		}
+		for _, p := range l {
+			if p.Key == "carol" {
+				d.say("   %s lists carol with %s, phx_ref_prev = her first phx_ref; its handler saw carol leave (online) and join (away)", n.name, shownMeta(p.Meta))
+			}
+		}
+	}
+	return nil
+}
+
+// leave crashes node-c: its tracker and PubSub close without a word. Its subscribers are closed, its
+// channel disappears from Redis, node-a and node-b keep working, and they list carol until node-c has
+// been silent for the tracker's DownPeriod.
 func (d *demo) leave(ctx context.Context) error {
-	// TRACKER: for a graceful leave, node-c's tracker calls GracefulPermdown here, and the demo
-	// narrates carol's presence leaving on node-a and node-b at once; then, for contrast, a crash.
 	c := d.node("node-c")
+	for _, n := range d.openNodes() {
+		n.diffs.reset()
+	}
 	c.left = true
+	c.tracker.Close() // a crash: nothing announced (GracefulPermdown would announce the leave)
+	crashed := time.Now()
 	if err := c.ps.Close(); err != nil {
 		return err
 	}
@@ -476,7 +599,28 @@ func (d *demo) leave(ctx context.Context) error {
 	if err := waitClosed(ctx, carol.Subscriber); err != nil {
 		return fmt.Errorf("carol: %w", err)
 	}
-	d.say("   node-c closed: carol's mailbox is closed and node-c unsubscribed from Redis")
+	d.say("   node-c crashed (tracker and PubSub closed, no GracefulPermdown): carol's mailbox is closed and node-c unsubscribed from Redis")
+
+	// A crash is only noticed by silence: 200 ms later (half the DownPeriod), carol is still listed.
+	select {
+	case <-time.After(time.Until(crashed.Add(200 * time.Millisecond))):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for _, n := range d.openNodes() {
+		if !strings.Contains(listing(n.tracker.List("room:lobby")), "carol (on node-c)") {
+			return fmt.Errorf("%s no longer lists carol 200 ms after node-c crashed, before the down period", n.name)
+		}
+	}
+	d.say("   200 ms later, node-a and node-b still list carol: a crash announces nothing")
+	const want = "alice (on node-a) and bob (on node-b)"
+	for _, n := range d.openNodes() {
+		if _, err := d.waitPresences(ctx, n, want, func(l []tracker.Presence) bool { return listing(l) == want }, "-carol"); err != nil {
+			return err
+		}
+	}
+	d.say("   after the down period (%v of silence from node-c), node-a and node-b list only %s; their handlers saw carol leave",
+		tracker.TestConfig(demoTracker, nil).DownPeriod, want)
 
 	if nodes, err := d.waitLiveNodes(ctx, "node-a", "node-b"); err == nil {
 		d.say("   live nodes on Redis, as 'pubsub nodes' finds them: %s", andList(nodes))
@@ -498,6 +642,105 @@ func (d *demo) leave(ctx context.Context) error {
 	}
 	d.say("   node-a direct_broadcast to node-c: no error, and no one receives it (as in Phoenix)")
 	return nil
+}
+
+// leaveGracefully closes node-b after its tracker has announced that it is gone for good: node-a drops
+// bob's presence at once, without waiting for the down period.
+func (d *demo) leaveGracefully(ctx context.Context) error {
+	b := d.node("node-b")
+	for _, n := range d.openNodes() {
+		n.diffs.reset()
+	}
+	b.left = true
+	start := time.Now()
+	pctx, cancel := context.WithTimeout(ctx, demoWait)
+	err := b.tracker.GracefulPermdown(pctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("node-b: graceful permdown: %w", err)
+	}
+	if err := b.ps.Close(); err != nil {
+		return err
+	}
+	if err := waitClosed(ctx, d.subs["bob"].Subscriber); err != nil {
+		return fmt.Errorf("bob: %w", err)
+	}
+	d.say("   node-b's tracker announced its leave (GracefulPermdown), then node-b closed: bob's mailbox is closed")
+	a := d.node("node-a")
+	const want = "alice (on node-a)"
+	if _, err := d.waitPresences(ctx, a, want, func(l []tracker.Presence) bool { return listing(l) == want }, "-bob"); err != nil {
+		return err
+	}
+	if took, down := time.Since(start), tracker.TestConfig(demoTracker, nil).DownPeriod; took < down {
+		d.say("   node-a lists only %s at once, with no down period to wait for; its handler saw bob leave", want)
+	} else {
+		d.say("   node-a lists only %s, after %v (the permdown announcement was late)", want, took.Round(time.Millisecond))
+	}
+
+	if nodes, err := d.waitLiveNodes(ctx, "node-a"); err == nil {
+		d.say("   live nodes on Redis: %s", andList(nodes))
+	} else if ctx.Err() == nil {
+		d.say("   live nodes on Redis: cannot list them (%v)", err)
+	}
+	const text = "just us?"
+	if err := a.ps.Broadcast(ctx, "room:lobby", text); err != nil {
+		return err
+	}
+	d.say("   node-a broadcast to %q: %q", "room:lobby", text)
+	return d.expectAll(ctx, "alice")
+}
+
+// openNodes returns the nodes that have not left, in order.
+func (d *demo) openNodes() []*demoNode {
+	var open []*demoNode
+	for _, n := range d.nodes {
+		if !n.left {
+			open = append(open, n)
+		}
+	}
+	return open
+}
+
+// waitPresences polls n's List of room:lobby until ok accepts it and n's handler has received the
+// diffs events ("+key", "-key"), for at most demoWait; what describes the state awaited, for the error.
+func (d *demo) waitPresences(ctx context.Context, n *demoNode, what string, ok func([]tracker.Presence) bool, diffs ...string) ([]tracker.Presence, error) {
+	deadline := time.Now().Add(demoWait)
+	for {
+		l := n.tracker.List("room:lobby")
+		if ok(l) && n.diffs.has("room:lobby", diffs...) {
+			return l, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s: presences in %q are not %s after %v (it lists %s)", n.name, "room:lobby", what, demoWait, listing(l))
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// listing returns "alice (on node-a), bob (on node-b) and …", sorted.
+func listing(l []tracker.Presence) string {
+	items := make([]string, len(l))
+	for i, p := range l {
+		items[i] = fmt.Sprintf("%s (on %s)", p.Key, p.Replica)
+	}
+	sort.Strings(items)
+	return andList(items)
+}
+
+// shownMeta returns a presence's meta as compact JSON, without its refs (random at every run).
+func shownMeta(meta map[string]any) string {
+	m := maps.Clone(meta)
+	delete(m, tracker.MetaRef)
+	delete(m, tracker.MetaRefPrev)
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Sprint(m)
+	}
+	return string(b)
 }
 
 // waitLiveNodes polls PUBSUB CHANNELS until the live nodes are want (node channels disappear once

@@ -10,6 +10,7 @@
 //	tail     print the broadcasts of a PubSub on Redis as they arrive: topic, origin node, payload
 //	publish  broadcast a message (or each line of standard input) to a PubSub on Redis
 //	nodes    list the live nodes of a PubSub on Redis, from their liveness probes
+//	presence list the presences of a topic in a tracker (package tracker) of a PubSub on Redis
 //	bench    measure the local path and, with --redis, the Redis path against raw baselines
 //
 // Run "pubsub <command> --help" for a command's flags. Flags may come before or after the arguments;
@@ -56,7 +57,7 @@ func commands() []command {
 		{name: "tail", summary: "print broadcasts on topics of a PubSub on Redis as they arrive", run: runTail},
 		{name: "publish", summary: "broadcast a message, or each line of standard input", run: runPublish},
 		{name: "nodes", summary: "list the live nodes of a PubSub on Redis", run: runNodes},
-		// "presence" (list and watch the tracker's presences) joins here with the tracker.
+		{name: "presence", summary: "list the presences of a topic in a tracker of a PubSub on Redis", run: runPresence},
 		{name: "bench", summary: "benchmark the local path and, with --redis, the Redis path", run: runBench},
 	}
 }
@@ -122,7 +123,7 @@ func usage(w io.Writer, _ *flag.FlagSet) {
 	fmt.Fprintln(w, "pubsub: Phoenix.PubSub for Go, from the command line.")
 	fmt.Fprintln(w, "\nUsage:\n  pubsub <command> [flags] [arguments]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'pubsub <command> --help' for a command's flags. Start with 'pubsub demo'.")
 	fmt.Fprintln(w, "Exit status: 0 done; 1 failed or interrupted; 2 usage error, or Redis unreachable.")

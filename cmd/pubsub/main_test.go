@@ -22,6 +22,7 @@ import (
 
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/redisadapter"
+	"github.com/phxgo/pubsub/tracker"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -53,12 +54,28 @@ var demoLines = []string{
 	`   erin's mailbox holds 2; 3 dropped`,
 	`   node-b reported a slow consumer: subscriber `,
 	`   erin caught up and received tick 5; still 3 dropped, reported once`,
-	// the node leaving
-	`   node-c closed: carol's mailbox is closed and node-c unsubscribed from Redis`,
+	// presences joining, listed on every node
+	`   node-a tracks alice in "room:lobby" with {"status":"online"}, owned by alice's subscriber`,
+	`   node-c tracks carol in "room:lobby" with {"status":"online"}, owned by carol's subscriber`,
+	`   node-a lists alice (on node-a), bob (on node-b) and carol (on node-c); its handler saw the three join`,
+	`   node-b lists alice (on node-a), bob (on node-b) and carol (on node-c); its handler saw the three join`,
+	`   node-c lists alice (on node-a), bob (on node-b) and carol (on node-c); its handler saw the three join`,
+	// an update
+	`   node-a lists carol with {"status":"away"}, phx_ref_prev = her first phx_ref; its handler saw carol leave (online) and join (away)`,
+	`   node-b lists carol with {"status":"away"}, phx_ref_prev = her first phx_ref; its handler saw carol leave (online) and join (away)`,
+	// a node crashing: its presences leave after the down period
+	`   node-c crashed (tracker and PubSub closed, no GracefulPermdown): carol's mailbox is closed and node-c unsubscribed from Redis`,
+	`   200 ms later, node-a and node-b still list carol: a crash announces nothing`,
+	`   after the down period (400ms of silence from node-c), node-a and node-b list only alice (on node-a) and bob (on node-b); their handlers saw carol leave`,
 	`   live nodes on Redis, as 'pubsub nodes' finds them: node-a and node-b`,
 	`   bob on node-b received "still here?"`,
 	`   node-a direct_broadcast to node-c: no error, and no one receives it (as in Phoenix)`,
-	"node-a and node-b closed: every subscriber closed, every goroutine stopped.",
+	// a node leaving gracefully: its presences leave at once
+	`   node-b's tracker announced its leave (GracefulPermdown), then node-b closed: bob's mailbox is closed`,
+	`   node-a lists only alice (on node-a) at once, with no down period to wait for; its handler saw bob leave`,
+	`   live nodes on Redis: node-a`,
+	`   alice on node-a received "just us?"`,
+	"node-a closed: every subscriber closed, every goroutine stopped.",
 	"Done.",
 }
 
@@ -128,7 +145,7 @@ func TestRun(t *testing.T) {
 		{name: "demo", args: []string{"demo"}, code: exitOK, stdout: append([]string{"Redis: embedded (miniredis, in this process)", "Embedded Redis stopped. Done."}, demoLines...), quietError: true},
 		{name: "demo flags", args: []string{"demo", "-sockets", "1", "-mailbox=1", "--name", "other"}, code: exitOK,
 			stdout: []string{`PubSub "other"`, "   1 socket on node-b and 1 on node-c joined", "node-c encoded once, written to 1 socket\n", "erin's mailbox holds 1; 3 dropped"}, quietError: true},
-		{name: "help", args: []string{"--help"}, code: exitOK, stdout: []string{"Usage:\n  pubsub <command> [flags]", "  demo ", "  tail ", "  publish ", "  nodes ", "  bench ", "Exit status"}, quietError: true},
+		{name: "help", args: []string{"--help"}, code: exitOK, stdout: []string{"Usage:\n  pubsub <command> [flags]", "  demo ", "  tail ", "  publish ", "  nodes ", "  presence ", "  bench ", "Exit status"}, quietError: true},
 		{name: "-h", args: []string{"-h"}, code: exitOK, stdout: []string{"Commands:"}, quietError: true},
 		{name: "help command", args: []string{"help"}, code: exitOK, stdout: []string{"Commands:"}, quietError: true},
 		{name: "demo help", args: []string{"demo", "--help"}, code: exitOK, stdout: []string{"pubsub demo [flags]", "-redis URL", "-sockets count", "-mailbox size"}, quietError: true},
@@ -136,6 +153,7 @@ func TestRun(t *testing.T) {
 		{name: "tail help", args: []string{"tail", "-h"}, code: exitOK, stdout: []string{"pubsub tail --redis URL --name NAME [flags] TOPIC...", "-json", "-bytes encoding"}, quietError: true},
 		{name: "publish help", args: []string{"help", "publish"}, code: exitOK, stdout: []string{"pubsub publish --redis URL --name NAME [flags] TOPIC [PAYLOAD]", "-node name", "-v\t"}, quietError: true},
 		{name: "nodes help", args: []string{"nodes", "--help"}, code: exitOK, stdout: []string{"pubsub nodes --redis URL --name NAME", "-wait long", "no probe heard"}, quietError: true},
+		{name: "presence help", args: []string{"presence", "--help"}, code: exitOK, stdout: []string{"pubsub presence --redis URL --name NAME --tracker TRACKER [flags] TOPIC", "-tracker name", "-pool-size count", "-period period", "-wait long", "GracefulPermdown"}, quietError: true},
 		{name: "bench help", args: []string{"bench", "--help"}, code: exitOK, stdout: []string{"pubsub bench [flags]", "-duration long", "-broadcasters count"}, quietError: true},
 		{name: "no command", args: nil, code: exitUsage, stderr: []string{"Commands:"}, quietOut: true},
 		{name: "unknown command", args: []string{"frob"}, code: exitUsage, stderr: []string{`pubsub: unknown command "frob"`, "Run 'pubsub --help'"}, quietOut: true},
@@ -160,6 +178,11 @@ func TestRun(t *testing.T) {
 		{name: "nodes argument", args: []string{"nodes", "--redis", "redis://localhost", "x"}, code: exitUsage, stderr: []string{`pubsub nodes: unexpected argument "x"`}, quietOut: true},
 		{name: "nodes bad wait", args: []string{"nodes", "--redis", "redis://localhost", "--wait", "0s"}, code: exitUsage, stderr: []string{"pubsub nodes: -wait 0s is outside"}, quietOut: true},
 		{name: "nodes unreachable", args: []string{"nodes", "--redis", "redis://127.0.0.1:1", "--name", "x"}, code: exitUsage, stderr: []string{"pubsub nodes: cannot connect to Redis at 127.0.0.1:1: "}, quietOut: true},
+		{name: "presence no tracker", args: []string{"presence", "--redis", "redis://localhost", "--name", "x", "t"}, code: exitUsage, stderr: []string{"pubsub presence: --tracker is required"}, quietOut: true},
+		{name: "presence no topic", args: []string{"presence", "--redis", "redis://localhost", "--name", "x", "--tracker", "p"}, code: exitUsage, stderr: []string{"pubsub presence: missing TOPIC"}, quietOut: true},
+		{name: "presence two topics", args: []string{"presence", "--redis", "redis://localhost", "--name", "x", "--tracker", "p", "a", "b"}, code: exitUsage, stderr: []string{"pubsub presence: too many arguments"}, quietOut: true},
+		{name: "presence bad pool size", args: []string{"presence", "--redis", "redis://localhost", "--name", "x", "--tracker", "p", "--pool-size", "0", "t"}, code: exitUsage, stderr: []string{"pubsub presence: -pool-size 0 is outside 1..1024"}, quietOut: true},
+		{name: "presence unreachable", args: []string{"presence", "--redis", "redis://127.0.0.1:1", "--name", "x", "--tracker", "p", "t"}, code: exitUsage, stderr: []string{"pubsub presence: cannot connect to Redis at 127.0.0.1:1: "}, quietOut: true},
 		{name: "bench bad duration", args: []string{"bench", "--duration", "0s"}, code: exitUsage, stderr: []string{"pubsub bench: -duration 0s is outside 1ms..10m"}, quietOut: true},
 		{name: "bench unreachable", args: []string{"bench", "--redis", "redis://127.0.0.1:1"}, code: exitUsage, stderr: []string{"pubsub bench: cannot connect to Redis at 127.0.0.1:1: "}, quietOut: true},
 	} {
@@ -426,6 +449,65 @@ func TestNodes(t *testing.T) {
 	assertLines(t, stdout.String(), "No live nodes: no channel phx:{nobody}:node:* has a subscriber.")
 }
 
+// trackPresences starts a node with a tracker named trackerName (tracker.TestConfig's timings: a
+// BroadcastPeriod of 100 ms) that tracks user:1 and user:2 in room:lobby, closed at cleanup.
+func trackPresences(t *testing.T, url, name, node, trackerName string) *tracker.Tracker {
+	t.Helper()
+	ps := startNode(t, url, name, node)
+	tr, err := tracker.New(ps, tracker.TestConfig(trackerName, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() }) // runs before the node's Close
+	owner := ps.NewSubscriber()
+	for key, status := range map[string]string{"user:1": "online", "user:2": "away"} {
+		if _, err := tr.Track(owner, "room:lobby", key, map[string]any{"status": status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tr
+}
+
+// TestPresence runs "pubsub presence" in-process against a node of this test.
+func TestPresence(t *testing.T) {
+	_, url := miniRedis(t)
+	trackPresences(t, url, "app", "web-1", "presence")
+	var stdout, stderr bytes.Buffer
+	args := []string{"presence", "--redis", url, "--name", "app", "--tracker", "presence", "--period", "100ms", "--wait", "1s", "--json", "room:lobby"}
+	if code := run(t.Context(), args, &stdout, &stderr); code != exitOK || stderr.Len() > 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, &stderr)
+	}
+	var got []string
+	dec := json.NewDecoder(&stdout)
+	for {
+		var r struct {
+			Key, Node string
+			Ref       string `json:"phx_ref"`
+			Meta      map[string]any
+		}
+		if err := dec.Decode(&r); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if r.Ref == "" {
+			t.Errorf("%s: no phx_ref", r.Key)
+		}
+		got = append(got, fmt.Sprintf("%s %s %v", r.Key, r.Node, r.Meta))
+	}
+	if want := "user:1 web-1 map[status:online],user:2 web-1 map[status:away]"; strings.Join(got, ",") != want {
+		t.Errorf("presences %q, want %q", got, want)
+	}
+
+	// A topic with no presences.
+	stdout.Reset()
+	args = []string{"presence", "--redis", url, "--name", "app", "--tracker", "presence", "--period", "100ms", "--wait", "300ms", "room:empty"}
+	if code := run(t.Context(), args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit status %d; stderr:\n%s", code, &stderr)
+	}
+	assertLines(t, stdout.String(), `No presences in "room:empty".`)
+}
+
 // TestBinary builds the command and runs it as a user would.
 func TestBinary(t *testing.T) {
 	if testing.Short() {
@@ -549,6 +631,20 @@ func TestBinary(t *testing.T) {
 		}
 		assertLines(t, stdout, "NODE ", "\nweb-1 ", "s ago\n")
 	})
+	t.Run("presence", func(t *testing.T) {
+		_, url := miniRedis(t)
+		trackPresences(t, url, "app", "web-1", "presence")
+		code, stdout, stderr := runBin(t, "presence", "--redis", url, "--name", "app", "--tracker", "presence", "--period", "100ms", "--wait", "1s", "room:lobby")
+		if code != 0 || stderr != "" {
+			t.Fatalf("exit status %d, stderr %q", code, stderr)
+		}
+		assertLines(t, stdout, "KEY ", "NODE ", "PHX_REF ", "META\n", "\nuser:1 ", "\nuser:2 ", " web-1 ", `{"status":"away"}`, `{"status":"online"}`)
+		code, _, stderr = runBin(t, "presence", "--redis", url, "--name", "app", "room:lobby")
+		if code != 2 {
+			t.Fatalf("without --tracker: exit status %d, want 2", code)
+		}
+		assertLines(t, stderr, "pubsub presence: --tracker is required")
+	})
 	t.Run("bench", func(t *testing.T) {
 		_, url := miniRedis(t)
 		code, stdout, stderr := runBin(t, "bench", "--duration", "5ms", "--redis", url, "--broadcasters", "4", "--rate", "200")
@@ -558,7 +654,7 @@ func TestBinary(t *testing.T) {
 		assertLines(t, stdout, "CASE   ", "COST VS FLOOR\n", "fan-out to 10 000 subscribers", "THROUGHPUT", "node A → node B through the adapter", "P99")
 	})
 	t.Run("unreachable Redis", func(t *testing.T) {
-		for _, cmd := range [][]string{{"demo"}, {"tail", "--name", "x", "t"}, {"publish", "--name", "x", "t", "p"}, {"nodes", "--name", "x"}, {"bench"}} {
+		for _, cmd := range [][]string{{"demo"}, {"tail", "--name", "x", "t"}, {"publish", "--name", "x", "t", "p"}, {"nodes", "--name", "x"}, {"presence", "--name", "x", "--tracker", "p", "t"}, {"bench"}} {
 			code, stdout, stderr := runBin(t, append(cmd, "--redis", "redis://127.0.0.1:1")...)
 			if code != 2 || stdout != "" {
 				t.Errorf("%s: exit status %d, stdout %q; want 2 and nothing", cmd[0], code, stdout)
