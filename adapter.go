@@ -25,7 +25,7 @@ import (
 //     origin node must not overlap, and must come in the order the frames were sent. HandleFrame never
 //     blocks for long (deliveries go to bounded mailboxes) and returns why a frame was dropped, for the
 //     adapter's counters; frame is not retained.
-//   - NodeName is constant after Start.
+//   - NodeName is constant, and available before Start (the PubSub reads it first).
 //   - Close is called once, by PubSub.Close; it stops every goroutine the adapter started and returns
 //     once they are gone. No Host method is called after Close returns.
 type Adapter interface {

@@ -50,15 +50,17 @@ func New(cfg Config) (*PubSub, error) {
 		registry:    newRegistry(cfg.PoolSize),
 		subs:        make(map[*Subscriber]struct{}),
 	}
+	ps.slow = newSlowReporter(cfg)
 	if a := cfg.Adapter; a != nil {
-		if err := a.Start(host{ps}); err != nil {
-			return nil, fmt.Errorf("pubsub: start adapter: %w", err)
-		}
+		// Everything the adapter's goroutines may read is set before Start.
 		ps.nodeName = a.NodeName()
 		lo, ok := a.(LocalOnly)
 		ps.remote = !ok || !lo.LocalOnly()
+		if err := a.Start(host{ps}); err != nil {
+			ps.slow.stop()
+			return nil, fmt.Errorf("pubsub: start adapter: %w", err)
+		}
 	}
-	ps.slow = newSlowReporter(cfg)
 	return ps, nil
 }
 

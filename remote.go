@@ -20,9 +20,10 @@ const msgpackNil = "\xc0"
 // maxPayloadDepth bounds the nesting of msgpack payloads from other nodes (msgpack's decoder recurses).
 const maxPayloadDepth = wire.DefaultMaxDepth
 
-// frameLimits bounds frames from other nodes before anything is decoded. Adapters may enforce a smaller
-// frame size of their own before handing a frame over.
-var frameLimits = wire.Limits{}
+// frameLimits bounds frames from other nodes before anything is decoded: the format's hard caps. The
+// adapter enforces its own, configurable, frame size (redisadapter.Config.MaxMessageSize) before it
+// hands a frame over, so that raising it there is enough.
+var frameLimits = wire.Limits{MaxFrame: wire.MaxFrameLen}
 
 // frameBuf is a reusable encoding buffer: one envelope and its payload.
 type frameBuf struct {

@@ -202,7 +202,8 @@ type recorder struct {
 	frames []string
 }
 
-func (r *recorder) Start(h pubsub.Host) error { r.host = h; r.name = "recorder"; return nil }
+func (r *recorder) Start(h pubsub.Host) error { r.host = h; return nil }
+func (r *recorder) NodeName() string          { return "recorder" }
 func (r *recorder) Broadcast(_ context.Context, frame []byte) error {
 	r.frames = append(r.frames, string(frame))
 	return nil

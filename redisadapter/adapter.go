@@ -85,6 +85,18 @@ func (a *Adapter) Start(host pubsub.Host) error {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	sub, err := a.subscribe(ctx)
+	if err == nil {
+		// A first probe proves that this node may PUBLISH too (an ACL user allowed to SUBSCRIBE only would
+		// otherwise start, and then reconnect forever for want of its probes).
+		probe := a.probeFrame()
+		if a.cfg.Secret != nil {
+			probe = wire.Sign(probe, a.cfg.Secret)
+		}
+		if err = a.client.Publish(ctx, a.own, probe).Err(); err != nil {
+			sub.Close()
+			err = fmt.Errorf("publish: %w", err)
+		}
+	}
 	if err != nil {
 		if a.ownsClient {
 			a.client.Close()

@@ -29,7 +29,8 @@ const (
 type Config struct {
 	// Client is a go-redis client the program already has: a *redis.Client, a *redis.ClusterClient
 	// (classic PUBLISH reaches every shard), or a failover client. The adapter uses it and its pool but
-	// does not close it.
+	// does not close it. Prefer MaxRetries -1 on it: go-redis retries a PUBLISH whose answer timed out,
+	// which may run it twice (receivers then drop the duplicate and count it in DroppedDuplicate).
 	Client redis.UniversalClient
 
 	// URL makes the adapter build (and own, and close) its own client: redis://[user:password@]host:port/db
@@ -145,5 +146,8 @@ func (c Config) client() (redis.UniversalClient, bool, error) {
 	if c.TLSConfig != nil {
 		opt.TLSConfig = c.TLSConfig
 	}
+	// PUBLISH is not idempotent: a retry after a read timeout can deliver a frame twice (receivers
+	// drop such duplicates by sequence number, and count them). Fail instead, and let the caller decide.
+	opt.MaxRetries = -1
 	return redis.NewClient(opt), true, nil
 }

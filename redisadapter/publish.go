@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/internal/wire"
 )
 
@@ -147,7 +148,7 @@ func newPublisher(client redis.UniversalClient, maxBatch int, secret []byte, sta
 	return p
 }
 
-var errPublisherClosed = errors.New("redisadapter: closed")
+var errPublisherClosed = fmt.Errorf("redisadapter: %w", pubsub.ErrClosed)
 
 // publish queues frame for channel and waits until Redis has accepted it, or ctx ends first. target is
 // the node of a direct frame ("" otherwise). frame is stamped (sequence number, signature) in place.

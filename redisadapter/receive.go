@@ -28,8 +28,11 @@ const (
 type receiver struct {
 	a        *Adapter
 	closing  chan struct{}
+	ctx      context.Context // canceled by close: ends a resubscription in progress
+	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	lastSeen atomic.Int64 // unix nanos of the last message read
+	probing  atomic.Bool  // a probe is in flight
 
 	mu   sync.Mutex
 	sub  *redis.PubSub // the live subscription; closed to interrupt the read loop
@@ -38,6 +41,7 @@ type receiver struct {
 
 func newReceiver(a *Adapter, sub *redis.PubSub) *receiver {
 	r := &receiver{a: a, closing: make(chan struct{}), sub: sub}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.lastSeen.Store(time.Now().UnixNano())
 	r.wg.Add(2)
 	go r.readLoop()
@@ -65,14 +69,14 @@ func (r *receiver) readLoop() {
 		if r.isClosing() {
 			return
 		}
-		if dead := r.takeDead(); dead != nil {
+		if dead := r.detach(); dead != nil {
 			err = dead
 		}
 		r.a.log.Warn("redisadapter: subscription lost, resubscribing", slog.Any("reason", err))
 		if sub = r.resubscribe(); sub == nil {
 			return // closing
 		}
-		r.a.seqs.reset() // the reconnect gap is reported once, below, not again per origin
+		r.a.seqs.resync() // the reconnect gap is reported once, below, not again per origin
 		r.a.stats.reconnects.Add(1)
 		r.a.host.HandleGap(fmt.Errorf("redisadapter: resubscribed after: %w", err))
 	}
@@ -97,7 +101,7 @@ func (r *receiver) read(sub *redis.PubSub) error {
 func (r *receiver) resubscribe() *redis.PubSub {
 	backoff := minBackoff
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		ctx, cancel := context.WithTimeout(r.ctx, startTimeout)
 		sub, err := r.a.subscribe(ctx)
 		cancel()
 		if err == nil {
@@ -107,9 +111,9 @@ func (r *receiver) resubscribe() *redis.PubSub {
 				sub.Close()
 				return nil
 			}
-			r.sub = sub
-			r.mu.Unlock()
+			r.sub, r.dead = sub, nil
 			r.lastSeen.Store(time.Now().UnixNano())
+			r.mu.Unlock()
 			return sub
 		}
 		r.a.rlog.logAt(slog.LevelWarn, "resubscribe", "redisadapter: resubscribe failed", slog.Any("err", err))
@@ -128,11 +132,13 @@ func (r *receiver) current() *redis.PubSub {
 	return r.sub
 }
 
-func (r *receiver) takeDead() error {
+// detach forgets the failed subscription (so that kill cannot close it again, or be kept from
+// killing the next one) and returns why the probe loop killed it, if it did.
+func (r *receiver) detach() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	err := r.dead
-	r.dead = nil
+	r.sub, r.dead = nil, nil
 	return err
 }
 
@@ -142,10 +148,7 @@ var errProbeTimeout = errors.New("redisadapter: nothing received, not even our o
 func (r *receiver) probeLoop() {
 	defer r.wg.Done()
 	interval := r.a.cfg.ProbeInterval
-	probe, err := wire.Append(nil, &wire.Envelope{Kind: wire.KindProbe, Origin: r.a.cfg.NodeName, Incarnation: r.a.incarnation}, nil)
-	if err != nil {
-		panic("redisadapter: cannot encode a probe: " + err.Error()) // a bug: the node name was validated
-	}
+	probe := r.a.probeFrame()
 	tick := time.NewTicker(interval / 4)
 	defer tick.Stop()
 	lastProbe := time.Time{}
@@ -154,20 +157,38 @@ func (r *receiver) probeLoop() {
 		case <-r.closing:
 			return
 		case now := <-tick.C:
-			if now.Sub(lastProbe) >= interval {
+			if now.Sub(lastProbe) >= interval && r.probing.CompareAndSwap(false, true) {
 				lastProbe = now
-				ctx, cancel := context.WithTimeout(context.Background(), interval)
-				// The probe needs its own buffer: the publisher stamps frames in place.
-				if err := r.a.pub.publish(ctx, r.a.own, "", append([]byte(nil), probe...)); err != nil {
-					r.a.rlog.logAt(slog.LevelWarn, "probe", "redisadapter: probe publish failed", slog.Any("err", err))
-				}
-				cancel()
+				// Sent on a goroutine of its own, one at a time: in a black hole the PUBLISH itself hangs
+				// (for go-redis's read timeout), and the silence check below must not wait for it.
+				r.wg.Add(1)
+				go r.sendProbe(probe, interval)
 			}
 			if silent := time.Duration(now.UnixNano() - r.lastSeen.Load()); silent > interval*3/2 {
 				r.kill(fmt.Errorf("%w for %v", errProbeTimeout, silent.Round(time.Millisecond)))
 			}
 		}
 	}
+}
+
+func (r *receiver) sendProbe(probe []byte, interval time.Duration) {
+	defer r.wg.Done()
+	defer r.probing.Store(false)
+	ctx, cancel := context.WithTimeout(r.ctx, interval)
+	defer cancel()
+	// The probe needs its own buffer: the publisher stamps frames in place.
+	if err := r.a.pub.publish(ctx, r.a.own, "", append([]byte(nil), probe...)); err != nil && !r.isClosing() {
+		r.a.rlog.logAt(slog.LevelWarn, "probe", "redisadapter: probe publish failed", slog.Any("err", err))
+	}
+}
+
+// probeFrame encodes this node's probe.
+func (a *Adapter) probeFrame() []byte {
+	probe, err := wire.Append(nil, &wire.Envelope{Kind: wire.KindProbe, Origin: a.cfg.NodeName, Incarnation: a.incarnation}, nil)
+	if err != nil {
+		panic("redisadapter: cannot encode a probe: " + err.Error()) // a bug: the node name was validated
+	}
+	return probe
 }
 
 // kill closes the live subscription so that the read loop replaces it.
@@ -184,6 +205,7 @@ func (r *receiver) kill(reason error) {
 }
 
 func (r *receiver) close() {
+	r.cancel()
 	r.mu.Lock()
 	close(r.closing)
 	if r.sub != nil {
@@ -221,7 +243,12 @@ func (a *Adapter) handle(channel, payload string) {
 		a.drop(&a.stats.misrouted, "misrouted", fmt.Errorf("%s frame for %q on %s", f.Kind, f.Target, channel))
 		return
 	}
-	if a.seqs.observe(f) {
+	gap, dup := a.seqs.observe(f)
+	if dup {
+		a.drop(&a.stats.duplicate, "duplicate", fmt.Errorf("frame %d of node %q seen already", f.Seq, f.Origin))
+		return
+	}
+	if gap {
 		a.stats.gaps.Add(1)
 		a.host.HandleGap(fmt.Errorf("redisadapter: frames from node %q were lost (sequence jumped)", f.Origin))
 	}

@@ -11,11 +11,13 @@ import (
 type sequences struct {
 	origins map[[16]byte]*origin
 	lastGC  time.Time
+	epoch   uint64 // bumped by resync
 }
 
 type origin struct {
 	broadcast, direct uint64
 	seen              time.Time
+	epoch             uint64
 }
 
 // forgetAfter is how long a silent incarnation is remembered. A node that is silent longer than that and
@@ -24,11 +26,12 @@ const forgetAfter = 10 * time.Minute
 
 func newSequences() sequences { return sequences{origins: make(map[[16]byte]*origin)} }
 
-// observe records f's sequence number and reports whether frames were lost before it. A sequence that
-// goes backwards starts a new stream (the sender forgot its counter), not a gap.
-func (s *sequences) observe(f wire.Frame) (gap bool) {
+// observe records f's sequence number and reports whether frames were lost before it (gap), or whether
+// f was seen already (dup: a sender never reuses a number within an incarnation, so an old number is a
+// PUBLISH that a client retried after Redis had carried it out).
+func (s *sequences) observe(f wire.Frame) (gap, dup bool) {
 	if f.Seq == 0 {
-		return false
+		return false, false
 	}
 	if s.origins == nil {
 		s.origins = make(map[[16]byte]*origin)
@@ -37,7 +40,7 @@ func (s *sequences) observe(f wire.Frame) (gap bool) {
 	o := s.origins[f.Incarnation]
 	if o == nil {
 		s.gc(now)
-		o = &origin{}
+		o = &origin{epoch: s.epoch}
 		s.origins[f.Incarnation] = o
 	}
 	o.seen = now
@@ -45,9 +48,12 @@ func (s *sequences) observe(f wire.Frame) (gap bool) {
 	if f.Kind == wire.KindDirect {
 		last = &o.direct
 	}
-	gap = *last != 0 && f.Seq > *last+1
-	*last = f.Seq
-	return gap
+	if *last != 0 && f.Seq <= *last {
+		return false, true
+	}
+	gap = *last != 0 && f.Seq > *last+1 && o.epoch == s.epoch
+	*last, o.epoch = f.Seq, s.epoch
+	return gap, false
 }
 
 // gc forgets incarnations silent for longer than forgetAfter, at most once a minute.
@@ -63,5 +69,6 @@ func (s *sequences) gc(now time.Time) {
 	}
 }
 
-// reset forgets every stream: after a reconnect, whose gap is reported once for all.
-func (s *sequences) reset() { clear(s.origins) }
+// resync follows a reconnect, whose gap is reported once for all: the next jump of each stream is not
+// reported again, but every stream keeps its last number, so retried duplicates are still caught.
+func (s *sequences) resync() { s.epoch++ }

@@ -17,6 +17,7 @@ type Stats struct {
 	DroppedDispatcher uint64 // names a dispatcher this node does not have
 	DroppedType       uint64 // names a payload type this node has not registered
 	DroppedMisrouted  uint64 // a direct frame for another node on this node's channel
+	DroppedDuplicate  uint64 // a frame seen already (a PUBLISH retried by a client after Redis ran it)
 
 	Gaps           uint64 // sequence jumps: frames of another node lost between it and us
 	Reconnects     uint64 // subscriptions re-established after a failure (each reported as a gap)
@@ -26,9 +27,9 @@ type Stats struct {
 
 // counters is the live form of Stats.
 type counters struct {
-	published, publishErrors, received                                  atomic.Uint64
-	tooLarge, malformed, version, signature, dispatcher, typ, misrouted atomic.Uint64
-	gaps, reconnects, probeFailures, duplicateNodes                     atomic.Uint64
+	published, publishErrors, received                                             atomic.Uint64
+	tooLarge, malformed, version, signature, dispatcher, typ, misrouted, duplicate atomic.Uint64
+	gaps, reconnects, probeFailures, duplicateNodes                                atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -43,6 +44,7 @@ func (c *counters) snapshot() Stats {
 		DroppedDispatcher: c.dispatcher.Load(),
 		DroppedType:       c.typ.Load(),
 		DroppedMisrouted:  c.misrouted.Load(),
+		DroppedDuplicate:  c.duplicate.Load(),
 		Gaps:              c.gaps.Load(),
 		Reconnects:        c.reconnects.Load(),
 		ProbeFailures:     c.probeFailures.Load(),
@@ -53,5 +55,5 @@ func (c *counters) snapshot() Stats {
 // Dropped returns the total of the Dropped… counters.
 func (s Stats) Dropped() uint64 {
 	return s.DroppedTooLarge + s.DroppedMalformed + s.DroppedVersion + s.DroppedSignature +
-		s.DroppedDispatcher + s.DroppedType + s.DroppedMisrouted
+		s.DroppedDispatcher + s.DroppedType + s.DroppedMisrouted + s.DroppedDuplicate
 }
