@@ -37,6 +37,19 @@ type shard struct {
 	gapPending    bool
 	lastDropped   uint64
 	closed        bool
+	// forgotten tracks the nodes whose heartbeats leave our ref out of their clocks (see noteClocks), and
+	// beats counts the heartbeats we sent, as evidence that they could have heard us.
+	forgotten map[string]*forgetting
+	beats     uint64
+}
+
+// forgetting is a streak of heartbeats from one node (whatever its incarnation: a node that renewed may
+// still refuse us) that leave our ref out of their clocks.
+type forgetting struct {
+	since time.Time // the first heartbeat of the streak
+	last  time.Time // the latest
+	beats uint64    // our heartbeats sent before the streak began
+	sent  time.Time // when we first knew that we had sent a heartbeat since the streak began
 }
 
 type peer struct {
@@ -55,6 +68,7 @@ func newShard(t *Tracker, i int, ref ReplicaRef) (*shard, error) {
 		state:         newState(ref),
 		gens:          newDeltaGenerations(t.cfg.MaxDeltaSizes),
 		peers:         make(map[string]*peer),
+		forgotten:     make(map[string]*forgetting),
 		silentPeriods: t.cfg.MaxSilentPeriods, // the first tick always sends a heartbeat
 		sampleCount:   t.cfg.ClockSamplePeriods,
 	}
@@ -132,6 +146,7 @@ func (s *shard) send(out ...outgoing) {
 
 // heartbeat encodes a heartbeat carrying d (nil: an empty heartbeat). Called with mu held.
 func (s *shard) heartbeat(d *delta) outgoing {
+	s.beats++
 	g := gossip{kind: gossipHeartbeat}
 	g.from, g.clocks = s.state.clocks()
 	if d != nil {
@@ -167,9 +182,21 @@ func (s *shard) takeDeltaHeartbeat() outgoing {
 // deltaHeartbeat takes the delta, records it in the generations and encodes it. mu held.
 func (s *shard) deltaHeartbeat() outgoing {
 	d := s.state.takeDelta()
-	s.gens.push(s.state, d)
+	s.pushGeneration(d)
 	s.silentPeriods = 0
 	return s.heartbeat(d)
+}
+
+// pushGeneration records a delta (own or merged) in the generations. A delta larger than the largest
+// generation cannot fit in any window, and merging it into each (Phoenix's push) copies it three times for
+// windows that are all over their caps: the generations are reset instead, and until they fill again a
+// transfer request is answered with the full state, as it would be in effect. mu held.
+func (s *shard) pushGeneration(d *delta) {
+	if d.size() > s.t.cfg.MaxDeltaSizes[len(s.t.cfg.MaxDeltaSizes)-1] {
+		s.gens.reset()
+		return
+	}
+	s.gens.push(s.state, d)
 }
 
 // tick is Phoenix's heartbeat tick: gossip the delta (or an empty heartbeat when silent for too long),
@@ -180,6 +207,7 @@ func (s *shard) tick(now time.Time) {
 		s.mu.Unlock()
 		return
 	}
+	s.renewIfForgotten(now)
 	var out []outgoing
 	switch {
 	case s.state.hasDelta():
@@ -309,19 +337,38 @@ func (s *shard) receive(msg pubsub.Message) {
 		s.mu.Unlock()
 		return
 	}
+	if g.from.Name == s.state.ref().Name { // never our own (the PubSub does not echo), so another node claims our name
+		s.mu.Unlock()
+		s.t.dropGossip("sent in this node's name", nil)
+		return
+	}
 	var out []outgoing
 	diff := diffBuilder{}
 	switch g.kind {
 	case gossipHeartbeat:
-		err = s.handleHeartbeat(g, diff)
+		if err = s.handleHeartbeat(g, diff); err == nil || errors.Is(err, errPermdowned) {
+			s.noteClocks(g, time.Now())
+		}
 	case gossipTransferReq:
+		if s.state.isPermdowned(g.from) {
+			err = errPermdowned
+			break
+		}
 		out = append(out, s.handleTransferReq(g))
 	case gossipTransferDelta, gossipTransferExtract:
+		// We ask only the replicas we know (up or down), so a transfer from any other (unknown,
+		// permdowned, or an incarnation we have not heard yet) was not asked for.
+		if p := s.peers[g.from.Name]; p == nil || p.ref != g.from {
+			err = errUnasked
+			break
+		}
 		err = s.handleTransferAck(g, diff)
 	case gossipPermdown:
 		if p := s.peers[g.from.Name]; p != nil && p.ref == g.from {
 			s.permdown(p, diff)
 			delete(s.peers, g.from.Name)
+		} else if s.state.isPermdowned(g.from) {
+			err = errPermdowned
 		}
 	}
 	s.report(diff)
@@ -332,13 +379,14 @@ func (s *shard) receive(msg pubsub.Message) {
 	s.send(out...)
 }
 
-var errPermdowned = errors.New("tracker: heartbeat from a permdowned replica")
+var (
+	errPermdowned   = errors.New("tracker: gossip from a permdowned replica")
+	errUnasked      = errors.New("tracker: transfer from a replica not asked (unknown or permdowned)")
+	errForeignDelta = errors.New("tracker: heartbeat delta of replicas other than its sender")
+)
 
 // handleHeartbeat is Phoenix's handle_heartbeat followed by the merge of the heartbeat's delta. mu held.
 func (s *shard) handleHeartbeat(g gossip, diff diffBuilder) error {
-	if g.from == s.state.ref() {
-		return nil
-	}
 	if s.state.isPermdowned(g.from) {
 		return errPermdowned
 	}
@@ -348,6 +396,10 @@ func (s *shard) handleHeartbeat(g gossip, diff diffBuilder) error {
 		if d, err = unmarshalDelta(g.body); err != nil {
 			return err
 		}
+		// A heartbeat carries its sender's own changes: its range is the sender's clock alone.
+		if _, ok := d.end[g.from]; !ok || len(d.end) != 1 {
+			return errForeignDelta
+		}
 	}
 	now := time.Now()
 	p := s.peers[g.from.Name]
@@ -356,6 +408,7 @@ func (s *shard) handleHeartbeat(g gossip, diff diffBuilder) error {
 		p = &peer{ref: g.from}
 		s.peers[g.from.Name] = p
 		s.up(p, diff)
+		s.silentPeriods = s.t.cfg.MaxSilentPeriods // heartbeat at the next tick: the newcomer learns of us
 	case p.ref != g.from: // a new incarnation of the node: the old one is gone for good
 		if g.from.Vsn < p.ref.Vsn {
 			return errPermdowned // a late heartbeat of the old incarnation
@@ -364,6 +417,7 @@ func (s *shard) handleHeartbeat(g gossip, diff diffBuilder) error {
 		p = &peer{ref: g.from}
 		s.peers[g.from.Name] = p
 		s.up(p, diff)
+		s.silentPeriods = s.t.cfg.MaxSilentPeriods
 	case !p.up:
 		s.up(p, diff)
 	}
@@ -371,7 +425,7 @@ func (s *shard) handleHeartbeat(g gossip, diff diffBuilder) error {
 	if d != nil {
 		joins, leaves := s.state.mergeDelta(d)
 		s.record(joins, leaves, diff)
-		s.gens.push(s.state, d)
+		s.pushGeneration(d)
 	}
 	s.pendingClocks = appendClock(s.pendingClocks, clockEntry{replica: g.from, context: g.clocks})
 	return nil
@@ -385,6 +439,51 @@ func (s *shard) up(p *peer, diff diffBuilder) {
 	p.up = true
 	s.record(joins, nil, diff)
 	s.t.log.Info("tracker: replica up", slog.String("replica", p.ref.String()), slog.String("topic", s.topic))
+}
+
+// noteClocks records whether a heartbeat's clocks include our ref. Clocks leave out the replicas their
+// sender holds down or has permdowned, and a replica that hears us brings us back up at once, unless it
+// permdowned us (a netsplit longer than PermdownPeriod): then it refuses our ref for good. Heartbeats of
+// permdowned replicas count too, since after a long split both sides permdowned each other. mu held.
+func (s *shard) noteClocks(g gossip, now time.Time) {
+	self := s.state.ref()
+	if _, ok := g.clocks[self]; ok {
+		delete(s.forgotten, g.from.Name)
+		return
+	}
+	f := s.forgotten[g.from.Name]
+	if f == nil {
+		f = &forgetting{since: now, beats: s.beats}
+		s.forgotten[g.from.Name] = f
+	}
+	if f.sent.IsZero() && s.beats > f.beats {
+		f.sent = now
+	}
+	f.last = now
+}
+
+// renewIfForgotten renews our replica (state.renew: a new ref, same presences) when a node keeps leaving
+// us out of its clocks for longer than DownPeriod, although it heard from us at least a BroadcastPeriod
+// before its latest heartbeat: it has permdowned us, and will accept only a new incarnation, which it
+// takes, like any restart, at its first heartbeat. Streaks of replicas gone silent are forgotten. mu held.
+func (s *shard) renewIfForgotten(now time.Time) {
+	for name, f := range s.forgotten {
+		switch {
+		case now.Sub(f.last) > s.t.cfg.DownPeriod:
+			delete(s.forgotten, name)
+		case !f.sent.IsZero() && f.last.Sub(f.sent) >= s.t.cfg.BroadcastPeriod && f.last.Sub(f.since) > s.t.cfg.DownPeriod:
+			old := s.state.ref()
+			leaves, joins := s.state.renew(newReplicaRef(old.Name), now)
+			s.gens.removeDownReplica(old)
+			s.views.replace(leaves, joins)
+			clear(s.forgotten)
+			s.pendingClocks = nil
+			s.t.log.Warn("tracker: peers have permdowned this replica (a netsplit longer than PermdownPeriod?): it goes on as a new replica",
+				slog.String("topic", s.topic), slog.String("old", old.String()), slog.String("new", s.state.ref().String()),
+				slog.String("forgotten_by", name))
+			return
+		}
+	}
 }
 
 // handleTransferReq answers with the smallest delta generation that covers what the requester lacks,
@@ -424,7 +523,7 @@ func (s *shard) handleTransferAck(g gossip, diff diffBuilder) error {
 	}
 	joins, leaves := s.state.mergeDelta(d)
 	s.record(joins, leaves, diff)
-	s.gens.push(s.state, d)
+	s.pushGeneration(d)
 	return nil
 }
 

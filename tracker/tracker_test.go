@@ -235,8 +235,8 @@ func TestJoinsAndLeavesPropagate(t *testing.T) {
 	}
 }
 
-// A node that crashes (Close without permdown) keeps its presences on its peers until DownPeriod, then
-// they leave; GracefulPermdown removes them at once.
+// A node that crashes (Close without permdown) loses its presences on its peers after DownPeriod;
+// GracefulPermdown removes them at once.
 func TestCrashVersusGracefulPermdown(t *testing.T) {
 	cfg := tracker.TestConfig("presence", nil)
 	nodes, trs, _ := cluster(t, 3, cfg)
@@ -246,16 +246,10 @@ func TestCrashVersusGracefulPermdown(t *testing.T) {
 	for _, tr := range trs {
 		eventually(t, 3*time.Second, "all three", func() bool { return len(tr.List("room")) == 3 })
 	}
-	crashed := time.Now()
+	// Exact down timing is TestTimingCrashDownPermdown's (on a fake clock); on a real clock the down
+	// period runs from the crashed node's last heartbeat, which may precede the crash.
 	trs[2].Close()
-	time.Sleep(cfg.DownPeriod / 2)
-	if got := keys(trs[0].List("room")); len(got) != 3 {
-		t.Fatalf("crashed node's presence left before DownPeriod: %v", got)
-	}
 	eventually(t, cfg.DownPeriod+2*time.Second, "the crashed node's presence to leave", func() bool { return len(trs[0].List("room")) == 2 })
-	if since := time.Since(crashed); since < cfg.DownPeriod {
-		t.Fatalf("left after %v, before DownPeriod %v", since, cfg.DownPeriod)
-	}
 
 	left := time.Now()
 	if err := trs[1].GracefulPermdown(context.Background()); err != nil {

@@ -16,7 +16,7 @@ type views struct {
 
 type topicView struct {
 	mu       sync.RWMutex
-	byTag    map[tag]Presence
+	byTag    map[tag]*value             // values are immutable; Presences are made when read
 	snapshot atomic.Pointer[[]Presence] // cached List result; nil after a change
 }
 
@@ -45,7 +45,21 @@ func (vs *views) apply(joins, leaves []*value) {
 	for _, v := range joins {
 		tv := vs.getOrMake(v.topic)
 		tv.mu.Lock()
-		tv.byTag[v.tag] = v.presence()
+		tv.byTag[v.tag] = v
+		tv.snapshot.Store(nil)
+		tv.mu.Unlock()
+	}
+}
+
+// replace swaps each presence olds[i] for news[i], the same presence under a new tag (state.renew), one
+// at a time under its topic's lock, so that a reader sees each presence once.
+func (vs *views) replace(olds, news []*value) {
+	for i, old := range olds {
+		v := news[i]
+		tv := vs.getOrMake(v.topic)
+		tv.mu.Lock()
+		delete(tv.byTag, old.tag)
+		tv.byTag[v.tag] = v
 		tv.snapshot.Store(nil)
 		tv.mu.Unlock()
 	}
@@ -59,7 +73,7 @@ func (vs *views) getOrMake(topic string) *topicView {
 	defer vs.mu.Unlock()
 	tv := vs.topics[topic]
 	if tv == nil {
-		tv = &topicView{byTag: make(map[tag]Presence)}
+		tv = &topicView{byTag: make(map[tag]*value)}
 		vs.topics[topic] = tv
 	}
 	return tv
@@ -91,8 +105,8 @@ func (vs *views) list(topic string) []Presence {
 	}
 	tv.mu.RLock()
 	list := make([]Presence, 0, len(tv.byTag))
-	for _, p := range tv.byTag {
-		list = append(list, p)
+	for _, v := range tv.byTag {
+		list = append(list, v.presence())
 	}
 	tv.snapshot.CompareAndSwap(nil, &list) // no writer can run while we hold mu for reading
 	tv.mu.RUnlock()
@@ -107,9 +121,9 @@ func (vs *views) getByKey(topic, key string) []Presence {
 	tv.mu.RLock()
 	defer tv.mu.RUnlock()
 	var out []Presence
-	for _, p := range tv.byTag {
-		if p.Key == key {
-			out = append(out, p)
+	for _, v := range tv.byTag {
+		if v.key == key {
+			out = append(out, v.presence())
 		}
 	}
 	return out
