@@ -88,10 +88,20 @@ func newShard(t *Tracker, i int, ref ReplicaRef) (*shard, error) {
 // treated like a gap) but costs a transfer.
 const gossipMailbox = 1 << 14
 
+// eagerInterval spaces the eager deltas of a burst of local changes: the first change of a quiet
+// shard is gossiped at once, later ones at most once per interval, together. Without it every change
+// of a burst became its own delta, each merged into the delta generations (which copies them): most of
+// Track's cost. A millisecond is nothing next to the heartbeat, and a burst's delta stays small.
+const eagerInterval = time.Millisecond
+
 func (s *shard) run() {
 	defer s.wg.Done()
 	tick := time.NewTicker(s.t.cfg.BroadcastPeriod)
 	defer tick.Stop()
+	var lastEager time.Time
+	eager := time.NewTimer(time.Hour)
+	eager.Stop()
+	eagerArmed := false
 	for {
 		select {
 		case <-s.done:
@@ -99,6 +109,19 @@ func (s *shard) run() {
 		case <-tick.C:
 			s.tick(time.Now())
 		case <-s.flush:
+			if eagerArmed {
+				break // the trailing flush will take this change too
+			}
+			if wait := eagerInterval - time.Since(lastEager); wait > 0 {
+				eager.Reset(wait)
+				eagerArmed = true
+				break
+			}
+			lastEager = time.Now()
+			s.send(s.takeDeltaHeartbeat())
+		case <-eager.C:
+			eagerArmed = false
+			lastEager = time.Now()
 			s.send(s.takeDeltaHeartbeat())
 		case msg, ok := <-s.sub.C():
 			if !ok {

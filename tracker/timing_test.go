@@ -193,22 +193,29 @@ func TestTimingEagerDelta(t *testing.T) {
 		sleep(ms(537)) // between ticks
 		o := a.owner()
 		start := time.Now()
+		// The first change of a quiet shard goes out at once; changes right after it follow within
+		// eagerInterval, batched (see shard.run), far before the next tick.
 		a.tr.Track(o, "room", "x", map[string]any{"n": 1})
 		synctest.Wait()
 		if got := b.list("room"); !slices.Equal(got, []string{"x@a"}) {
 			t.Fatalf("track not on b at once: %v", got)
 		}
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("the first change took %v of fake time", d)
+		}
 		a.tr.Update(o, "room", "x", map[string]any{"n": 2})
+		sleep(eagerInterval)
 		synctest.Wait()
 		if p := b.tr.GetByKey("room", "x"); len(p) != 1 || p[0].Meta["n"] != int64(2) {
-			t.Fatalf("update not on b at once: %+v", p)
+			t.Fatalf("update not on b within %v: %+v", eagerInterval, p)
 		}
 		a.tr.Untrack(o, "room", "x")
+		sleep(eagerInterval)
 		synctest.Wait()
 		if got := b.list("room"); len(got) != 0 {
-			t.Fatalf("untrack not on b at once: %v", got)
+			t.Fatalf("untrack not on b within %v: %v", eagerInterval, got)
 		}
-		if d := time.Since(start); d != 0 {
+		if d := time.Since(start); d > 2*eagerInterval {
 			t.Fatalf("%v of fake time went by", d)
 		}
 	})
@@ -407,6 +414,7 @@ func TestTimingTransferToLaggingReplica(t *testing.T) {
 		o := a.owner()
 		for i := range 5 {
 			a.tr.Track(o, "room", fmt.Sprint("k", i), nil)
+			sleep(eagerInterval) // one delta each
 			synctest.Wait()
 		}
 		h.setDrop(nil)
@@ -451,7 +459,7 @@ func TestHandlerDiffsInOrder(t *testing.T) {
 		b := h.start(t, "b", cfg)
 		sleep(ms(250))
 		o1, o2 := a.owner(), a.owner()
-		step := func(f func()) { f(); synctest.Wait() }
+		step := func(f func()) { f(); sleep(eagerInterval); synctest.Wait() } // one delta per step
 		var ref1, ref2 string
 		step(func() { ref1, _ = a.tr.Track(o1, "t1", "k1", map[string]any{"v": 1}) })
 		step(func() { a.tr.Track(o1, "t1", "k2", nil) })
