@@ -9,7 +9,6 @@ import (
 	"testing/synctest"
 
 	"github.com/vmihailenco/msgpack/v5"
-
 )
 
 // Hostile and stale gossip, published straight onto a shard's gossip topic by another node of the PubSub
