@@ -3,6 +3,7 @@ package pubsub
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -28,9 +29,9 @@ type Subscriber struct {
 	// subsMu guards topics and closeErr: the subscriptions this subscriber holds, by topic.
 	subsMu     sync.Mutex
 	topics     map[string]*slot
-	closeErr   error              // non-nil once closing has begun
-	done       chan struct{}      // made by Done on first use, closed by close
-	afterClose map[*func()]func() // registered by AfterClose, run by close
+	closeErr   error         // non-nil once closing has begun
+	done       chan struct{} // made by Done on first use, closed by close
+	afterClose []*func()     // registered by AfterClose (usually one or two), run by close
 
 	dropped atomic.Uint64
 	slow    atomic.Bool // inside a slow-consumer episode (see slowReporter)
@@ -221,7 +222,7 @@ func (s *Subscriber) close(reason error) {
 	s.afterClose = nil
 	s.subsMu.Unlock()
 	for _, f := range after {
-		go f()
+		go (*f)()
 	}
 
 	for topic, sl := range topics {
@@ -267,17 +268,18 @@ func (s *Subscriber) AfterClose(f func()) (stop func() bool) {
 		go f()
 		return func() bool { return false }
 	}
-	if s.afterClose == nil {
-		s.afterClose = make(map[*func()]func())
-	}
-	s.afterClose[key] = f
+	s.afterClose = append(s.afterClose, key)
 	s.subsMu.Unlock()
 	return func() bool {
 		s.subsMu.Lock()
 		defer s.subsMu.Unlock()
-		_, ok := s.afterClose[key]
-		delete(s.afterClose, key)
-		return ok
+		for i, k := range s.afterClose {
+			if k == key {
+				s.afterClose = slices.Delete(s.afterClose, i, i+1)
+				return true
+			}
+		}
+		return false
 	}
 }
 
