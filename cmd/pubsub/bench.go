@@ -66,12 +66,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if err != nil {
 			return usageError(stderr, fs, "%v", err)
 		}
-		if err := t.checkReachable(ctx); err != nil { // before the local path, not a minute later
-			if ctx.Err() != nil {
-				return exitFailure
-			}
-			fmt.Fprintf(stderr, "pubsub bench: %v\n", err)
-			return exitUsage
+		if code := t.reach(ctx, stderr, "bench", exitFailure); code != exitOK { // before the local path, not a minute later
+			return code
 		}
 		target = t
 	}

@@ -61,12 +61,8 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	rdb := target.client()
 	defer rdb.Close()
-	if err := target.checkReachable(ctx); err != nil {
-		if ctx.Err() != nil {
-			return exitFailure
-		}
-		fmt.Fprintf(stderr, "pubsub nodes: %v\n", err)
-		return exitUsage
+	if code := target.reach(ctx, stderr, "nodes", exitFailure); code != exitOK {
+		return code
 	}
 	var err error
 	if rf.name == "" {

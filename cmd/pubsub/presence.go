@@ -100,12 +100,8 @@ func runPresence(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *node == "" {
 		*node = "presence-" + randomHex(3)
 	}
-	if err := target.checkReachable(ctx); err != nil {
-		if ctx.Err() != nil {
-			return exitFailure
-		}
-		fmt.Fprintf(stderr, "pubsub presence: %v\n", err)
-		return exitUsage
+	if code := target.reach(ctx, stderr, "presence", exitFailure); code != exitOK {
+		return code
 	}
 	ps, _, err := target.startNode(nodeConfig{pubsubName: rf.name, nodeName: *node, prefix: rf.prefix, secret: secret})
 	if err != nil {

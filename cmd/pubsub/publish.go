@@ -66,12 +66,8 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if *node == "" {
 		*node = "publish-" + randomHex(3)
 	}
-	if err := target.checkReachable(ctx); err != nil {
-		if ctx.Err() != nil {
-			return exitFailure
-		}
-		fmt.Fprintf(stderr, "pubsub publish: %v\n", err)
-		return exitUsage
+	if code := target.reach(ctx, stderr, "publish", exitFailure); code != exitOK {
+		return code
 	}
 	cfg := pubsub.Config{}
 	var opts []pubsub.BroadcastOption

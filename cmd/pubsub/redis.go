@@ -84,6 +84,21 @@ func (t *redisTarget) checkReachable(ctx context.Context) error {
 	return t.check(ctx, rdb)
 }
 
+// reach checks that Redis answers before a command goes on. It returns exitOK when it does; otherwise
+// it prints why (as "pubsub CMD: …") and returns the exit code: interrupted if ctx ended (a Ctrl-C
+// while checking), exitUsage for a Redis that cannot be reached or refuses us.
+func (t *redisTarget) reach(ctx context.Context, stderr io.Writer, cmd string, interrupted int) int {
+	err := t.checkReachable(ctx)
+	switch {
+	case err == nil:
+		return exitOK
+	case ctx.Err() != nil:
+		return interrupted
+	}
+	fmt.Fprintf(stderr, "pubsub %s: %v\n", cmd, err)
+	return exitUsage
+}
+
 // quietRedisLog silences go-redis's own log (reconnect attempts, pool errors): the commands report
 // what matters themselves, in one line.
 type quietRedisLog struct{}

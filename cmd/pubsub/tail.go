@@ -112,12 +112,8 @@ type tailer struct {
 func (t *tailer) run(ctx context.Context, target *redisTarget) int {
 	rdb := target.client()
 	defer rdb.Close()
-	if err := target.checkReachable(ctx); err != nil {
-		if ctx.Err() != nil {
-			return exitOK
-		}
-		fmt.Fprintf(t.errOut, "pubsub tail: %v\n", err)
-		return exitUsage
+	if code := target.reach(ctx, t.errOut, "tail", exitOK); code != exitOK {
+		return code
 	}
 
 	// The subscription is closed when ctx ends, which interrupts a receive in progress (go-redis does
