@@ -7,7 +7,6 @@ package redisadapter_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,15 +15,6 @@ import (
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/redisadapter"
 )
-
-// knownBug skips a test that an adapter bug, reported to the lead, makes fail, unless
-// PHXGO_KNOWN_BUGS=1 (to check a fix; then delete the call).
-func knownBug(t testing.TB, bug string) {
-	t.Helper()
-	if os.Getenv("PHXGO_KNOWN_BUGS") != "1" {
-		t.Skip("known bug: " + bug + " (PHXGO_KNOWN_BUGS=1 runs this test)")
-	}
-}
 
 // gapSubscriber subscribes a new subscriber of ps to pubsub.GapTopic.
 func gapSubscriber(t testing.TB, ps *pubsub.PubSub) *pubsub.Subscriber {

@@ -24,8 +24,6 @@ type origin struct {
 // then speaks again starts a fresh stream, without a gap report.
 const forgetAfter = 10 * time.Minute
 
-func newSequences() sequences { return sequences{origins: make(map[[16]byte]*origin)} }
-
 // observe records f's sequence number and reports whether frames were lost before it (gap), or whether
 // f was seen already (dup: a sender never reuses a number within an incarnation, so an old number is a
 // PUBLISH that a client retried after Redis had carried it out).

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,7 +252,6 @@ type soakChecker struct {
 	missedUnderGap uint64
 	afterRestart   uint64 // messages received after the first gap report
 	dropped        uint64
-	restartSeen    atomic.Bool
 }
 
 func newSoakChecker(node int) *soakChecker {

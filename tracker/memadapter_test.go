@@ -29,7 +29,6 @@ type memHub struct {
 	mu       sync.Mutex
 	nodes    map[string]*memNode // live nodes by name
 	group    map[string]int      // partition group by node name; absent: group 0
-	blocked  map[[2]string]bool  // one-way cuts: [from, to]
 	drop     func(hubFrame) bool // drops the frames it returns true for
 	tap      func(hubFrame)
 	sent     int // frames queued for a receiver
@@ -49,7 +48,7 @@ type hubFrame struct {
 }
 
 func newMemHub() *memHub {
-	return &memHub{nodes: map[string]*memNode{}, group: map[string]int{}, blocked: map[[2]string]bool{}}
+	return &memHub{nodes: map[string]*memNode{}, group: map[string]int{}}
 }
 
 // memNode is one node's adapter on a memHub.
@@ -171,7 +170,7 @@ func (h *memHub) send(ctx context.Context, from, to string, frame []byte) error 
 	slices.Sort(names)
 	for _, name := range names {
 		hf := hubFrame{from: from, to: name, frame: f}
-		hf.dropped = h.group[from] != h.group[name] || h.blocked[[2]string{from, name}] || (h.drop != nil && h.drop(hf))
+		hf.dropped = h.group[from] != h.group[name] || (h.drop != nil && h.drop(hf))
 		if h.tap != nil {
 			h.tap(hf)
 		}
@@ -203,18 +202,6 @@ func (h *memHub) heal() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	clear(h.group)
-	clear(h.blocked)
-}
-
-// block drops, or with on false delivers again, the frames from one node to another.
-func (h *memHub) block(from, to string, on bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if on {
-		h.blocked[[2]string{from, to}] = true
-	} else {
-		delete(h.blocked, [2]string{from, to})
-	}
 }
 
 func (h *memHub) setDrop(f func(hubFrame) bool) {

@@ -263,7 +263,7 @@ func TestTimingCrashDownPermdown(t *testing.T) {
 		}
 
 		// Permdown: the first tick more than 1.5 s after 1030 ms is at 2600 ms.
-		sleep(crashed.Add(cfg.PermdownPeriod).Sub(time.Now()))
+		sleep(time.Until(crashed.Add(cfg.PermdownPeriod)))
 		if known, _ := a.knows("c"); !known {
 			t.Fatal("c discarded before PermdownPeriod")
 		}
