@@ -20,7 +20,8 @@ import (
 //     itself); an unknown node is not an error. Both may be called concurrently from many goroutines;
 //     frames of one node must reach every other node in the order the calls were made, when the calls
 //     do not overlap. They return when the transport has accepted the frame, or with why it has not, and
-//     must honour ctx. frame is only valid until the call returns.
+//     must honour ctx, at least until the frame is on its way (a frame already sent may be waited for,
+//     since it may already have been delivered). frame is only valid until the call returns.
 //   - HandleFrame and HandleGap may be called from any goroutine, but calls for the frames of one
 //     origin node must not overlap, and must come in the order the frames were sent. HandleFrame never
 //     blocks for long (deliveries go to bounded mailboxes) and returns why a frame was dropped, for the

@@ -9,7 +9,8 @@ import (
 // the adapter, then, once the adapter has accepted it, to this node's subscribers (delivery is done when
 // Broadcast returns). An adapter error skips local delivery and is returned, as in Phoenix. It returns
 // ErrClosed, ErrEmptyTopic, ErrUnknownDispatcher (wrapped), or the adapter's error. It blocks only while
-// the adapter sends, bounded by ctx; never on a subscriber.
+// the adapter sends (bounded by ctx, except that an adapter may wait for a send already on the wire:
+// the Redis adapter waits for Redis's answer); never on a subscriber.
 func (ps *PubSub) Broadcast(ctx context.Context, topic string, payload any, opts ...BroadcastOption) error {
 	return ps.broadcast(ctx, nil, topic, payload, opts)
 }

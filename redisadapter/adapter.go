@@ -112,7 +112,9 @@ func (a *Adapter) Start(host pubsub.Host) error {
 func (a *Adapter) NodeName() string { return a.cfg.NodeName }
 
 // Broadcast implements pubsub.Adapter: it publishes frame on the PubSub's broadcast channel and returns
-// once Redis has accepted it. Frames of one node are published in the order they are given.
+// once Redis has accepted it. Frames of one node are published in the order they are given. ctx ends
+// the wait while the frame is queued; once its pipeline is sent, Broadcast waits for Redis's answer (at
+// most go-redis's read timeout), since the frame may already have been published.
 func (a *Adapter) Broadcast(ctx context.Context, frame []byte) error {
 	if err := a.checkSize(frame); err != nil {
 		return err
