@@ -123,6 +123,9 @@ func (ps *PubSub) prepare(topic string, opts []BroadcastOption) (Dispatcher, str
 	if topic == "" {
 		return nil, "", ErrEmptyTopic
 	}
+	if reserved(topic) {
+		return nil, "", fmt.Errorf("%w: %q", ErrReservedTopic, topic)
+	}
 	if len(opts) == 0 {
 		return nil, "", nil
 	}

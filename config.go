@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/bits"
 	"runtime"
+	"time"
 )
 
 // Defaults used when a Config field is zero.
@@ -14,8 +15,11 @@ const (
 	// DefaultNodeName is the node name of a PubSub without an adapter, after Erlang's name for a node
 	// that is not distributed.
 	DefaultNodeName = "nonode@nohost"
-	maxPoolSize     = 1 << 16
-	maxNameLen      = 255
+	// DefaultClockSkew is the default Config.ClockSkew.
+	DefaultClockSkew = 5 * time.Second
+	maxPoolSize      = 1 << 16
+	maxNameLen       = 255
+	minSecretLen     = 16
 )
 
 // Config configures a PubSub. The zero value of every field but Name means "use the default".
@@ -59,6 +63,19 @@ type Config struct {
 	// per dropped message. It runs on the PubSub's own goroutine, never on a broadcaster's; it must not
 	// block for long. Nil logs the event at Warn level on Logger.
 	OnSlowConsumer func(SlowConsumer)
+
+	// Secrets, when set, sign every frame this node sends (with Secrets[0]) and make it drop every
+	// frame that is unsigned, or signed with none of Secrets, or signed for a PubSub of another Name,
+	// or replayed (see docs/protocol.md, "Signing" and "Replay"). Give every node the same secrets,
+	// each at least 16 random bytes (32 recommended). To rotate: add the new secret second on every
+	// node, then move it first on every node, then remove the old one. Adapters that carry messages
+	// in a format of their own (MessageCarrier) cannot sign: New refuses Secrets with them.
+	Secrets [][]byte
+
+	// ClockSkew is how far the clocks of the nodes may disagree, with Secrets. A signed frame is
+	// refused when it was sent (by its sender's clock) more than ClockSkew before this node started, or
+	// more than a minute plus ClockSkew ago. Default DefaultClockSkew.
+	ClockSkew time.Duration
 }
 
 // OverflowPolicy says which message a full mailbox drops.
@@ -111,6 +128,17 @@ func (c Config) withDefaults() (Config, error) {
 		if d == nil {
 			return c, fmt.Errorf("%w: dispatcher %q is nil", ErrInvalidConfig, name)
 		}
+	}
+	for i, secret := range c.Secrets {
+		if len(secret) < minSecretLen {
+			return c, fmt.Errorf("%w: Secrets[%d] is %d bytes; use at least %d random bytes (32 recommended)", ErrInvalidConfig, i, len(secret), minSecretLen)
+		}
+	}
+	if c.ClockSkew < 0 {
+		return c, fmt.Errorf("%w: ClockSkew %v is negative", ErrInvalidConfig, c.ClockSkew)
+	}
+	if c.ClockSkew == 0 {
+		c.ClockSkew = DefaultClockSkew
 	}
 	if c.NodeName == "" {
 		c.NodeName = DefaultNodeName

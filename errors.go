@@ -21,6 +21,9 @@ var (
 	ErrUnknownDispatcher = errors.New("pubsub: unknown dispatcher")
 	// ErrInvalidConfig is returned by New (and adapters' constructors) for a configuration it cannot use.
 	ErrInvalidConfig = errors.New("pubsub: invalid config")
+	// ErrReservedTopic is returned by every broadcast function for a topic the PubSub reserves for
+	// itself (GapTopic).
+	ErrReservedTopic = errors.New("pubsub: reserved topic")
 	// ErrEmptyNode is returned by DirectBroadcast when the node name is empty.
 	ErrEmptyNode = errors.New("pubsub: empty node name")
 	// ErrUnknownType is returned by Host.HandleFrame for a frame whose payload type name is not

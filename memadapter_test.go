@@ -27,7 +27,7 @@ type memAdapter struct {
 
 func (b *memBus) adapter(name string) *memAdapter { return &memAdapter{bus: b, name: name} }
 
-func (a *memAdapter) Start(h pubsub.Host) error {
+func (a *memAdapter) Start(_ context.Context, h pubsub.Host) error {
 	a.bus.mu.Lock()
 	defer a.bus.mu.Unlock()
 	if _, dup := a.bus.nodes[a.name]; dup {
@@ -40,12 +40,12 @@ func (a *memAdapter) Start(h pubsub.Host) error {
 
 func (a *memAdapter) NodeName() string { return a.name }
 
-func (a *memAdapter) Broadcast(_ context.Context, frame []byte) error {
-	return a.send(frame, func(n *memAdapter) bool { return n != a })
+func (a *memAdapter) Broadcast(_ context.Context, f pubsub.Frame) error {
+	return a.send(f.Bytes, func(n *memAdapter) bool { return n != a })
 }
 
-func (a *memAdapter) DirectBroadcast(_ context.Context, node string, frame []byte) error {
-	return a.send(frame, func(n *memAdapter) bool { return n.name == node })
+func (a *memAdapter) DirectBroadcast(_ context.Context, node string, f pubsub.Frame) error {
+	return a.send(f.Bytes, func(n *memAdapter) bool { return n.name == node })
 }
 
 func (a *memAdapter) send(frame []byte, to func(*memAdapter) bool) error {

@@ -1,12 +1,17 @@
 package pubsub
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/phxgo/pubsub/internal/ratelog"
 )
 
 // PubSub is Phoenix.PubSub for Go: subscribers on this node receive what is broadcast on any node of
@@ -18,8 +23,17 @@ type PubSub struct {
 	cfg         Config
 	log         *slog.Logger
 
-	adapter Adapter // nil without one
-	remote  bool    // the adapter has other nodes: encode and send frames
+	adapter    Adapter // nil without one
+	remote     bool    // the adapter has other nodes: send them broadcasts
+	carrier    bool    // the adapter carries messages, not frames (MessageCarrier)
+	signingKey []byte  // Config.Secrets[0], or nil
+	startedMs  int64   // Unix milliseconds at New: signed frames sent before are not owed to this node
+	out        *outStreams
+	in         inStreams
+	stats      counters
+	rlog       *ratelog.Log
+	stopSweep  chan struct{} // closed by Close; nil without a remote adapter
+	sweepDone  chan struct{}
 
 	registry *registry
 	slow     *slowReporter
@@ -33,13 +47,21 @@ type PubSub struct {
 	subs   map[*Subscriber]struct{} // live subscribers, closed by Close
 }
 
-// New starts a PubSub. It validates cfg (errors wrap ErrInvalidConfig) and starts the adapter; the
-// PubSub owns the adapter from then on, and closes it when New fails after starting it, and in Close.
+// startTimeout bounds the adapter's Start.
+const startTimeout = 10 * time.Second
+
+// New starts a PubSub. It validates cfg (errors wrap ErrInvalidConfig) and starts the adapter, within
+// 10 s. The PubSub owns cfg.Adapter from the moment New is called: when New fails, for a bad config or
+// a failed start, it has closed the adapter; otherwise Close closes it.
 func New(cfg Config) (*PubSub, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
+		if cfg.Adapter != nil {
+			err = errors.Join(err, cfg.Adapter.Close())
+		}
 		return nil, err
 	}
+	now := time.Now()
 	ps := &PubSub{
 		name:        cfg.Name,
 		nodeName:    cfg.NodeName,
@@ -49,19 +71,50 @@ func New(cfg Config) (*PubSub, error) {
 		adapter:     cfg.Adapter,
 		registry:    newRegistry(cfg.PoolSize),
 		subs:        make(map[*Subscriber]struct{}),
+		startedMs:   now.UnixMilli(),
+		out:         newOutStreams(now),
+		in:          inStreams{m: make(map[streamKey]*inStream)},
+		rlog:        ratelog.New(cfg.Logger, 10*time.Second),
 	}
-	ps.slow = newSlowReporter(cfg)
+	if len(cfg.Secrets) > 0 {
+		ps.signingKey = cfg.Secrets[0]
+	}
 	if a := cfg.Adapter; a != nil {
 		// Everything the adapter's goroutines may read is set before Start.
 		ps.nodeName = a.NodeName()
 		lo, ok := a.(LocalOnly)
 		ps.remote = !ok || !lo.LocalOnly()
-		if err := a.Start(host{ps}); err != nil {
-			ps.slow.stop()
-			return nil, fmt.Errorf("pubsub: start adapter: %w", err)
+		mc, ok := a.(MessageCarrier)
+		ps.carrier = ok && mc.CarriesMessages()
+		if ps.carrier && len(cfg.Secrets) > 0 {
+			err := fmt.Errorf("%w: Secrets: adapter %T carries messages in its own format, which cannot be signed", ErrInvalidConfig, a)
+			return nil, errors.Join(err, a.Close())
+		}
+	}
+	ps.slow = newSlowReporter(cfg)
+	if ps.remote && !ps.carrier {
+		ps.stopSweep, ps.sweepDone = make(chan struct{}), make(chan struct{})
+		go ps.sweeper(ps.stopSweep, ps.sweepDone)
+	}
+	if a := cfg.Adapter; a != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		err := a.Start(ctx, host{ps})
+		cancel()
+		if err != nil {
+			ps.stopBackground()
+			return nil, fmt.Errorf("pubsub: start adapter: %w", errors.Join(err, a.Close()))
 		}
 	}
 	return ps, nil
+}
+
+// stopBackground stops the PubSub's own goroutines.
+func (ps *PubSub) stopBackground() {
+	ps.slow.stop()
+	if ps.stopSweep != nil {
+		close(ps.stopSweep)
+		<-ps.sweepDone
+	}
 }
 
 // Name returns Config.Name.
@@ -122,7 +175,7 @@ func (ps *PubSub) Close() error {
 		for _, s := range subs {
 			s.close(ErrClosed)
 		}
-		ps.slow.stop()
+		ps.stopBackground()
 	})
 	return ps.closeErr
 }
@@ -139,4 +192,10 @@ func (h host) HandleFrame(frame string) error {
 		return ErrClosed
 	}
 	return h.ps.handleFrame(frame)
+}
+func (h host) HandleMessage(m RemoteMessage) error {
+	if h.ps.closed.Load() {
+		return ErrClosed
+	}
+	return h.ps.handleMessage(m)
 }

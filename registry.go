@@ -144,3 +144,13 @@ func (r *registry) dispatch(topic string, d Dispatcher, from *Subscriber, msg Me
 	}
 	entryBufs.Put(buf)
 }
+
+// has reports whether topic has a subscriber on this node. A remote frame for a topic nobody here
+// holds is dropped before its payload is decoded.
+func (r *registry) has(topic string) bool {
+	p := r.partition(topic)
+	p.mu.RLock()
+	ts := p.topics[topic]
+	p.mu.RUnlock()
+	return ts != nil
+}

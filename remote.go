@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"reflect"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -49,8 +49,12 @@ func (ps *PubSub) sendDirect(ctx context.Context, node, topic, dispatcher string
 	return ps.send(ctx, wire.KindDirect, node, topic, dispatcher, payload)
 }
 
-// send encodes one envelope and hands it to the adapter.
+// send encodes one envelope, numbers it in its stream, signs it, and hands it to the adapter.
 func (ps *PubSub) send(ctx context.Context, kind wire.Kind, target, topic, dispatcher string, payload any) error {
+	f := Frame{Topic: topic, Dispatcher: dispatcher, Payload: payload}
+	if ps.carrier {
+		return ps.transmit(ctx, kind, target, f)
+	}
 	b := frameBufs.Get().(*frameBuf)
 	defer func() {
 		if cap(b.frame) <= maxPooledFrame && b.payload.Cap() <= maxPooledFrame {
@@ -58,6 +62,7 @@ func (ps *PubSub) send(ctx context.Context, kind wire.Kind, target, topic, dispa
 		}
 	}()
 	env := wire.Envelope{
+		Scope:       ps.name,
 		Kind:        kind,
 		Origin:      ps.nodeName,
 		Incarnation: ps.incarnation,
@@ -78,42 +83,24 @@ func (ps *PubSub) send(ctx context.Context, kind wire.Kind, target, topic, dispa
 		}
 		env.PayloadType, env.Payload = typeName(payload), b.payload.Bytes()
 	}
-	frame, err := wire.Append(b.frame[:0], &env, nil)
+	// Numbered last, just before the adapter queues the frame, so that frames of concurrent
+	// broadcasters are rarely reordered between here and the wire (receivers tolerate it when they are).
+	env.Seq = ps.out.next(kind, target)
+	env.Time = time.Now().UnixMilli()
+	frame, err := wire.Append(b.frame[:0], &env, ps.signingKey)
 	if err != nil {
 		return fmt.Errorf("pubsub: %w", err)
 	}
 	b.frame = frame
-	if kind == wire.KindDirect {
-		return ps.adapter.DirectBroadcast(ctx, target, frame)
-	}
-	return ps.adapter.Broadcast(ctx, frame)
+	f.Bytes = frame
+	return ps.transmit(ctx, kind, target, f)
 }
 
-// handleFrame decodes a frame from another node and delivers it locally, with no sender.
-func (ps *PubSub) handleFrame(frame string) error {
-	f, err := wire.Decode(frame, frameLimits)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadFrame, err)
+func (ps *PubSub) transmit(ctx context.Context, kind wire.Kind, target string, f Frame) error {
+	if kind == wire.KindDirect {
+		return ps.adapter.DirectBroadcast(ctx, target, f)
 	}
-	switch {
-	case f.Incarnation == ps.incarnation:
-		return nil // our own broadcast, already delivered locally
-	case f.Kind == wire.KindProbe:
-		return nil // the adapter's business
-	case f.Kind == wire.KindDirect && f.Target != ps.nodeName:
-		return fmt.Errorf("%w: direct frame for node %q reached node %q", ErrBadFrame, f.Target, ps.nodeName)
-	}
-	d, err := ps.dispatcher(f.Dispatcher)
-	if err != nil {
-		return err
-	}
-	payload, err := decodePayload(f.PayloadType, f.Payload)
-	if err != nil {
-		return err
-	}
-	// f.Topic aliases frame, an immutable string: subscribers may keep it.
-	ps.deliver(d, nil, Message{Topic: f.Topic, Payload: payload})
-	return nil
+	return ps.adapter.Broadcast(ctx, f)
 }
 
 // decodePayload turns a payload from the wire back into a Go value: a registered type's value, a []byte
@@ -144,24 +131,4 @@ func decodePayload(typeName, data string) (any, error) {
 		return nil, fmt.Errorf("%w: payload of type %q: %w", ErrBadFrame, typeName, err)
 	}
 	return v.Elem().Interface(), nil
-}
-
-// GapTopic is the reserved topic on which a PubSub announces, to this node's subscribers only, that
-// messages from other nodes may have been lost (for example while its adapter reconnected to Redis).
-// The payload is a Gap. The tracker subscribes to it to resynchronise.
-const GapTopic = "phx:gap"
-
-// Gap is the payload of a message on GapTopic.
-type Gap struct {
-	Node   string // this node's name
-	Reason error  // why messages may have been lost
-}
-
-func (ps *PubSub) handleGap(reason error) {
-	if ps.closed.Load() {
-		return
-	}
-	ps.log.Warn("pubsub: messages from other nodes may have been lost",
-		slog.String("pubsub", ps.name), slog.String("node", ps.nodeName), slog.Any("reason", reason))
-	ps.deliver(nil, nil, Message{Topic: GapTopic, Payload: Gap{Node: ps.nodeName, Reason: reason}})
 }

@@ -134,12 +134,31 @@ func TestAdapterErrorSkipsLocalDelivery(t *testing.T) {
 
 type failingAdapter struct{ memAdapter }
 
-func (*failingAdapter) Start(pubsub.Host) error { return errors.New("no redis") }
+func (*failingAdapter) Start(context.Context, pubsub.Host) error { return errors.New("no redis") }
+
+// closeCounter is an adapter that counts its Close calls.
+type closeCounter struct {
+	memAdapter
+	closes int
+}
+
+func (c *closeCounter) Close() error { c.closes++; return nil }
 
 func TestAdapterStartErrorFailsNew(t *testing.T) {
-	_, err := pubsub.New(pubsub.Config{Name: "x", Adapter: &failingAdapter{}})
+	_, err := pubsub.New(pubsub.Config{Name: "x", Adapter: &failingAdapter{memAdapter{bus: newMemBus()}}})
 	if err == nil || err.Error() != "pubsub: start adapter: no redis" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// The PubSub owns its adapter from New on: a failed New has closed it, once.
+func TestNewClosesTheAdapterWhenItFails(t *testing.T) {
+	bad := &closeCounter{memAdapter: memAdapter{bus: newMemBus(), name: "a"}}
+	if _, err := pubsub.New(pubsub.Config{Adapter: bad}); !errors.Is(err, pubsub.ErrInvalidConfig) {
+		t.Fatalf("New without a Name: %v", err)
+	}
+	if bad.closes != 1 {
+		t.Errorf("adapter closed %d times after a config error, want 1", bad.closes)
 	}
 }
 
@@ -202,10 +221,10 @@ type recorder struct {
 	frames []string
 }
 
-func (r *recorder) Start(h pubsub.Host) error { r.host = h; return nil }
-func (r *recorder) NodeName() string          { return "recorder" }
-func (r *recorder) Broadcast(_ context.Context, frame []byte) error {
-	r.frames = append(r.frames, string(frame))
+func (r *recorder) Start(_ context.Context, h pubsub.Host) error { r.host = h; return nil }
+func (r *recorder) NodeName() string                             { return "recorder" }
+func (r *recorder) Broadcast(_ context.Context, f pubsub.Frame) error {
+	r.frames = append(r.frames, string(f.Bytes))
 	return nil
 }
 func (r *recorder) Close() error { return nil }

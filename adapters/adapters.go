@@ -21,18 +21,17 @@ import (
 // Options are the settings Open passes on to the adapter it makes.
 type Options struct {
 	NodeName string       // "" means the adapter's default
-	Secret   []byte       // Redis only: sign and verify frames (redisadapter.Config.Secret)
 	Logger   *slog.Logger // Redis only; nil means the PubSub's
 }
 
-// Open returns the adapter that url names. An empty url means "local:". A URL of another scheme is an
+// Open returns the adapter that url names. (Signing is the PubSub's: pubsub.Config.Secrets.) An empty url means "local:". A URL of another scheme is an
 // error wrapping pubsub.ErrInvalidConfig. Open does not connect: the PubSub does, in pubsub.New.
 func Open(url string, opts Options) (pubsub.Adapter, error) {
 	switch {
 	case url == "" || url == "local:":
 		return localadapter.New(opts.NodeName), nil
 	case strings.HasPrefix(url, "redis://"), strings.HasPrefix(url, "rediss://"):
-		return redisadapter.New(redisadapter.Config{URL: url, NodeName: opts.NodeName, Secret: opts.Secret, Logger: opts.Logger})
+		return redisadapter.New(redisadapter.Config{URL: url, NodeName: opts.NodeName, Logger: opts.Logger})
 	}
 	scheme, _, _ := strings.Cut(url, ":")
 	return nil, fmt.Errorf("%w: adapter URL %q: unknown scheme %q (want local:, redis:// or rediss://)", pubsub.ErrInvalidConfig, redact(url), scheme)

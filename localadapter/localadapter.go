@@ -28,7 +28,7 @@ func New(nodeName string) *Adapter {
 var errStarted = errors.New("localadapter: already started (an adapter serves one PubSub)")
 
 // Start implements pubsub.Adapter. An Adapter serves one PubSub: a second Start is an error.
-func (a *Adapter) Start(pubsub.Host) error {
+func (a *Adapter) Start(context.Context, pubsub.Host) error {
 	if !a.started.CompareAndSwap(false, true) {
 		return errStarted
 	}
@@ -39,11 +39,11 @@ func (a *Adapter) Start(pubsub.Host) error {
 func (a *Adapter) NodeName() string { return a.nodeName }
 
 // Broadcast implements pubsub.Adapter: there is no other node, so it sends nothing.
-func (a *Adapter) Broadcast(context.Context, []byte) error { return nil }
+func (a *Adapter) Broadcast(context.Context, pubsub.Frame) error { return nil }
 
 // DirectBroadcast implements pubsub.Adapter: no other node exists, so nothing is sent, as Phoenix does
 // for an unknown node.
-func (a *Adapter) DirectBroadcast(context.Context, string, []byte) error { return nil }
+func (a *Adapter) DirectBroadcast(context.Context, string, pubsub.Frame) error { return nil }
 
 // Close implements pubsub.Adapter.
 func (a *Adapter) Close() error { return nil }

@@ -54,7 +54,7 @@ func TestStartTwice(t *testing.T) {
 		second.Close()
 		t.Fatal("a second PubSub started on the same adapter; want an error (an adapter serves one PubSub)")
 	}
-	if err := a.Start(nil); err == nil {
+	if err := a.Start(context.Background(), nil); err == nil {
 		t.Error("Start on a started adapter returned nil, want an error")
 	}
 }
@@ -91,10 +91,10 @@ func TestNodeName(t *testing.T) {
 func TestSendsNothing(t *testing.T) {
 	a := localadapter.New("node")
 	ctx := context.Background()
-	if err := a.Broadcast(ctx, []byte("frame")); err != nil {
+	if err := a.Broadcast(ctx, pubsub.Frame{Topic: "t", Bytes: []byte("frame")}); err != nil {
 		t.Errorf("Broadcast: %v", err)
 	}
-	if err := a.DirectBroadcast(ctx, "other", []byte("frame")); err != nil {
+	if err := a.DirectBroadcast(ctx, "other", pubsub.Frame{Topic: "t", Bytes: []byte("frame")}); err != nil {
 		t.Errorf("DirectBroadcast: %v", err)
 	}
 	if err := a.Close(); err != nil {

@@ -33,9 +33,11 @@ func TestSuiteCatchesBrokenAdapters(t *testing.T) {
 	for _, tc := range []struct {
 		fault  hubFault
 		groups string   // the groups to run, a -test.run pattern
-		fail   []string // checks that must fail
+		fail   []string // checks that must fail; none: the suite must pass (the PubSub masks the fault)
 	}{
-		{faultDuplicate, "CrossNode", []string{"CrossNode/BroadcastReachesEveryNodeOnce", "CrossNode/DirectBroadcastReachesOneNode"}},
+		// A transport that delivers every frame twice breaks contract sentence 5, but the PubSub drops
+		// the second copy by its sequence number: subscribers see each message once.
+		{faultDuplicate, "CrossNode|Ordering", nil},
 		{faultReorder, "Ordering", []string{"Ordering/AcrossNodes"}},
 		{faultDrop, "Ordering|Concurrency", []string{"Ordering/AcrossNodes", "Concurrency/ChurnWhileBroadcasting"}},
 		{faultSilent, "CrossNode", []string{"CrossNode/BroadcastReachesEveryNodeOnce", "CrossNode/DispatcherNameTravels"}},
@@ -48,6 +50,12 @@ func TestSuiteCatchesBrokenAdapters(t *testing.T) {
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBrokenHub$/^("+tc.groups+")$", "-test.parallel=32")
 			cmd.Env = append(os.Environ(), faultEnv+"="+string(tc.fault))
 			out, err := cmd.CombinedOutput()
+			if tc.fail == nil {
+				if err != nil {
+					t.Fatalf("the suite failed a hub with fault %q, which the PubSub masks:\n%s", tc.fault, out)
+				}
+				return
+			}
 			if err == nil {
 				t.Fatalf("the suite passed a hub with fault %q:\n%s", tc.fault, out)
 			}

@@ -55,7 +55,7 @@ func (h *hub) node(name string) *hubNode {
 	}
 }
 
-func (n *hubNode) Start(host pubsub.Host) error {
+func (n *hubNode) Start(_ context.Context, host pubsub.Host) error {
 	n.hub.mu.Lock()
 	defer n.hub.mu.Unlock()
 	if _, dup := n.hub.nodes[n.name]; dup {
@@ -69,7 +69,8 @@ func (n *hubNode) Start(host pubsub.Host) error {
 
 func (n *hubNode) NodeName() string { return n.name }
 
-func (n *hubNode) Broadcast(ctx context.Context, frame []byte) error {
+func (n *hubNode) Broadcast(ctx context.Context, fr pubsub.Frame) error {
+	frame := fr.Bytes
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -87,7 +88,8 @@ func (n *hubNode) Broadcast(ctx context.Context, frame []byte) error {
 	return nil
 }
 
-func (n *hubNode) DirectBroadcast(ctx context.Context, node string, frame []byte) error {
+func (n *hubNode) DirectBroadcast(ctx context.Context, node string, fr pubsub.Frame) error {
+	frame := fr.Bytes
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/phxgo/pubsub"
-	"github.com/phxgo/pubsub/internal/wire"
+	"github.com/phxgo/pubsub/internal/ratelog"
 )
 
 // startTimeout bounds Start: the first subscription must be confirmed within it.
@@ -26,8 +26,7 @@ type Adapter struct {
 	ownsClient bool
 	stats      counters
 	log        *slog.Logger
-	rlog       *rateLog
-	limits     wire.Limits
+	rlog       *ratelog.Log
 	started    atomic.Bool
 
 	// Set by Start.
@@ -37,9 +36,6 @@ type Adapter struct {
 	bcast, own  string // this PubSub's broadcast channel and this node's channel
 	pub         *publisher
 	recv        *receiver
-	// seqs follows other nodes' sequence numbers. Only the goroutine that reads the subscription uses
-	// it: Start's while it subscribes, then the read loop's, which Start starts afterwards.
-	seqs sequences
 
 	closeOnce sync.Once
 	closeErr  error
@@ -56,18 +52,13 @@ func New(cfg Config) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Adapter{
-		cfg:        cfg,
-		client:     client,
-		ownsClient: owns,
-		limits:     wire.Limits{MaxFrame: cfg.MaxMessageSize},
-	}, nil
+	return &Adapter{cfg: cfg, client: client, ownsClient: owns}, nil
 }
 
 // Start implements pubsub.Adapter: it subscribes to the PubSub's broadcast channel and this node's
-// channel, waits for Redis to confirm both (or fails), and starts the publisher, the receive loop and the
-// probe.
-func (a *Adapter) Start(host pubsub.Host) error {
+// channel, waits for Redis to confirm both and for a first probe to be published (or fails, within ctx
+// and at most 10 s), and starts the publisher, the receive loop and the probe.
+func (a *Adapter) Start(ctx context.Context, host pubsub.Host) error {
 	if !a.started.CompareAndSwap(false, true) {
 		return errors.New("redisadapter: already started (an adapter serves one PubSub)")
 	}
@@ -78,32 +69,26 @@ func (a *Adapter) Start(host pubsub.Host) error {
 		a.log = host.Logger()
 	}
 	a.log = a.log.With(slog.String("pubsub", host.Name()), slog.String("node", a.cfg.NodeName))
-	a.rlog = newRateLog(a.log, 10*time.Second)
+	a.rlog = ratelog.New(a.log, 10*time.Second)
 	a.channels = newChannels(a.cfg.ChannelPrefix, host.Name())
 	a.bcast, a.own = a.channels.broadcast(), a.channels.node(a.cfg.NodeName)
 
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	sub, err := a.subscribe(ctx)
 	if err == nil {
 		// A first probe proves that this node may PUBLISH too (an ACL user allowed to SUBSCRIBE only would
 		// otherwise start, and then reconnect forever for want of its probes).
-		probe := a.probeFrame()
-		if a.cfg.Secret != nil {
-			probe = wire.Sign(probe, a.cfg.Secret)
-		}
-		if err = a.client.Publish(ctx, a.own, probe).Err(); err != nil {
+		if err = a.client.Publish(ctx, a.own, a.probeFrame()).Err(); err != nil {
 			sub.Close()
 			err = fmt.Errorf("publish: %w", err)
 		}
 	}
 	if err != nil {
-		if a.ownsClient {
-			a.client.Close()
-		}
+		// The PubSub calls Close, which closes the client if it is ours.
 		return fmt.Errorf("redisadapter: subscribe to %s: %w", a.cfg.redisLabel(), err)
 	}
-	a.pub = newPublisher(a.client, a.cfg.MaxBatch, a.cfg.Secret, &a.stats)
+	a.pub = newPublisher(a.client, a.cfg.MaxBatch, &a.stats)
 	a.recv = newReceiver(a, sub)
 	return nil
 }
@@ -111,33 +96,29 @@ func (a *Adapter) Start(host pubsub.Host) error {
 // NodeName implements pubsub.Adapter.
 func (a *Adapter) NodeName() string { return a.cfg.NodeName }
 
-// Broadcast implements pubsub.Adapter: it publishes frame on the PubSub's broadcast channel and returns
-// once Redis has accepted it. Frames of one node are published in the order they are given. ctx ends
-// the wait while the frame is queued; once its pipeline is sent, Broadcast waits for Redis's answer (at
-// most go-redis's read timeout), since the frame may already have been published.
-func (a *Adapter) Broadcast(ctx context.Context, frame []byte) error {
-	if err := a.checkSize(frame); err != nil {
+// Broadcast implements pubsub.Adapter: it publishes f.Bytes on the PubSub's broadcast channel and
+// returns once Redis has accepted it. Frames of one node are published in the order they are given. ctx
+// ends the wait while the frame is queued; once its pipeline is sent, Broadcast waits for Redis's
+// answer (at most go-redis's read timeout), since the frame may already have been published.
+func (a *Adapter) Broadcast(ctx context.Context, f pubsub.Frame) error {
+	if err := a.checkSize(f.Bytes); err != nil {
 		return err
 	}
-	return a.pub.publish(ctx, a.bcast, "", frame)
+	return a.pub.publish(ctx, a.bcast, f.Bytes)
 }
 
-// DirectBroadcast implements pubsub.Adapter: it publishes frame on node's own channel. A node nobody
+// DirectBroadcast implements pubsub.Adapter: it publishes f.Bytes on node's own channel. A node nobody
 // runs receives nothing, and that is not an error.
-func (a *Adapter) DirectBroadcast(ctx context.Context, node string, frame []byte) error {
-	if err := a.checkSize(frame); err != nil {
+func (a *Adapter) DirectBroadcast(ctx context.Context, node string, f pubsub.Frame) error {
+	if err := a.checkSize(f.Bytes); err != nil {
 		return err
 	}
-	return a.pub.publish(ctx, a.channels.node(node), node, frame)
+	return a.pub.publish(ctx, a.channels.node(node), f.Bytes)
 }
 
 func (a *Adapter) checkSize(frame []byte) error {
-	size := len(frame)
-	if a.cfg.Secret != nil {
-		size += wire.MACLen
-	}
-	if size > a.cfg.MaxMessageSize {
-		return fmt.Errorf("%w: %d bytes, MaxMessageSize is %d", ErrTooLarge, size, a.cfg.MaxMessageSize)
+	if len(frame) > a.cfg.MaxMessageSize {
+		return fmt.Errorf("%w: %d bytes, MaxMessageSize is %d", ErrTooLarge, len(frame), a.cfg.MaxMessageSize)
 	}
 	return nil
 }

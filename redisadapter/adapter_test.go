@@ -21,8 +21,6 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{redisadapter.Config{URL: "redis://x", MaxMessageSize: -1}, "MaxMessageSize"},
 		{redisadapter.Config{URL: "redis://x", ProbeInterval: time.Millisecond}, "ProbeInterval"},
 		{redisadapter.Config{URL: "redis://x", MaxBatch: -1}, "MaxBatch"},
-		{redisadapter.Config{URL: "redis://x", Secret: []byte{}}, "Secret is 0 bytes"},
-		{redisadapter.Config{URL: "redis://x", Secret: []byte("short")}, "Secret is 5 bytes"},
 	} {
 		a, err := redisadapter.New(tc.cfg)
 		if err == nil {
@@ -115,9 +113,11 @@ func TestGarbageIsDroppedAndCounted(t *testing.T) {
 	if receive(t, s).Payload != "still works" {
 		t.Fatal("wrong payload")
 	}
-	st := a.Stats()
-	if st.Dropped() != 12 || st.DroppedTooLarge != 2 || st.DroppedVersion != 2 {
-		t.Fatalf("stats = %+v, want 12 dropped (2 too large, 2 wrong version)", st)
+	eventually(t, time.Second, "12 drops counted", func() bool {
+		return a.Stats().DroppedTooLarge+ps.Stats().Dropped() == 12
+	})
+	if st, ast := ps.Stats(), a.Stats(); ast.DroppedTooLarge != 2 || st.DroppedVersion != 4 || st.DroppedMalformed != 6 || ast.Rejected != 10 {
+		t.Fatalf("stats = %+v, adapter's %+v; want 2 too large (adapter), 4 wrong version, 6 malformed", st, ast)
 	}
 }
 
@@ -125,10 +125,11 @@ func TestGarbageIsDroppedAndCounted(t *testing.T) {
 func TestSecretRejectsForeignFrames(t *testing.T) {
 	_, url := miniURL(t)
 	name := uniqueName(t)
-	ps, a := startNode(t, name, redisadapter.Config{URL: url, NodeName: "a", Secret: []byte("0123456789abcdef-s3cret")}, pubsub.Config{})
+	secret := [][]byte{[]byte("0123456789abcdef-s3cret")}
+	ps, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "a"}, pubsub.Config{Secrets: secret})
 	unsigned, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "b"}, pubsub.Config{})
-	wrong, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "c", Secret: []byte("0123456789abcdef-other")}, pubsub.Config{})
-	good, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "d", Secret: []byte("0123456789abcdef-s3cret")}, pubsub.Config{})
+	wrong, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "c"}, pubsub.Config{Secrets: [][]byte{[]byte("0123456789abcdef-other")}})
+	good, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "d"}, pubsub.Config{Secrets: secret})
 	s := ps.NewSubscriber()
 	s.Subscribe("t")
 	unsigned.Broadcast(ctx, "t", "unsigned")
@@ -137,7 +138,7 @@ func TestSecretRejectsForeignFrames(t *testing.T) {
 	if got := receive(t, s).Payload; got != "good" {
 		t.Fatalf("received %v", got)
 	}
-	eventually(t, time.Second, "two signature drops", func() bool { return a.Stats().DroppedSignature == 2 })
+	eventually(t, time.Second, "two signature drops", func() bool { return ps.Stats().DroppedSignature == 2 })
 }
 
 // A second live node with the same name is reported, and broadcasts still flow.

@@ -22,7 +22,6 @@ const (
 	DefaultProbeInterval  = time.Second
 	DefaultMaxBatch       = 512 // frames per pipeline
 	maxNameLen            = 255
-	minSecretLen          = 16
 )
 
 // Config configures an Adapter. Give either Client or URL.
@@ -55,11 +54,6 @@ type Config struct {
 	// Default DefaultMaxMessageSize.
 	MaxMessageSize int
 
-	// Secret, when set, signs every frame this node sends with HMAC-SHA256 and makes it drop (and count)
-	// every frame that is unsigned or signed with another secret. Give every node the same secret, at
-	// least 16 random bytes (32 recommended).
-	Secret []byte
-
 	// ProbeInterval is how often the node publishes a probe to its own channel. A subscription that has
 	// carried nothing for 1.5 intervals is considered dead and reconnected, so a connection that stays
 	// open but carries nothing (a black hole) is replaced within two intervals. Default
@@ -88,9 +82,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ProbeInterval != 0 && c.ProbeInterval < 10*time.Millisecond {
 		return bad("ProbeInterval %v is less than 10ms", c.ProbeInterval)
-	}
-	if c.Secret != nil && len(c.Secret) < minSecretLen {
-		return bad("Secret is %d bytes; use at least %d random bytes (32 recommended)", len(c.Secret), minSecretLen)
 	}
 	if c.MaxBatch < 0 {
 		return bad("MaxBatch %d is negative", c.MaxBatch)

@@ -22,23 +22,24 @@ const bombType = "phxgo.redisadapter_test.bombList"
 
 // garbageFrames builds hostile frames for the PubSub whose observer node is "a".
 type garbageFrames struct {
-	t           testing.TB
-	incarnation [16]byte
+	t     testing.TB
+	scope string // the PubSub's name
 }
 
-func newGarbage(t testing.TB) *garbageFrames {
-	g := &garbageFrames{t: t}
-	rand.Read(g.incarnation[:])
-	return g
-}
+func newGarbage(t testing.TB) *garbageFrames { return &garbageFrames{t: t} }
 
 // frame encodes a frame from node "mallory" (signed with key unless nil).
 func (g *garbageFrames) frame(e wire.Envelope, key []byte) string {
 	g.t.Helper()
-	e.Origin, e.Incarnation = "mallory", g.incarnation
+	e.Origin = "mallory"
 	if e.Topic == "" && e.Kind != wire.KindProbe {
 		e.Topic = "t"
 	}
+	// Each frame from a new incarnation (the first frame of its stream), fresh, signed for the PubSub
+	// under test: so that what is dropped is dropped for the fault the case builds, never as a replay,
+	// and no frame dropped before the sequence check leaves a hole (a gap) in mallory's stream.
+	rand.Read(e.Incarnation[:])
+	e.Seq, e.Time, e.Scope = 1, time.Now().UnixMilli(), g.scope
 	b, err := wire.Append(nil, &e, key)
 	if err != nil {
 		g.t.Fatal(err)
@@ -63,20 +64,24 @@ type garbage struct {
 	reason  string // the Stats counter it must land in
 }
 
-// dropped returns the Dropped… counter named reason.
-func dropped(st redisadapter.Stats, reason string) uint64 {
+// dropped returns the drop counter named reason: the adapter's for frames over its size limit, the
+// PubSub's for the rest.
+func dropped(st pubsub.Stats, ast redisadapter.Stats, reason string) uint64 {
 	return map[string]uint64{
-		"too_large":  st.DroppedTooLarge,
-		"malformed":  st.DroppedMalformed,
-		"version":    st.DroppedVersion,
-		"signature":  st.DroppedSignature,
-		"dispatcher": st.DroppedDispatcher,
-		"type":       st.DroppedType,
-		"misrouted":  st.DroppedMisrouted,
+		"too_large":    ast.DroppedTooLarge + st.DroppedTooLarge,
+		"malformed":    st.DroppedMalformed,
+		"version":      st.DroppedVersion,
+		"signature":    st.DroppedSignature,
+		"dispatcher":   st.DroppedDispatcher,
+		"type":         st.DroppedType,
+		"misaddressed": st.DroppedMisaddressed,
+		"duplicate":    st.DroppedDuplicate,
+		"stale":        st.DroppedStale,
+		"reserved":     st.DroppedReserved,
 	}[reason]
 }
 
-var dropReasons = []string{"too_large", "malformed", "version", "signature", "dispatcher", "type", "misrouted"}
+var dropReasons = []string{"too_large", "malformed", "version", "signature", "dispatcher", "type", "misaddressed", "duplicate", "stale", "reserved"}
 
 // Garbage published straight onto a PubSub's channels by a plain client on a real Redis: every frame
 // is dropped and counted under its reason, none reaches a subscriber, the node keeps delivering real
@@ -90,12 +95,18 @@ func TestGarbageRealRedis(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	g := newGarbage(t)
 	rdb := plainClient(t, url)
+	name := uniqueName(t)
+	g.scope = name
+	unknownType := g.frame(wire.Envelope{Kind: wire.KindBroadcast, PayloadType: "no.such.Type", Payload: []byte{0x01}}, nil)
+	g.scope = "another PubSub"
+	otherScope := g.valid(secret)
+	g.scope = name
 
 	valid := g.valid(nil)
 	flipped := []byte(g.valid(secret))
 	flipped[len(flipped)-wire.MACLen-1] ^= 1 // payload byte changed after signing
 	wrongVersion := []byte(valid)
-	wrongVersion[2] = 2
+	wrongVersion[2] = 1
 	// A field longer than the name limit (255), built by hand since wire.Append refuses it.
 	longOrigin := []byte(valid[:wire.HeaderLen])
 	longOrigin = binary.AppendUvarint(longOrigin, 300)
@@ -128,13 +139,16 @@ func TestGarbageRealRedis(t *testing.T) {
 		{"map32 bomb", "bcast", g.bomb("\xdf\xff\xff\xff\xff", nil), "malformed"},
 		{"bin32 bomb", "bcast", g.bomb("\xc6\xff\xff\xff\xff", nil), "malformed"},
 		{"deep nesting", "bcast", g.bomb(strings.Repeat("\x91", 10000)+"\x01", nil), "malformed"},
-		{"unknown type", "bcast", g.frame(wire.Envelope{Kind: wire.KindBroadcast, PayloadType: "no.such.Type", Payload: []byte{0x01}}, nil), "type"},
+		{"unknown type", "bcast", unknownType, "type"},
 		{"unknown dispatcher", "bcast", g.frame(wire.Envelope{Kind: wire.KindBroadcast, Dispatcher: "nope", PayloadType: pubsub.TypeString, Payload: []byte("x")}, nil), "dispatcher"},
-		{"direct frame for another node", "node", g.frame(wire.Envelope{Kind: wire.KindDirect, Target: "z", PayloadType: pubsub.TypeString, Payload: []byte("x")}, nil), "misrouted"},
-		{"broadcast frame on a node channel", "node", valid, "misrouted"},
-		{"direct frame on the broadcast channel", "bcast", g.frame(wire.Envelope{Kind: wire.KindDirect, Target: "a", PayloadType: pubsub.TypeString, Payload: []byte("x")}, nil), "misrouted"},
+		{"direct frame for another node", "node", g.frame(wire.Envelope{Kind: wire.KindDirect, Target: "z", PayloadType: pubsub.TypeString, Payload: []byte("x")}, nil), "misaddressed"},
+		{"direct frame for another node, on the broadcast channel", "bcast", g.frame(wire.Envelope{Kind: wire.KindDirect, Target: "z", PayloadType: pubsub.TypeString, Payload: []byte("x")}, nil), "misaddressed"},
+		{"spoofed gap", "bcast", g.frame(wire.Envelope{Kind: wire.KindBroadcast, Topic: pubsub.GapTopic, PayloadType: pubsub.TypeString, Payload: []byte("x")}, nil), "reserved"},
+		{"replayed unknown-type frame", "bcast", unknownType, "duplicate"},
 	}
 	signed := []garbage{
+		{"spoofed gap, signed", "bcast", g.frame(wire.Envelope{Kind: wire.KindBroadcast, Topic: pubsub.GapTopic, PayloadType: pubsub.TypeString, Payload: []byte("x")}, secret), "reserved"},
+		{"signed for another PubSub", "bcast", otherScope, "signature"},
 		{"unsigned", "bcast", valid, "signature"},
 		{"unsigned", "node", g.frame(wire.Envelope{Kind: wire.KindDirect, Target: "a", PayloadType: pubsub.TypeString, Payload: []byte("x")}, nil), "signature"},
 		{"signed with another key", "bcast", g.valid([]byte("another key, 32 bytes long......")), "signature"},
@@ -152,12 +166,15 @@ func TestGarbageRealRedis(t *testing.T) {
 		garbage []garbage
 	}{{"no secret", nil, plain}, {"secret", secret, signed}} {
 		t.Run(tc.what, func(t *testing.T) {
-			name := uniqueName(t)
 			cfg := func(node string) redisadapter.Config {
-				return redisadapter.Config{URL: url, NodeName: node, MaxMessageSize: maxSize, Secret: tc.secret}
+				return redisadapter.Config{URL: url, NodeName: node, MaxMessageSize: maxSize}
 			}
-			a, aa := startNode(t, name, cfg("a"), pubsub.Config{})
-			b, _ := startNode(t, name, cfg("b"), pubsub.Config{})
+			var secrets [][]byte
+			if tc.secret != nil {
+				secrets = [][]byte{tc.secret}
+			}
+			a, aa := startNode(t, name, cfg("a"), pubsub.Config{Secrets: secrets})
+			b, _ := startNode(t, name, cfg("b"), pubsub.Config{Secrets: secrets})
 			s := a.NewSubscriber(pubsub.WithMailboxSize(1024))
 			s.Subscribe("t")
 			s.Subscribe(pubsub.GapTopic)
@@ -178,23 +195,24 @@ func TestGarbageRealRedis(t *testing.T) {
 					t.Fatalf("after %q: received %+v, want %q", junk.what, msg, real)
 				}
 				// (The counters move just after the delivery: wait a moment for them.)
-				var st redisadapter.Stats
+				var st pubsub.Stats
+				var ast redisadapter.Stats
 				counted := func() bool {
-					st = aa.Stats()
+					st, ast = a.Stats(), aa.Stats()
 					for _, reason := range dropReasons {
-						if dropped(st, reason) != want[reason] {
+						if dropped(st, ast, reason) != want[reason] {
 							return false
 						}
 					}
-					return st.Received == uint64(i+1) && st.Gaps == 0 && st.Reconnects == 0
+					return ast.Received == uint64(i+1) && st.Gaps == 0 && st.GapsReported == 0 && ast.Reconnects == 0
 				}
 				deadline := time.Now().Add(2 * time.Second)
 				for !counted() && time.Now().Before(deadline) {
 					time.Sleep(time.Millisecond)
 				}
 				if !counted() {
-					t.Fatalf("after garbage %d (%s on %s): stats %+v; want drops %v, %d received, no gap, no reconnect",
-						i, junk.what, junk.channel, st, want, i+1)
+					t.Fatalf("after garbage %d (%s on %s): stats %+v, adapter's %+v; want drops %v, %d received, no gap, no reconnect",
+						i, junk.what, junk.channel, st, ast, want, i+1)
 				}
 			}
 
@@ -202,13 +220,12 @@ func TestGarbageRealRedis(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			bombs := []string{g.bomb("\xdd\xff\xff\xff\xff", tc.secret), g.bomb("\xdf\xff\xff\xff\xff", tc.secret),
-				g.bomb("\xdb\xff\xff\xff\xff", tc.secret), g.bomb(strings.Repeat("\x91", 1000), tc.secret)}
+			bombs := []string{"\xdd\xff\xff\xff\xff", "\xdf\xff\xff\xff\xff", "\xdb\xff\xff\xff\xff", strings.Repeat("\x91", 1000)}
 			const rounds = 500
 			pipe := rdb.Pipeline()
 			for range rounds {
 				for _, bomb := range bombs {
-					pipe.Publish(ctx, channels["bcast"], bomb)
+					pipe.Publish(ctx, channels["bcast"], g.bomb(bomb, tc.secret)) // each a new frame, not a replay
 				}
 			}
 			if _, err := pipe.Exec(ctx); err != nil {
@@ -216,7 +233,7 @@ func TestGarbageRealRedis(t *testing.T) {
 			}
 			malformed := want["malformed"] + rounds*uint64(len(bombs))
 			eventually(t, 10*time.Second, "every bomb dropped as malformed", func() bool {
-				return aa.Stats().DroppedMalformed == malformed
+				return a.Stats().DroppedMalformed == malformed
 			})
 			runtime.GC()
 			runtime.ReadMemStats(&after)
@@ -236,8 +253,8 @@ func TestGarbageRealRedis(t *testing.T) {
 			if msg := receive(t, s); msg.Payload != "still works" {
 				t.Fatalf("received %+v", msg)
 			}
-			if st := aa.Stats(); st.Dropped() != uint64(len(tc.garbage)+rounds*len(bombs)) {
-				t.Errorf("stats %+v: %d dropped, want %d", st, st.Dropped(), len(tc.garbage)+rounds*len(bombs))
+			if st, ast := a.Stats(), aa.Stats(); st.Dropped()+ast.DroppedTooLarge != uint64(len(tc.garbage)+rounds*len(bombs)) {
+				t.Errorf("stats %+v, adapter's %+v: %d dropped, want %d", st, ast, st.Dropped()+ast.DroppedTooLarge, len(tc.garbage)+rounds*len(bombs))
 			}
 		})
 	}

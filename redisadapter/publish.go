@@ -11,7 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/phxgo/pubsub"
-	"github.com/phxgo/pubsub/internal/wire"
 )
 
 // ErrTooLarge is returned by a broadcast whose frame exceeds Config.MaxMessageSize.
@@ -24,7 +23,6 @@ const publishTimeout = 10 * time.Second
 // frame needs no copy: it belongs to the broadcaster's buffer until done is signalled.
 type request struct {
 	channel string
-	target  string // node name, for the per-target sequence of direct frames
 	frame   []byte
 	state   atomic.Int32 // queued → taken by the publisher, or queued → abandoned by its caller
 	done    chan error   // capacity 1
@@ -44,7 +42,6 @@ var requests = sync.Pool{New: func() any { return &request{done: make(chan error
 type publisher struct {
 	client   redis.UniversalClient
 	maxBatch int
-	secret   []byte
 	stats    *counters
 
 	mu      sync.Mutex
@@ -54,14 +51,12 @@ type publisher struct {
 	stopped chan struct{}
 
 	// Owned by the publisher goroutine.
-	broadcastSeq uint64
-	directSeq    map[string]uint64
-	cmds         []*pubCmd      // reusable PUBLISH commands, one per frame of a batch
-	cmders       []redis.Cmder  // the same, as go-redis takes them
-	channelArgs  map[string]any // channel names boxed once, for the commands' arguments
-	ctx          context.Context
-	cancel       context.CancelFunc
-	ctxDeadline  time.Time
+	cmds        []*pubCmd      // reusable PUBLISH commands, one per frame of a batch
+	cmders      []redis.Cmder  // the same, as go-redis takes them
+	channelArgs map[string]any // channel names boxed once, for the commands' arguments
+	ctx         context.Context
+	cancel      context.CancelFunc
+	ctxDeadline time.Time
 }
 
 // pubCmd is one PUBLISH command that the publisher fills anew for every batch. go-redis's Publish
@@ -132,16 +127,14 @@ func (p *publisher) batchContext() context.Context {
 	return p.ctx
 }
 
-func newPublisher(client redis.UniversalClient, maxBatch int, secret []byte, stats *counters) *publisher {
+func newPublisher(client redis.UniversalClient, maxBatch int, stats *counters) *publisher {
 	p := &publisher{
 		client:      client,
 		maxBatch:    maxBatch,
-		secret:      secret,
 		stats:       stats,
 		wake:        make(chan struct{}, 1),
 		closing:     make(chan struct{}),
 		stopped:     make(chan struct{}),
-		directSeq:   make(map[string]uint64),
 		channelArgs: make(map[string]any),
 	}
 	go p.run()
@@ -150,11 +143,10 @@ func newPublisher(client redis.UniversalClient, maxBatch int, secret []byte, sta
 
 var errPublisherClosed = fmt.Errorf("redisadapter: %w", pubsub.ErrClosed)
 
-// publish queues frame for channel and waits until Redis has accepted it, or ctx ends first. target is
-// the node of a direct frame ("" otherwise). frame is stamped (sequence number, signature) in place.
-func (p *publisher) publish(ctx context.Context, channel, target string, frame []byte) error {
+// publish queues frame for channel and waits until Redis has accepted it, or ctx ends first.
+func (p *publisher) publish(ctx context.Context, channel string, frame []byte) error {
 	r := requests.Get().(*request)
-	r.channel, r.target, r.frame = channel, target, frame
+	r.channel, r.frame = channel, frame
 	r.state.Store(queued)
 	p.mu.Lock()
 	select {
@@ -234,7 +226,6 @@ func (p *publisher) send(pipe redis.Pipeliner, batch []*request) {
 		if !r.state.CompareAndSwap(queued, taken) {
 			continue // its caller gave up before we got to it
 		}
-		r.frame = p.stamp(r)
 		cmders = append(cmders, p.command(len(live), r))
 		live = append(live, r)
 	}
@@ -295,27 +286,6 @@ func (p *publisher) command(i int, r *request) redis.Cmder {
 	c.cmd.SetErr(nil)
 	c.cmd.SetVal(0)
 	return c.cmd
-}
-
-// stamp writes the frame's sequence number and, with a secret, its signature. Sequences count per
-// channel: one for broadcasts, one per target node for direct frames (probes are unsequenced).
-func (p *publisher) stamp(r *request) []byte {
-	var seq uint64
-	switch {
-	case r.target != "":
-		seq = p.directSeq[r.target] + 1
-		p.directSeq[r.target] = seq
-	case wire.FrameKind(r.frame) == wire.KindBroadcast:
-		p.broadcastSeq++
-		seq = p.broadcastSeq
-	}
-	if seq != 0 {
-		wire.StampSeq(r.frame, seq)
-	}
-	if p.secret != nil {
-		return wire.Sign(r.frame, p.secret)
-	}
-	return r.frame
 }
 
 // failQueued answers every request still queued when the publisher closes.

@@ -76,7 +76,6 @@ func (r *receiver) readLoop() {
 		if sub = r.resubscribe(); sub == nil {
 			return // closing
 		}
-		r.a.seqs.resync() // the reconnect gap is reported once, below, not again per origin
 		r.a.stats.reconnects.Add(1)
 		r.a.host.HandleGap(fmt.Errorf("redisadapter: resubscribed after: %w", err))
 	}
@@ -116,7 +115,7 @@ func (r *receiver) resubscribe() *redis.PubSub {
 			r.mu.Unlock()
 			return sub
 		}
-		r.a.rlog.logAt(slog.LevelWarn, "resubscribe", "redisadapter: resubscribe failed", slog.Any("err", err))
+		r.a.rlog.LogAt(slog.LevelWarn, "resubscribe", "redisadapter: resubscribe failed", slog.Any("err", err))
 		select {
 		case <-r.closing:
 			return nil
@@ -176,9 +175,8 @@ func (r *receiver) sendProbe(probe []byte, interval time.Duration) {
 	defer r.probing.Store(false)
 	ctx, cancel := context.WithTimeout(r.ctx, interval)
 	defer cancel()
-	// The probe needs its own buffer: the publisher stamps frames in place.
-	if err := r.a.pub.publish(ctx, r.a.own, "", append([]byte(nil), probe...)); err != nil && !r.isClosing() {
-		r.a.rlog.logAt(slog.LevelWarn, "probe", "redisadapter: probe publish failed", slog.Any("err", err))
+	if err := r.a.pub.publish(ctx, r.a.own, probe); err != nil && !r.isClosing() {
+		r.a.rlog.LogAt(slog.LevelWarn, "probe", "redisadapter: probe publish failed", slog.Any("err", err))
 	}
 }
 
@@ -215,71 +213,41 @@ func (r *receiver) close() {
 	r.wg.Wait()
 }
 
-// handle validates one message from Redis and, unless it is to be dropped, delivers it to the PubSub.
-// It runs on the read loop's goroutine only.
+// handle hands one message from Redis to the PubSub, unless it is too large or is a probe (the
+// adapter's own business). It runs on the read loop's goroutine only.
 func (a *Adapter) handle(channel, payload string) {
 	if len(payload) > a.cfg.MaxMessageSize {
-		a.drop(&a.stats.tooLarge, "too_large", fmt.Errorf("%w: %d bytes on %s", wire.ErrTooLarge, len(payload), channel))
+		a.stats.tooLarge.Add(1)
+		a.rlog.LogAt(slog.LevelWarn, "too_large", "redisadapter: dropped a frame",
+			slog.String("reason", "too_large"), slog.Int("bytes", len(payload)), slog.String("channel", channel))
 		return
 	}
-	f, err := wire.DecodeSigned(payload, a.limits, a.cfg.Secret)
-	if err != nil {
-		a.dropWire(err, channel)
+	if inc, ok := wire.PeekIncarnation(payload); ok && inc == a.incarnation {
+		return // our own frame or probe, echoed back (the PubSub would skip it too; this keeps Received exact)
+	}
+	if channel == a.own && a.probe(payload) {
 		return
-	}
-	if f.Incarnation == a.incarnation {
-		return // our own broadcast or probe
-	}
-	if f.Origin == a.cfg.NodeName {
-		a.stats.duplicateNodes.Add(1)
-		a.rlog.logAt(slog.LevelError, "duplicate", "redisadapter: another live node uses this node's name; direct broadcasts to it reach both",
-			slog.String("other_incarnation", fmt.Sprintf("%x", f.Incarnation)))
-	}
-	switch {
-	case f.Kind == wire.KindProbe:
-		return // another node's probe: only seen when it shares our name (reported above)
-	case channel == a.own && (f.Kind != wire.KindDirect || f.Target != a.cfg.NodeName),
-		channel == a.bcast && f.Kind != wire.KindBroadcast:
-		a.drop(&a.stats.misrouted, "misrouted", fmt.Errorf("%s frame for %q on %s", f.Kind, f.Target, channel))
-		return
-	}
-	gap, dup := a.seqs.observe(f)
-	if dup {
-		a.drop(&a.stats.duplicate, "duplicate", fmt.Errorf("frame %d of node %q seen already", f.Seq, f.Origin))
-		return
-	}
-	if gap {
-		a.stats.gaps.Add(1)
-		a.host.HandleGap(fmt.Errorf("redisadapter: frames from node %q were lost (sequence jumped)", f.Origin))
 	}
 	switch err := a.host.HandleFrame(payload); {
 	case err == nil:
 		a.stats.received.Add(1)
-	case errors.Is(err, pubsub.ErrUnknownDispatcher):
-		a.drop(&a.stats.dispatcher, "dispatcher", err)
-	case errors.Is(err, pubsub.ErrUnknownType):
-		a.drop(&a.stats.typ, "type", err)
 	case errors.Is(err, pubsub.ErrClosed):
 	default:
-		a.drop(&a.stats.malformed, "malformed", err)
+		a.stats.rejected.Add(1) // counted by reason, and logged, by the PubSub
 	}
 }
 
-func (a *Adapter) dropWire(err error, channel string) {
-	switch {
-	case errors.Is(err, wire.ErrTooLarge):
-		a.drop(&a.stats.tooLarge, "too_large", err)
-	case errors.Is(err, wire.ErrVersion):
-		a.drop(&a.stats.version, "version", err)
-	case errors.Is(err, wire.ErrSignature):
-		a.drop(&a.stats.signature, "signature", err)
-	default:
-		a.drop(&a.stats.malformed, "malformed", fmt.Errorf("on %s: %w", channel, err))
+// probe reports whether payload is a probe, and notes it when it is another node's: a probe on this
+// node's channel from another incarnation means another live node uses this node's name.
+func (a *Adapter) probe(payload string) bool {
+	f, err := wire.Decode(payload, wire.Limits{MaxFrame: a.cfg.MaxMessageSize})
+	if err != nil || f.Kind != wire.KindProbe {
+		return false
 	}
-}
-
-// drop counts a dropped frame and logs it at a bounded rate.
-func (a *Adapter) drop(counter *atomic.Uint64, reason string, err error) {
-	counter.Add(1)
-	a.rlog.logAt(slog.LevelWarn, reason, "redisadapter: dropped a frame", slog.String("reason", reason), slog.Any("err", err))
+	if f.Incarnation != a.incarnation {
+		a.stats.duplicateNodes.Add(1)
+		a.rlog.LogAt(slog.LevelError, "duplicate", "redisadapter: another live node uses this node's name; direct broadcasts to it reach both",
+			slog.String("other_incarnation", fmt.Sprintf("%x", f.Incarnation)))
+	}
+	return true
 }

@@ -70,7 +70,7 @@ func (h *memHub) adapter(name string) *memNode {
 	return &memNode{hub: h, name: name, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 }
 
-func (n *memNode) Start(host pubsub.Host) error {
+func (n *memNode) Start(_ context.Context, host pubsub.Host) error {
 	n.hub.mu.Lock()
 	defer n.hub.mu.Unlock()
 	if _, dup := n.hub.nodes[n.name]; dup {
@@ -84,12 +84,12 @@ func (n *memNode) Start(host pubsub.Host) error {
 
 func (n *memNode) NodeName() string { return n.name }
 
-func (n *memNode) Broadcast(ctx context.Context, frame []byte) error {
-	return n.hub.send(ctx, n.name, "", frame)
+func (n *memNode) Broadcast(ctx context.Context, f pubsub.Frame) error {
+	return n.hub.send(ctx, n.name, "", f.Bytes)
 }
 
-func (n *memNode) DirectBroadcast(ctx context.Context, node string, frame []byte) error {
-	return n.hub.send(ctx, n.name, node, frame)
+func (n *memNode) DirectBroadcast(ctx context.Context, node string, f pubsub.Frame) error {
+	return n.hub.send(ctx, n.name, node, f.Bytes)
 }
 
 func (n *memNode) Close() error {

@@ -59,7 +59,7 @@ func runPresence(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	wait := fs.Duration("wait", 0, "listen this `long` before listing (default 2 × --period + 1s)")
 	jsonOut := fs.Bool("json", false, "print one JSON object per line instead of a table")
 	node := fs.String("node", "", "this node's `name` (default \"presence-<random>\")")
-	secretEnv := fs.String("secret-env", "", "sign and verify frames with the secret in environment variable `VAR` (redisadapter.Config.Secret)")
+	secretEnv := fs.String("secret-env", "", "sign and verify frames with the secret in environment variable `VAR` (pubsub.Config.Secrets)")
 	rest, code, ok := parseArgs(fs, args, stdout, stderr, presenceUsage)
 	if !ok {
 		return code

@@ -40,7 +40,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	rf.register(fs, true)
 	node := fs.String("node", "", "this node's `name` (default \"publish-<random>\")")
 	dispatcher := fs.String("dispatcher", "", "broadcast through the dispatcher registered under `name` on the nodes (pubsub.WithDispatcher)")
-	secretEnv := fs.String("secret-env", "", "sign frames with the secret in environment variable `VAR` (redisadapter.Config.Secret)")
+	secretEnv := fs.String("secret-env", "", "sign frames with the secret in environment variable `VAR` (pubsub.Config.Secrets)")
 	verbose := fs.Bool("v", false, "print the count of messages published, and of the connections subscribed, to standard error")
 	rest, code, ok := parseArgs(fs, args, stdout, stderr, publishUsage)
 	if !ok {

@@ -123,16 +123,17 @@ func (t *redisTarget) startNode(nc nodeConfig) (*pubsub.PubSub, *redisadapter.Ad
 		URL:           t.url,
 		NodeName:      nc.nodeName,
 		ChannelPrefix: nc.prefix,
-		Secret:        nc.secret,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	cfg := nc.pubsub
 	cfg.Name, cfg.Adapter = nc.pubsubName, a
-	ps, err := pubsub.New(cfg)
+	if nc.secret != nil {
+		cfg.Secrets = [][]byte{nc.secret}
+	}
+	ps, err := pubsub.New(cfg) // closes the adapter when it fails
 	if err != nil {
-		a.Close() // New closes an adapter it started; this one may not have started
 		return nil, nil, fmt.Errorf("node %q cannot join PubSub %q on Redis at %s: %w", nc.nodeName, nc.pubsubName, t.addr(), err)
 	}
 	return ps, a, nil

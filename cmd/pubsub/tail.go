@@ -56,7 +56,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rf.register(fs, true)
 	jsonOut := fs.Bool("json", false, `print one JSON object per line: {"topic","origin","type","payload"}`)
 	bytesAs := fs.String("bytes", "base64", "show []byte payloads in `encoding` base64 or hex")
-	secretEnv := fs.String("secret-env", "", "verify signatures with the secret in environment variable `VAR` (redisadapter.Config.Secret)")
+	secretEnv := fs.String("secret-env", "", "verify signatures with the secret in environment variable `VAR` (pubsub.Config.Secrets)")
 	topics, code, ok := parseArgs(fs, args, stdout, stderr, tailUsage)
 	if !ok {
 		return code
@@ -234,7 +234,7 @@ type tailRecord struct {
 // handle decodes one message of the broadcast channel and prints it if its topic is tailed. It never
 // panics on bad input: what cannot be decoded is counted and noted.
 func (t *tailer) handle(payload string) {
-	f, err := wire.DecodeSigned(payload, wire.Limits{MaxFrame: wire.MaxFrameLen}, t.secret)
+	f, err := wire.DecodeSigned(payload, wire.Limits{MaxFrame: wire.MaxFrameLen}, t.name, t.secret)
 	if err != nil {
 		t.noteBad(err)
 		return

@@ -29,7 +29,7 @@ func TestAllocs(t *testing.T) {
 		{"CheckMsgpack", false, func() { _ = CheckMsgpack(payload, DefaultMaxDepth) }},
 		{"CheckMsgpackString", false, func() { _ = CheckMsgpackString(payloadStr, DefaultMaxDepth) }},
 		{"Append signed", true, func() { _, _ = Append(buf[:0], &e, testKey) }},
-		{"DecodeSigned", true, func() { _, _ = DecodeSigned(signed, Limits{}, testKey) }},
+		{"DecodeSigned", true, func() { _, _ = DecodeSigned(signed, Limits{}, e.Scope, testKey) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,7 +46,7 @@ func TestAllocs(t *testing.T) {
 	if _, err := Append(buf[:0], &e, testKey); err != nil {
 		t.Error(err)
 	}
-	if _, err := DecodeSigned(signed, Limits{}, testKey); err != nil {
+	if _, err := DecodeSigned(signed, Limits{}, e.Scope, testKey); err != nil {
 		t.Error(err)
 	}
 	if _, err := Decode(unsigned, Limits{}); err != nil {

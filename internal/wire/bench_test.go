@@ -54,7 +54,7 @@ func BenchmarkDecodeSigned(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frame)))
 	for b.Loop() {
-		if _, err := DecodeSigned(frame, Limits{}, testKey); err != nil {
+		if _, err := DecodeSigned(frame, Limits{}, "", testKey); err != nil {
 			b.Fatal(err)
 		}
 	}

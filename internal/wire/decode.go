@@ -6,21 +6,33 @@ import (
 )
 
 // Decode validates and decodes frame without checking a MAC: a signed frame is accepted, its trailer
-// skipped and Frame.Signed set. It is DecodeSigned with a nil key.
+// skipped and Frame.Signed set. It is DecodeSigned with no key.
 func Decode(frame string, lim Limits) (Frame, error) {
-	return DecodeSigned(frame, lim, nil)
+	return DecodeSigned(frame, lim, "")
+}
+
+// PeekIncarnation returns the incarnation of a version-2 frame without decoding it, and false when
+// frame is too short or lacks the magic and version. It lets a receiver skip its own frames cheaply;
+// nothing else about the frame is checked.
+func PeekIncarnation(frame string) (inc [16]byte, ok bool) {
+	if len(frame) < HeaderLen || frame[:len(Magic)] != Magic || frame[2] != Version {
+		return inc, false
+	}
+	copy(inc[:], frame[IncarnationOffset:SeqOffset])
+	return inc, true
 }
 
 // DecodeSigned validates and decodes frame. Its size is checked against lim before anything else,
-// then the header, then (with a non-nil key) the MAC, then every field in order: each length is
-// checked against the bytes that remain and against its limit before it is used.
+// then the header, then (with keys) the MAC, then every field in order: each length is checked against
+// the bytes that remain and against its limit before it is used.
 //
-// With a non-nil key, an unsigned frame or a MAC that is not HMAC-SHA256(key, frame without its
-// trailer) is ErrSignature (compared in constant time). With a nil key a signed frame is accepted
-// unverified. Other errors wrap ErrTooLarge, ErrMalformed or ErrVersion.
+// With keys, an unsigned frame, or a MAC that no key makes for scope and the frame (see Sign), is
+// ErrSignature (compared in constant time). Several keys let a PubSub rotate its secret: a frame
+// signed with any of them is accepted. With no key a signed frame is accepted unverified. Other
+// errors wrap ErrTooLarge, ErrMalformed or ErrVersion.
 //
 // On success the Frame's strings alias frame and DecodeSigned allocates nothing. It never panics.
-func DecodeSigned(frame string, lim Limits, key []byte) (Frame, error) {
+func DecodeSigned(frame string, lim Limits, scope string, keys ...[]byte) (Frame, error) {
 	var f Frame
 	lim = lim.effective()
 	if len(frame) > lim.MaxFrame {
@@ -46,8 +58,9 @@ func DecodeSigned(frame string, lim Limits, key []byte) (Frame, error) {
 	if flags&^FlagSigned != 0 {
 		return Frame{}, fmt.Errorf("%w: reserved flag bits set (flags %#02x)", ErrMalformed, flags)
 	}
-	copy(f.Incarnation[:], frame[5:SeqOffset])
-	f.Seq = binary.BigEndian.Uint64(stringBytes(frame[SeqOffset:HeaderLen]))
+	copy(f.Incarnation[:], frame[IncarnationOffset:SeqOffset])
+	f.Seq = binary.BigEndian.Uint64(stringBytes(frame[SeqOffset:TimeOffset]))
+	f.Time = int64(binary.BigEndian.Uint64(stringBytes(frame[TimeOffset:HeaderLen])))
 
 	body := frame
 	if flags&FlagSigned != 0 {
@@ -57,14 +70,12 @@ func DecodeSigned(frame string, lim Limits, key []byte) (Frame, error) {
 		f.Signed = true
 		body = frame[:len(frame)-MACLen]
 	}
-	if key != nil {
-		switch {
-		case len(key) == 0:
-			return Frame{}, fmt.Errorf("%w: empty key", ErrSignature)
-		case !f.Signed:
+	if anyKey(keys) {
+		if !f.Signed {
 			return Frame{}, fmt.Errorf("%w: frame is not signed", ErrSignature)
-		case !validMAC(body, frame[len(body):], key):
-			return Frame{}, fmt.Errorf("%w: MAC mismatch", ErrSignature)
+		}
+		if err := verify(scope, body, frame[len(body):], keys); err != nil {
+			return Frame{}, err
 		}
 	}
 

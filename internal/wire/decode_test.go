@@ -32,8 +32,9 @@ func TestDecodeMalformed(t *testing.T) {
 		{"json", `{"topic":"x"}`, Limits{}, ErrMalformed, "magic"},
 		{"magic only", "PX", Limits{}, ErrMalformed, "truncated"},
 		{"version 0", "PX\x00" + valid[3:], Limits{}, ErrVersion, "version 0"},
-		{"version 2", "PX\x02" + valid[3:], Limits{}, ErrVersion, "version 2"},
-		{"version 2 truncated", "PX\x02", Limits{}, ErrVersion, ""},
+		{"version 1", "PX\x01" + valid[3:], Limits{}, ErrVersion, "version 1"},
+		{"version 3", "PX\x03" + valid[3:], Limits{}, ErrVersion, "version 3"},
+		{"version 3 truncated", "PX\x03", Limits{}, ErrVersion, ""},
 		{"header truncated", valid[:HeaderLen-1], Limits{}, ErrMalformed, "header truncated"},
 		{"kind 0", cat(hdr(0, 0), validBody()), Limits{}, ErrMalformed, "unknown kind 0"},
 		{"kind 4", cat(hdr(4, 0), validBody()), Limits{}, ErrMalformed, "unknown kind 4"},
@@ -43,14 +44,14 @@ func TestDecodeMalformed(t *testing.T) {
 		{"signed and bit 1", cat(hdr(1, 3), validBody(), make([]byte, MACLen)), Limits{}, ErrMalformed, "flag"},
 		{"signed without room for MAC", cat(hdr(1, 1), validBody()[:10]), Limits{}, ErrMalformed, "MAC"},
 		{"seq truncated", cat(hdr(1, 0))[:HeaderLen-3], Limits{}, ErrMalformed, "header truncated"},
-		{"origin length overlong", cat(hdr(1, 0), []byte{0x86, 0x00}, []byte("node-a"), fld(""), fld("topic"), fld(""), fld(""), fld("")), Limits{}, ErrMalformed, "origin length varint at offset 29 not minimally encoded"},
+		{"origin length overlong", cat(hdr(1, 0), []byte{0x86, 0x00}, []byte("node-a"), fld(""), fld("topic"), fld(""), fld(""), fld("")), Limits{}, ErrMalformed, "origin length varint at offset 37 not minimally encoded"},
 		{"origin length overlong zero", cat(hdr(1, 0), []byte{0x80, 0x80, 0x00}, fld(""), fld("topic"), fld(""), fld(""), fld("")), Limits{}, ErrMalformed, "not minimally"},
-		{"origin length overflow 10th byte", cat(hdr(1, 0), bytes.Repeat([]byte{0xff}, 9), []byte{0x02}), Limits{}, ErrMalformed, "origin length varint at offset 29 overflows 64 bits"},
+		{"origin length overflow 10th byte", cat(hdr(1, 0), bytes.Repeat([]byte{0xff}, 9), []byte{0x02}), Limits{}, ErrMalformed, "origin length varint at offset 37 overflows 64 bits"},
 		{"origin length overflow 11 bytes", cat(hdr(1, 0), bytes.Repeat([]byte{0xff}, 11)), Limits{}, ErrMalformed, "overflows"},
 		{"origin length 2^64-1", cat(hdr(1, 0), bytes.Repeat([]byte{0xff}, 9), []byte{0x01}, []byte("node-a")), Limits{}, ErrMalformed, "origin length 18446744073709551615 exceeds remaining 6 bytes"},
-		{"origin length truncated", cat(hdr(1, 0)), Limits{}, ErrMalformed, "origin length varint at offset 29 truncated"},
+		{"origin length truncated", cat(hdr(1, 0)), Limits{}, ErrMalformed, "origin length varint at offset 37 truncated"},
 		{"origin length varint cut", cat(hdr(1, 0), []byte{0x80}), Limits{}, ErrMalformed, "truncated"},
-		{"payload length overlong", cat(hdr(1, 0), fld("a"), fld(""), fld("t"), fld(""), fld(""), []byte{0x81, 0x00}, []byte("x")), Limits{}, ErrMalformed, "payload length varint at offset 36 not minimally encoded"},
+		{"payload length overlong", cat(hdr(1, 0), fld("a"), fld(""), fld("t"), fld(""), fld(""), []byte{0x81, 0x00}, []byte("x")), Limits{}, ErrMalformed, "payload length varint at offset 44 not minimally encoded"},
 		{"origin beyond remaining", cat(hdr(1, 0), uv(7), []byte("node-a")), Limits{}, ErrMalformed, "origin length 7 exceeds remaining 6 bytes"},
 		{"origin length 2^63", cat(hdr(1, 0), uv(1<<63), []byte("node-a")), Limits{}, ErrMalformed, "exceeds remaining"},
 		{"target beyond remaining", cat(hdr(1, 0), fld("a"), uv(300)), Limits{}, ErrMalformed, "target length 300 exceeds remaining 0 bytes"},
@@ -62,7 +63,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"trailing byte", valid + "x", Limits{}, ErrMalformed, "1 trailing bytes"},
 		{"trailing MAC-sized garbage", valid + strings.Repeat("\x00", MACLen), Limits{}, ErrMalformed, "32 trailing bytes"},
 		{"empty origin", cat(hdr(1, 0), fld(""), fld(""), fld("t"), fld(""), fld(""), fld("")), Limits{}, ErrMalformed, "empty origin"},
-		{"zero incarnation", cat([]byte("PX\x01\x01\x00"), make([]byte, 16+8), validBody()), Limits{}, ErrMalformed, "zero incarnation"},
+		{"zero incarnation", cat([]byte("PX\x02\x01\x00"), make([]byte, 16+8+8), validBody()), Limits{}, ErrMalformed, "zero incarnation"},
 		{"broadcast without topic", cat(hdr(1, 0), fld("a"), fld(""), fld(""), fld(""), fld(""), fld("")), Limits{}, ErrMalformed, "empty topic"},
 		{"broadcast with target", cat(hdr(1, 0), fld("a"), fld("b"), fld("t"), fld(""), fld(""), fld("")), Limits{}, ErrMalformed, "broadcast frame with a target"},
 		{"direct without target", cat(hdr(2, 0), fld("a"), fld(""), fld("t"), fld(""), fld(""), fld("")), Limits{}, ErrMalformed, "direct frame without target"},
@@ -117,7 +118,7 @@ func TestDecodeLimitsAccept(t *testing.T) {
 	frame := string(mustAppend(t, e, testKey))
 	exact := Limits{MaxFrame: len(frame), MaxName: len("node-a"), MaxTopic: len(e.Topic)}
 	for _, lim := range []Limits{{}, exact, {MaxFrame: -1, MaxName: -1, MaxTopic: -1}, {MaxFrame: 1 << 40, MaxName: 1 << 40, MaxTopic: 1 << 40}} {
-		f, err := DecodeSigned(frame, lim, testKey)
+		f, err := DecodeSigned(frame, lim, "", testKey)
 		if err != nil {
 			t.Fatalf("limits %+v: %v", lim, err)
 		}
@@ -148,7 +149,7 @@ func TestDecodeTruncated(t *testing.T) {
 				if f, err := Decode(frame[:i], Limits{}); err == nil {
 					t.Errorf("%s (signed %v) cut to %d of %d bytes decoded: %+v", name, key != nil, i, len(frame), f)
 				}
-				if f, err := DecodeSigned(frame[:i], Limits{}, testKey); err == nil {
+				if f, err := DecodeSigned(frame[:i], Limits{}, "", testKey); err == nil {
 					t.Errorf("%s (signed %v) cut to %d of %d bytes decoded signed: %+v", name, key != nil, i, len(frame), f)
 				}
 			}
@@ -164,7 +165,7 @@ func TestDecodeSignedTampered(t *testing.T) {
 			for _, x := range []byte{0x01, 0x80, 0xff} {
 				b := bytes.Clone(frame)
 				b[i] ^= x
-				f, err := DecodeSigned(string(b), Limits{}, testKey)
+				f, err := DecodeSigned(string(b), Limits{}, "", testKey)
 				if err == nil {
 					t.Fatalf("%s: byte %d ^ %#x accepted: %+v", name, i, x, f)
 				}
@@ -177,7 +178,7 @@ func TestDecodeSignedTampered(t *testing.T) {
 		// Dropping the signed flag makes it an unsigned frame with trailing bytes.
 		b := bytes.Clone(frame)
 		b[4] = 0
-		if _, err := DecodeSigned(string(b), Limits{}, testKey); !errors.Is(err, ErrSignature) {
+		if _, err := DecodeSigned(string(b), Limits{}, "", testKey); !errors.Is(err, ErrSignature) {
 			t.Errorf("%s: signed flag cleared: %v, want ErrSignature", name, err)
 		}
 		if _, err := Decode(string(b), Limits{}); !errors.Is(err, ErrMalformed) {
@@ -196,7 +197,7 @@ func TestDecodeSignedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFrame(t, f, e, true)
-	f, err = DecodeSigned(signed, Limits{}, nil)
+	f, err = DecodeSigned(signed, Limits{}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,14 +216,14 @@ func TestDecodeSignedKeys(t *testing.T) {
 		{"empty key", signed, []byte{}, "empty key"},
 		{"zero MAC", signed[:len(signed)-MACLen] + strings.Repeat("\x00", MACLen), testKey, "MAC mismatch"},
 	} {
-		if _, err := DecodeSigned(tt.frame, Limits{}, tt.key); !errors.Is(err, ErrSignature) || !strings.Contains(err.Error(), tt.msg) {
+		if _, err := DecodeSigned(tt.frame, Limits{}, "", tt.key); !errors.Is(err, ErrSignature) || !strings.Contains(err.Error(), tt.msg) {
 			t.Errorf("%s: %v, want ErrSignature saying %q", tt.name, err, tt.msg)
 		}
 	}
 
 	// A key longer than SHA-256's block is hashed first (RFC 2104); it must still round-trip.
 	long := bytes.Repeat([]byte("k"), 200)
-	if _, err := DecodeSigned(string(mustAppend(t, e, long)), Limits{}, long); err != nil {
+	if _, err := DecodeSigned(string(mustAppend(t, e, long)), Limits{}, "", long); err != nil {
 		t.Errorf("200-byte key: %v", err)
 	}
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // Append encodes e as one frame onto dst and returns the extended slice. With a non-nil key it sets
-// the signed flag and appends HMAC-SHA256(key, every byte of the frame before the MAC) as a 32-byte
-// trailer; an empty non-nil key is refused.
+// the signed flag and appends the MAC (see Sign: it binds e.Scope and every byte of the frame before
+// it) as a 32-byte trailer; an empty non-nil key is refused.
 //
 // Append returns dst unchanged and an error wrapping ErrInvalid when e breaks a rule of Envelope: an
 // unknown Kind, a missing or misplaced field, a name longer than MaxNameLen, a topic longer than
@@ -59,6 +59,7 @@ func Append(dst []byte, e *Envelope, key []byte) ([]byte, error) {
 	dst = append(dst, Version, byte(e.Kind), flags)
 	dst = append(dst, e.Incarnation[:]...)
 	dst = binary.BigEndian.AppendUint64(dst, e.Seq)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(e.Time))
 	dst = appendField(dst, e.Origin)
 	dst = appendField(dst, e.Target)
 	dst = appendField(dst, e.Topic)
@@ -67,7 +68,7 @@ func Append(dst []byte, e *Envelope, key []byte) ([]byte, error) {
 	dst = binary.AppendUvarint(dst, uint64(len(e.Payload)))
 	dst = append(dst, e.Payload...)
 	if key != nil {
-		dst = appendMAC(dst, dst[start:], key)
+		dst = appendMAC(dst, e.Scope, dst[start:], key)
 	}
 	return dst, nil
 }

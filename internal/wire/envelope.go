@@ -5,15 +5,20 @@ import "strconv"
 // Format constants. docs/protocol.md is the specification.
 const (
 	// Version is the protocol version this package writes and the only one it reads.
-	Version = 1
+	Version = 2
 	// Magic opens every frame.
 	Magic = "PX"
 	// HeaderLen is the size of the fixed header: magic (2), version, kind, flags (1 each), incarnation
-	// (16), seq (8).
-	HeaderLen = SeqOffset + 8
-	// SeqOffset is where the 8-byte big-endian sequence number starts, so that a publisher can stamp it
+	// (16), seq (8), time (8).
+	HeaderLen = TimeOffset + 8
+	// IncarnationOffset is where the 16-byte incarnation starts, so that a receiver can recognise its
+	// own frames before decoding them (PeekIncarnation).
+	IncarnationOffset = len(Magic) + 3
+	// SeqOffset is where the 8-byte big-endian sequence number starts, so that a sender can stamp it
 	// into an encoded frame (StampSeq).
-	SeqOffset = len(Magic) + 3 + 16
+	SeqOffset = IncarnationOffset + 16
+	// TimeOffset is where the 8-byte big-endian send time (Unix milliseconds) starts.
+	TimeOffset = SeqOffset + 8
 	// MACLen is the size of the HMAC-SHA256 trailer of a signed frame.
 	MACLen = 32
 	// FlagSigned is the flags bit of a signed frame. All other flag bits are reserved and must be 0.
@@ -27,7 +32,7 @@ type Kind uint8
 const (
 	KindBroadcast Kind = 1 // to every other node
 	KindDirect    Kind = 2 // to the node named in Target
-	KindProbe     Kind = 3 // liveness probe a node sends to its own channel; Payload empty
+	KindProbe     Kind = 3 // a transport's liveness probe to its own node; never delivered; Payload empty
 )
 
 // String returns "broadcast", "direct", "probe", or "Kind(n)" for an unknown kind.
@@ -54,10 +59,14 @@ func (k Kind) valid() bool { return k >= KindBroadcast && k <= KindProbe }
 // Names (Origin, Target, Dispatcher, PayloadType) are at most MaxNameLen bytes, Topic at most
 // MaxTopicLen, the whole frame at most MaxFrameLen. Strings are bytes: UTF-8 is expected, not checked.
 type Envelope struct {
+	// Scope is not encoded: it is bound into the MAC of a signed frame (the PubSub's name), so that a
+	// frame signed for one PubSub fails verification on any other that shares the key.
+	Scope       string
 	Kind        Kind
 	Origin      string   // sending node's name
 	Incarnation [16]byte // random id of the sending PubSub instance (new at every start)
 	Seq         uint64   // sender-assigned sequence number (0 = unsequenced)
+	Time        int64    // send time, Unix milliseconds (0 = unknown)
 	Target      string   // node name for KindDirect, empty otherwise
 	Topic       string
 	Dispatcher  string // "" = default dispatcher
@@ -72,12 +81,13 @@ type Frame struct {
 	Origin      string
 	Incarnation [16]byte
 	Seq         uint64
+	Time        int64
 	Target      string
 	Topic       string
 	Dispatcher  string
 	PayloadType string
 	Payload     string
 	// Signed is set when the frame carries a MAC trailer. From DecodeSigned with a key it means the
-	// MAC was verified; from Decode (or DecodeSigned with a nil key) only that the sender signed it.
+	// MAC was verified; from Decode (or DecodeSigned with no key) only that the sender signed it.
 	Signed bool
 }

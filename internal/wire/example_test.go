@@ -23,13 +23,13 @@ func Example() {
 		panic(err)
 	}
 
-	f, err := wire.DecodeSigned(string(frame), wire.Limits{}, key)
+	f, err := wire.DecodeSigned(string(frame), wire.Limits{}, "", key)
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(f.Kind, f.Origin, f.Seq, f.Topic, f.PayloadType, f.Payload, f.Signed)
 
-	_, err = wire.DecodeSigned(string(frame), wire.Limits{}, []byte("wrong"))
+	_, err = wire.DecodeSigned(string(frame), wire.Limits{}, "", []byte("wrong"))
 	fmt.Println(errors.Is(err, wire.ErrSignature))
 
 	_, err = wire.Decode("\xdd\xff\xff\xff\xff", wire.Limits{})

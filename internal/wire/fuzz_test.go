@@ -32,8 +32,8 @@ func FuzzDecode(f *testing.F) {
 			// The publisher's path: stamp a sequence number and sign, in place.
 			stamped := bytes.Clone(b)
 			StampSeq(stamped, ^fr.Seq)
-			signed := Sign(stamped, fuzzKey)
-			sf, err := DecodeSigned(string(signed), Limits{}, fuzzKey)
+			signed := Sign(stamped, "", fuzzKey)
+			sf, err := DecodeSigned(string(signed), Limits{}, "", fuzzKey)
 			if err != nil || sf.Seq != ^fr.Seq || !sf.Signed {
 				t.Fatalf("stamped and signed %x: %+v, %v", signed, sf, err)
 			}
@@ -48,7 +48,7 @@ func FuzzDecode(f *testing.F) {
 			if re := mustAppend(t, e, nil); !bytes.Equal(re, body) {
 				t.Fatalf("decoded signed %+v from\n%x\nwhose body re-encodes as\n%x", fr, b, re)
 			}
-			if vf, err := DecodeSigned(frame, Limits{}, fuzzKey); err == nil {
+			if vf, err := DecodeSigned(frame, Limits{}, "", fuzzKey); err == nil {
 				if vf != fr {
 					t.Fatalf("DecodeSigned %+v, Decode %+v", vf, fr)
 				}

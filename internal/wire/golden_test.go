@@ -21,13 +21,15 @@ func goldenCases() []struct {
 	key  []byte
 } {
 	s := sampleEnvelopes()
+	signedBroadcast := s["broadcast"]
+	signedBroadcast.Scope = "my_pubsub"
 	return []struct {
 		name string
 		e    Envelope
 		key  []byte
 	}{
 		{"broadcast-string", s["broadcast"], nil},
-		{"broadcast-string-signed", s["broadcast"], goldenKey},
+		{"broadcast-string-signed", signedBroadcast, goldenKey},
 		{"broadcast-msgpack", s["broadcast-all-fields"], nil},
 		{"broadcast-empty", s["broadcast-unsequenced-empty-payload"], nil},
 		{"direct-bytes", s["direct"], nil},
@@ -42,8 +44,8 @@ func describe(e Envelope, key []byte) string {
 	if key != nil {
 		k = fmt.Sprintf("%q", key)
 	}
-	return fmt.Sprintf("# kind=%v origin=%q incarnation=%x seq=%d target=%q topic=%q dispatcher=%q payload_type=%q payload=%x key=%s",
-		e.Kind, e.Origin, e.Incarnation, e.Seq, e.Target, e.Topic, e.Dispatcher, e.PayloadType, e.Payload, k)
+	return fmt.Sprintf("# kind=%v origin=%q incarnation=%x seq=%d time=%d target=%q topic=%q dispatcher=%q payload_type=%q payload=%x key=%s scope=%q",
+		e.Kind, e.Origin, e.Incarnation, e.Seq, e.Time, e.Target, e.Topic, e.Dispatcher, e.PayloadType, e.Payload, k, e.Scope)
 }
 
 // hexLines formats b as hex, 32 bytes a line.
@@ -98,7 +100,7 @@ func TestGolden(t *testing.T) {
 			var f Frame
 			var err error
 			if c.key != nil {
-				f, err = DecodeSigned(string(frame), Limits{}, c.key)
+				f, err = DecodeSigned(string(frame), Limits{}, c.e.Scope, c.key)
 			} else {
 				f, err = Decode(string(frame), Limits{})
 			}

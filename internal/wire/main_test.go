@@ -22,13 +22,13 @@ var testKey = []byte("wire-test-key")
 // sampleEnvelopes covers every kind and every field.
 func sampleEnvelopes() map[string]Envelope {
 	return map[string]Envelope{
-		"broadcast": {Kind: KindBroadcast, Origin: "node-a", Incarnation: testInc, Seq: 1,
+		"broadcast": {Kind: KindBroadcast, Origin: "node-a", Incarnation: testInc, Seq: 1, Time: testTime,
 			Topic: "room:lobby", PayloadType: "string", Payload: []byte("hi")},
-		"broadcast-all-fields": {Kind: KindBroadcast, Origin: "node-a", Incarnation: testInc, Seq: 1<<63 + 12345,
+		"broadcast-all-fields": {Scope: "my_pubsub", Kind: KindBroadcast, Origin: "node-a", Incarnation: testInc, Seq: 1<<63 + 12345, Time: -1,
 			Topic: "user:123", Dispatcher: "fastlane", PayloadType: "app.UserUpdate",
 			Payload: []byte{0x82, 0xa2, 'i', 'd', 0x7b, 0xa4, 'n', 'a', 'm', 'e', 0xa5, 'S', 'h', 'a', 'n', 'e'}},
 		"broadcast-unsequenced-empty-payload": {Kind: KindBroadcast, Origin: "n", Incarnation: testInc, Topic: "t"},
-		"direct": {Kind: KindDirect, Origin: "node-a", Incarnation: testInc, Seq: 300, Target: "node-b",
+		"direct": {Kind: KindDirect, Origin: "node-a", Incarnation: testInc, Seq: 300, Time: testTime + 1, Target: "node-b",
 			Topic: "phx:tracker", PayloadType: "[]byte", Payload: []byte{0, 1, 2, 0xff}},
 		"probe": {Kind: KindProbe, Origin: "node-a", Incarnation: testInc, Seq: 7},
 	}
@@ -43,8 +43,12 @@ func hdr(kind, flags byte) []byte { return hdrSeq(kind, flags, 1) }
 func hdrSeq(kind, flags byte, seq uint64) []byte {
 	b := append([]byte(Magic), Version, kind, flags)
 	b = append(b, testInc[:]...)
-	return binary.BigEndian.AppendUint64(b, seq)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	return binary.BigEndian.AppendUint64(b, uint64(testTime))
 }
+
+// testTime is the send time of the tests' raw frames (Unix milliseconds).
+const testTime = 1_700_000_000_000
 
 // uv returns the minimal varint of v.
 func uv(v uint64) []byte { return binary.AppendUvarint(nil, v) }
@@ -63,7 +67,7 @@ func cat(parts ...[]byte) string {
 
 // envelopeOf returns the envelope that encodes to f's frame.
 func envelopeOf(f Frame) Envelope {
-	e := Envelope{Kind: f.Kind, Origin: f.Origin, Incarnation: f.Incarnation, Seq: f.Seq, Target: f.Target,
+	e := Envelope{Kind: f.Kind, Origin: f.Origin, Incarnation: f.Incarnation, Seq: f.Seq, Time: f.Time, Target: f.Target,
 		Topic: f.Topic, Dispatcher: f.Dispatcher, PayloadType: f.PayloadType}
 	if f.Payload != "" {
 		e.Payload = []byte(f.Payload)
@@ -85,10 +89,11 @@ func mustAppend(tb testing.TB, e Envelope, key []byte) []byte {
 func checkFrame(tb testing.TB, f Frame, e Envelope, signed bool) {
 	tb.Helper()
 	got := envelopeOf(f)
+	got.Scope = e.Scope
 	if e.Payload != nil && len(e.Payload) == 0 {
 		e.Payload = nil
 	}
-	if got.Kind != e.Kind || got.Origin != e.Origin || got.Incarnation != e.Incarnation || got.Seq != e.Seq ||
+	if got.Kind != e.Kind || got.Origin != e.Origin || got.Incarnation != e.Incarnation || got.Seq != e.Seq || got.Time != e.Time ||
 		got.Target != e.Target || got.Topic != e.Topic || got.Dispatcher != e.Dispatcher ||
 		got.PayloadType != e.PayloadType || string(got.Payload) != string(e.Payload) || f.Signed != signed {
 		tb.Errorf("decoded %+v (signed %v), want %+v (signed %v)", got, f.Signed, e, signed)

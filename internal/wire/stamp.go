@@ -23,15 +23,17 @@ func FrameKind(frame []byte) Kind {
 // lacks the magic.
 func StampSeq(frame []byte, seq uint64) {
 	mustFrame(frame, "StampSeq")
-	binary.BigEndian.PutUint64(frame[SeqOffset:HeaderLen], seq)
+	binary.BigEndian.PutUint64(frame[SeqOffset:TimeOffset], seq)
 }
 
-// Sign signs an encoded frame with key: it sets the signed flag and appends HMAC-SHA256(key, frame) as
-// the 32-byte trailer, returning the extended slice (it allocates only when frame lacks the capacity).
+// Sign signs an encoded frame with key for scope (the PubSub's name): it sets the signed flag and
+// appends HMAC-SHA256(key, domain ‖ uvarint(len(scope)) ‖ scope ‖ frame) as the 32-byte trailer, where
+// domain is "phxgo/pubsub wire v2" and a zero byte. It returns the extended slice (it allocates only
+// when frame lacks the capacity).
 // A frame that is already signed is signed again: its trailer is replaced, so Sign after StampSeq
 // gives a valid frame either way. The result is what Append with the same key would have produced.
 // It panics if key is empty, or if frame is too short to be a frame or lacks the magic.
-func Sign(frame []byte, key []byte) []byte {
+func Sign(frame []byte, scope string, key []byte) []byte {
 	mustFrame(frame, "Sign")
 	if len(key) == 0 {
 		panic("wire: Sign with an empty key")
@@ -43,7 +45,7 @@ func Sign(frame []byte, key []byte) []byte {
 		frame = frame[:len(frame)-MACLen]
 	}
 	frame[4] |= FlagSigned
-	return appendMAC(frame, frame, key)
+	return appendMAC(frame, scope, frame, key)
 }
 
 func mustFrame(frame []byte, op string) {

@@ -35,11 +35,11 @@ func TestStampAndSign(t *testing.T) {
 		if want := mustAppend(t, e, nil); !bytes.Equal(frame, want) {
 			t.Fatalf("%s: stamped\n%x\nwant\n%x", name, frame, want)
 		}
-		signed := Sign(frame, testKey)
+		signed := Sign(frame, e.Scope, testKey)
 		if want := mustAppend(t, e, testKey); !bytes.Equal(signed, want) {
 			t.Fatalf("%s: signed\n%x\nwant\n%x", name, signed, want)
 		}
-		f, err := DecodeSigned(string(signed), Limits{}, testKey)
+		f, err := DecodeSigned(string(signed), Limits{}, e.Scope, testKey)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -47,10 +47,10 @@ func TestStampAndSign(t *testing.T) {
 
 		// Stamping a signed frame breaks its MAC; signing it again mends it.
 		StampSeq(signed, seq+1)
-		if _, err := DecodeSigned(string(signed), Limits{}, testKey); !errors.Is(err, ErrSignature) {
+		if _, err := DecodeSigned(string(signed), Limits{}, e.Scope, testKey); !errors.Is(err, ErrSignature) {
 			t.Errorf("%s: stamped after signing: %v, want ErrSignature", name, err)
 		}
-		resigned := Sign(signed, testKey)
+		resigned := Sign(signed, e.Scope, testKey)
 		e.Seq = seq + 1
 		if want := mustAppend(t, e, testKey); !bytes.Equal(resigned, want) {
 			t.Errorf("%s: re-signed\n%x\nwant\n%x", name, resigned, want)
@@ -70,7 +70,7 @@ func TestStampSignAllocs(t *testing.T) {
 	if raceEnabled {
 		return
 	}
-	if n := testing.AllocsPerRun(100, func() { frame = Sign(frame, testKey) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { frame = Sign(frame, e.Scope, testKey) }); n != 0 {
 		t.Errorf("Sign with spare capacity: %v allocations", n)
 	}
 }
@@ -82,15 +82,15 @@ func TestStampSignPanics(t *testing.T) {
 		f    func()
 		msg  string
 	}{
-		{"StampSeq short", func() { StampSeq(frame[:HeaderLen-1], 1) }, "StampSeq: 28 bytes are not a frame"},
+		{"StampSeq short", func() { StampSeq(frame[:HeaderLen-1], 1) }, "StampSeq: 36 bytes are not a frame"},
 		{"StampSeq no magic", func() { StampSeq(append([]byte("XX"), frame[2:]...), 1) }, "not a frame"},
-		{"Sign short", func() { Sign(nil, testKey) }, "Sign: 0 bytes are not a frame"},
-		{"Sign empty key", func() { Sign(bytes.Clone(frame), []byte{}) }, "empty key"},
-		{"Sign nil key", func() { Sign(bytes.Clone(frame), nil) }, "empty key"},
+		{"Sign short", func() { Sign(nil, "", testKey) }, "Sign: 0 bytes are not a frame"},
+		{"Sign empty key", func() { Sign(bytes.Clone(frame), "", []byte{}) }, "empty key"},
+		{"Sign nil key", func() { Sign(bytes.Clone(frame), "", nil) }, "empty key"},
 		{"Sign signed without MAC", func() {
 			b := append([]byte(nil), frame[:HeaderLen]...)
 			b[4] = FlagSigned
-			Sign(b, testKey)
+			Sign(b, "", testKey)
 		}, "has no MAC"},
 	} {
 		func() {

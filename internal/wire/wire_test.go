@@ -41,21 +41,21 @@ func TestRoundTrip(t *testing.T) {
 				}
 				checkFrame(t, f, e, signed)
 
-				f, err = DecodeSigned(frame, Limits{}, key)
+				f, err = DecodeSigned(frame, Limits{}, e.Scope, key)
 				if err != nil {
 					t.Fatalf("DecodeSigned: %v", err)
 				}
 				checkFrame(t, f, e, signed)
 
 				if signed {
-					if _, err := DecodeSigned(frame, Limits{}, []byte("another key")); !errors.Is(err, ErrSignature) {
+					if _, err := DecodeSigned(frame, Limits{}, "", []byte("another key")); !errors.Is(err, ErrSignature) {
 						t.Errorf("DecodeSigned with the wrong key: %v, want ErrSignature", err)
 					}
 					// The MAC covers the frame, not what came before it in dst.
-					if !validMAC(frame[:len(frame)-MACLen], frame[len(frame)-MACLen:], key) {
+					if !validMAC(e.Scope, frame[:len(frame)-MACLen], frame[len(frame)-MACLen:], key) {
 						t.Error("MAC does not cover exactly the frame")
 					}
-				} else if _, err := DecodeSigned(frame, Limits{}, testKey); !errors.Is(err, ErrSignature) {
+				} else if _, err := DecodeSigned(frame, Limits{}, "", testKey); !errors.Is(err, ErrSignature) {
 					t.Errorf("DecodeSigned of an unsigned frame: %v, want ErrSignature", err)
 				}
 			})
