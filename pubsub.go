@@ -32,6 +32,7 @@ type PubSub struct {
 	in         inStreams
 	stats      counters
 	rlog       *ratelog.Log
+	clock      atomic.Int64  // Unix nanoseconds, set by the sweeper every sweepInterval (coarseNow)
 	stopSweep  chan struct{} // closed by Close; nil without a remote adapter
 	sweepDone  chan struct{}
 
@@ -79,6 +80,7 @@ func New(cfg Config) (*PubSub, error) {
 	if len(cfg.Secrets) > 0 {
 		ps.signingKey = cfg.Secrets[0]
 	}
+	ps.clock.Store(now.UnixNano())
 	if a := cfg.Adapter; a != nil {
 		// Everything the adapter's goroutines may read is set before Start.
 		ps.nodeName = a.NodeName()

@@ -142,6 +142,7 @@ func (ps *PubSub) sweeper(stop <-chan struct{}, done chan<- struct{}) {
 		case <-stop:
 			return
 		case now := <-t.C:
+			ps.clock.Store(now.UnixNano())
 			for _, gap := range ps.in.sweep(now) {
 				ps.stats.gaps.Add(1)
 				ps.handleGap(gap)
