@@ -29,6 +29,7 @@ type Adapter struct {
 	rlog       *rateLog
 	limits     wire.Limits
 	started    atomic.Bool
+	reload     *clusterReloader // refreshes a ClusterClient's slot map after failures
 
 	// Set by Start.
 	host        pubsub.Host
@@ -61,6 +62,7 @@ func New(cfg Config) (*Adapter, error) {
 		client:     client,
 		ownsClient: owns,
 		limits:     wire.Limits{MaxFrame: cfg.MaxMessageSize},
+		reload:     newClusterReloader(client),
 	}, nil
 }
 
@@ -92,7 +94,7 @@ func (a *Adapter) Start(host pubsub.Host) error {
 		if a.cfg.Secret != nil {
 			probe = wire.Sign(probe, a.cfg.Secret)
 		}
-		if err = a.client.Publish(ctx, a.own, probe).Err(); err != nil {
+		if err = publishRouted(ctx, a.client, a.own, probe); err != nil {
 			sub.Close()
 			err = fmt.Errorf("publish: %w", err)
 		}
@@ -104,6 +106,7 @@ func (a *Adapter) Start(host pubsub.Host) error {
 		return fmt.Errorf("redisadapter: subscribe to %s: %w", a.cfg.redisLabel(), err)
 	}
 	a.pub = newPublisher(a.client, a.cfg.MaxBatch, a.cfg.Secret, &a.stats)
+	a.pub.reload = a.reload // before anything can publish
 	a.recv = newReceiver(a, sub)
 	return nil
 }
