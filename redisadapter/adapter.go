@@ -28,6 +28,7 @@ type Adapter struct {
 	log        *slog.Logger
 	rlog       *ratelog.Log
 	started    atomic.Bool
+	reload     *clusterReloader // refreshes a ClusterClient's slot map after failures
 
 	// Set by Start.
 	host        pubsub.Host
@@ -52,7 +53,7 @@ func New(cfg Config) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Adapter{cfg: cfg, client: client, ownsClient: owns}, nil
+	return &Adapter{cfg: cfg, client: client, ownsClient: owns, reload: newClusterReloader(client)}, nil
 }
 
 // Start implements pubsub.Adapter: it subscribes to the PubSub's broadcast channel and this node's
@@ -79,7 +80,7 @@ func (a *Adapter) Start(ctx context.Context, host pubsub.Host) error {
 	if err == nil {
 		// A first probe proves that this node may PUBLISH too (an ACL user allowed to SUBSCRIBE only would
 		// otherwise start, and then reconnect forever for want of its probes).
-		if err = a.client.Publish(ctx, a.own, a.probeFrame()).Err(); err != nil {
+		if err = publishRouted(ctx, a.client, a.own, a.probeFrame()); err != nil {
 			sub.Close()
 			err = fmt.Errorf("publish: %w", err)
 		}
@@ -89,6 +90,7 @@ func (a *Adapter) Start(ctx context.Context, host pubsub.Host) error {
 		return fmt.Errorf("redisadapter: subscribe to %s: %w", a.cfg.redisLabel(), err)
 	}
 	a.pub = newPublisher(a.client, a.cfg.MaxBatch, &a.stats)
+	a.pub.reload = a.reload // before anything can publish
 	a.recv = newReceiver(a, sub)
 	return nil
 }

@@ -57,6 +57,8 @@ type publisher struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 	ctxDeadline time.Time
+
+	reload *clusterReloader // set by the adapter before the first publish; nil does nothing
 }
 
 // pubCmd is one PUBLISH command that the publisher fills anew for every batch. go-redis's Publish
@@ -241,18 +243,23 @@ func (p *publisher) send(pipe redis.Pipeliner, batch []*request) {
 		_ = pipe.BatchProcess(ctx, cmders...)
 		_, err = pipe.Exec(ctx)
 	}
+	var failed error
 	for i, r := range live {
 		e := cmders[i].Err()
 		if e == nil && err != nil && !errors.Is(err, redis.Nil) {
 			e = err
 		}
 		if e != nil {
+			failed = e
 			p.stats.publishErrors.Add(1)
 			e = fmt.Errorf("redisadapter: publish: %w", e)
 		} else {
 			p.stats.published.Add(1)
 		}
 		r.done <- e
+	}
+	if failed != nil {
+		p.reload.failed(failed) // a Redis Cluster may have failed over: refresh the slot map
 	}
 	for i := range live { // do not keep the broadcasters' buffers reachable
 		if i < len(p.cmds) && p.cmds[i] != nil {
@@ -279,8 +286,12 @@ func (p *publisher) command(i int, r *request) redis.Cmder {
 	}
 	c := p.cmds[i]
 	if c == nil { // this go-redis copies arguments: build the command the ordinary way
-		return redis.NewIntCmd(context.Background(), "publish", r.channel, r.frame)
+		return newPublishCmd(context.Background(), r.channel, r.frame)
 	}
+	// Set on every use, so that nothing that resets a command can make a ClusterClient send it to any
+	// master (which reorders frames). go-redis caches the slot in the command: every channel of a
+	// PubSub shares one slot (see newChannels).
+	routeBySlot(c.cmd)
 	c.args[1] = p.channelArg(r.channel)
 	c.frame.b = r.frame
 	c.cmd.SetErr(nil)

@@ -116,6 +116,7 @@ func (r *receiver) resubscribe() *redis.PubSub {
 			return sub
 		}
 		r.a.rlog.LogAt(slog.LevelWarn, "resubscribe", "redisadapter: resubscribe failed", slog.Any("err", err))
+		r.a.reload.failed(err) // a Redis Cluster may have failed over: refresh the slot map
 		select {
 		case <-r.closing:
 			return nil
