@@ -42,6 +42,13 @@
 // idempotent, stops every goroutine the PubSub started, and closes every subscriber; every call after
 // it returns ErrClosed.
 //
-// Adapters implement Adapter; its documentation states what they may assume and must guarantee.
-// Package pubsubtest checks an adapter against Phoenix's semantics.
+// # Between nodes
+//
+// The PubSub encodes each remote broadcast into a frame, numbers it and, with Config.Secrets, signs it;
+// receivers drop what is malformed, forged or replayed, deliver frames that overtook each other once,
+// and announce frames that never arrived as a Gap on GapTopic (a reserved topic: no broadcast function
+// accepts it). Stats counts every dropped frame by reason. docs/protocol.md is the specification.
+//
+// Adapters implement Adapter; its documentation states what they may assume and must guarantee, and
+// who does what. Package pubsubtest checks an adapter against Phoenix's semantics.
 package pubsub

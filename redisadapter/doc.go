@@ -15,24 +15,28 @@
 //
 // A node publishes through one goroutine that batches every frame queued while a pipeline is in flight
 // into the next pipeline (group commit): a broadcast returns once Redis has accepted its frame, many
-// concurrent broadcasts share round trips, and all the frames of a node reach every other node in the
-// order they were sent. Frames carry a sequence number per stream, so a receiver notices frames lost
-// between the sender and itself.
+// concurrent broadcasts share round trips, and frames reach every other node in the order they were
+// queued. The adapter is a transport: the PubSub numbers and signs the frames (pubsub.Adapter says who
+// does what), and the adapter sends their bytes unchanged. On Redis Cluster every PUBLISH is routed to
+// the slot of the PubSub's channels (they share a hash tag), so one node's frames keep their order, and
+// the slot map is reloaded after a failure, so a failover costs seconds, not a minute.
 //
 // # Receiving
 //
 // The adapter reads its subscription itself (not with go-redis's Channel, which blocks its reader for up
-// to a minute and then drops silently), validates every frame before anything is decoded, and delivers
-// it to the PubSub, whose mailboxes never block. A probe published to the node's own channel every
-// ProbeInterval proves the subscription alive; one that carries nothing for 1.5 intervals (a connection
-// that is open but dead) is closed and replaced. Every resubscription, and every sequence jump, is
-// reported to the PubSub as a possible gap (pubsub.GapTopic), which the tracker uses to resynchronise.
+// to a minute and then drops silently), drops frames over MaxMessageSize and its own echoes, and hands
+// the rest to the PubSub, which checks them before anything is decoded and whose mailboxes never block.
+// A probe published to the node's own channel every ProbeInterval proves the subscription alive; one
+// that carries nothing for 1.5 intervals (a connection that is open but dead) is closed and replaced.
+// Every resubscription is reported to the PubSub as a possible gap (pubsub.GapTopic), which the tracker
+// uses to resynchronise.
 //
 // # Hostile input
 //
-// Anyone who can PUBLISH to the Redis can write on these channels. Frames over MaxMessageSize,
-// malformed, of another protocol version, unsigned or badly signed (with a Secret), naming an unknown
-// dispatcher or payload type, are dropped, counted (Stats) and logged at a bounded rate.
+// Anyone who can PUBLISH to the Redis can write on these channels. Frames over MaxMessageSize are
+// dropped here; frames malformed, of another protocol version, unsigned or badly signed (with
+// pubsub.Config.Secrets), replayed, or naming an unknown dispatcher or payload type are dropped by the
+// PubSub; all are counted (Stats, pubsub.Stats) and logged at a bounded rate.
 //
 // Delivery is at most once, as Redis pub/sub is: what is lost during a disconnection is lost, and
 // reported as a gap.
