@@ -56,8 +56,8 @@ func (ps *PubSub) handleFrame(frame string) error {
 	case rebased:
 		ps.stats.rebased.Add(1)
 	}
-	ps.stats.received.Add(1)
 	if !ps.registry.has(f.Topic) {
+		ps.stats.received.Add(1)
 		return nil // nobody here wants it: no payload decoding
 	}
 	d, err := ps.dispatcher(f.Dispatcher)
@@ -71,6 +71,7 @@ func (ps *PubSub) handleFrame(frame string) error {
 		}
 		return ps.drop(&ps.stats.malformed, "malformed", err)
 	}
+	ps.stats.received.Add(1)
 	// f.Topic aliases frame, an immutable string: subscribers may keep it.
 	ps.deliver(d, nil, Message{Topic: f.Topic, Payload: payload})
 	return nil

@@ -238,17 +238,15 @@ func (a *Adapter) handle(channel, payload string) {
 	}
 }
 
-// probe reports whether payload is a probe, and notes it when it is another node's: a probe on this
-// node's channel from another incarnation means another live node uses this node's name.
+// probe reports whether payload is a probe. Called for this node's channel after its own echoes are
+// skipped, so a probe there is another incarnation's: another live node uses this node's name.
 func (a *Adapter) probe(payload string) bool {
 	f, err := wire.Decode(payload, wire.Limits{MaxFrame: a.cfg.MaxMessageSize})
 	if err != nil || f.Kind != wire.KindProbe {
 		return false
 	}
-	if f.Incarnation != a.incarnation {
-		a.stats.duplicateNodes.Add(1)
-		a.rlog.LogAt(slog.LevelError, "duplicate", "redisadapter: another live node uses this node's name; direct broadcasts to it reach both",
-			slog.String("other_incarnation", fmt.Sprintf("%x", f.Incarnation)))
-	}
+	a.stats.duplicateNodes.Add(1)
+	a.rlog.LogAt(slog.LevelError, "duplicate", "redisadapter: another live node uses this node's name; direct broadcasts to it reach both",
+		slog.String("other_incarnation", fmt.Sprintf("%x", f.Incarnation)))
 	return true
 }
