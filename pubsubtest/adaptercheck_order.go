@@ -69,16 +69,18 @@ func checkOrderConcurrent(t *testing.T, s *adapterSuite) {
 // arrived once and in order.
 func (c *adapterCluster) expectOrdered(t testing.TB, streams map[int][]string, n int) {
 	t.Helper()
+	complete := true
 	for node, ss := range streams {
 		for _, stream := range ss {
 			rule := ruleBroadcast
 			if !strings.Contains(stream, ">*/") {
 				rule = ruleDirect
 			}
-			if !c.expectStream(t, rule, node, stream, n) {
-				return
-			}
+			complete = c.expectStream(t, rule, node, stream, n) && complete
 		}
+	}
+	if !complete {
+		return
 	}
 	c.settle()
 	for node, ss := range streams {
