@@ -73,7 +73,8 @@ func checkDirectUnknownNode(t *testing.T, s *adapterSuite) {
 			return
 		}
 	}
-	// A fence: once node 0's broadcast after them has arrived everywhere, so would have they.
+	// A fence: direct frames from node 0 to every other node, sent after them. Once these have arrived,
+	// a frame wrongly delivered to some node would have had the time to arrive too.
 	for _, to := range c.others(0) {
 		c.mustSend(t, frameID{from: 0, to: to, lane: "fence", seq: 1})
 	}
