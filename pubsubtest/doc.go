@@ -1,6 +1,8 @@
 // Package pubsubtest is the conformance suite every pubsub.Adapter passes, in the manner of
 // testing/slogtest: an adapter's tests call Run with a Factory that starts PubSubs on the adapter, and
-// the suite checks them against Phoenix.PubSub's semantics as package pubsub defines them.
+// the suite checks them against Phoenix.PubSub's semantics as package pubsub defines them; and they call
+// RunAdapter, which checks the adapter itself against the Adapter contract (see "Checking an adapter
+// against its contract" below).
 //
 // An adapter author writes one test:
 //
@@ -72,6 +74,70 @@
 //     an unknown node; a dispatcher name travels and the receiving node dispatches with its own, with
 //     from nil, once per node that has subscribers; a dispatcher on a receiving node may broadcast; a
 //     node's Close does not disturb the others.
+//
+// # Checking an adapter against its contract
+//
+// Run checks what a PubSub does on top of an adapter; a PubSub masks some faults (it drops duplicates,
+// for one) and turns others into symptoms far from their cause. RunAdapter calls an adapter directly,
+// with fake hosts and no PubSub, and checks it against the numbered sentences of pubsub.Adapter's
+// contract: each failure starts with the sentence broken, quoted, then says what happened, as
+// testing/slogtest does for slog handlers:
+//
+//	contract 3 ("Frames whose calls do not overlap must reach every other node in the order of the calls"): node 1 received frame 17 of stream 0>*/seq before frame 16
+//
+// An adapter author writes one more test, with a factory that makes n unstarted adapters on one
+// transport (the suite starts and closes them):
+//
+//	func TestAdapterContract(t *testing.T) {
+//		pubsubtest.RunAdapter(t, func(t testing.TB, n int, name string) []pubsub.Adapter {
+//			srv := miniredis.RunT(t) // whatever the nodes share; stopped after the adapters close
+//			adapters := make([]pubsub.Adapter, n)
+//			for i := range adapters {
+//				a, err := myadapter.New(myadapter.Config{Addr: srv.Addr(), Namespace: name, NodeName: fmt.Sprintf("node%d", i)})
+//				if err != nil {
+//					for _, made := range adapters[:i] {
+//						made.Close()
+//					}
+//					t.Fatal(err)
+//				}
+//				adapters[i] = a
+//			}
+//			return adapters
+//		}, pubsubtest.AdapterFeatures{Nodes: 3, Disrupt: func(t testing.TB, a pubsub.Adapter) {
+//			// break a's connection, as a network fault would (optional)
+//		}})
+//	}
+//
+// The frames the suite sends are bytes of its own ("pubsubtest:…"), which an adapter carries unchanged
+// without parsing them. An adapter that is a pubsub.MessageCarrier is called as the PubSub calls it
+// (Frame.Bytes nil, a []byte in Frame.Payload) and must hand what it receives to HandleMessage. The
+// checks, each a subtest named Subject/Check:
+//
+//   - Start: frames sent as soon as every Start has returned arrive, both ways, broadcast and direct
+//     (sentence 1); a second Start fails (an adapter serves one PubSub); NodeName is the same before
+//     Start, after it and after Close (7).
+//   - Broadcast: every node's broadcasts reach every other node, once each and in order (2, 5, 3). A
+//     node handed back its own frames is tolerated, since the PubSub skips them, and logged.
+//   - DirectBroadcast: a direct broadcast reaches its target only, not even the sender (2); to a node
+//     nobody runs it returns nil and reaches no node (2).
+//   - Bytes: the sender reuses one buffer and overwrites it as soon as each call returns; every receiver
+//     still gets each frame as sent (2: f.Bytes is valid only until the call returns).
+//   - Order: 1,000 broadcasts and 1,000 direct broadcasts from one node, one call after the other,
+//     arrive complete, once and in order at every receiver; so do the frames of several goroutines per
+//     node sending at once, each goroutine's in its own order (3; run with -race). Order is checked per
+//     stream (a sender's broadcasts, or its direct frames to one target), as the PubSub numbers frames.
+//   - Context: Broadcast and DirectBroadcast with a cancelled context return (4); nil is accepted too
+//     (the transport may have accepted the frame before the adapter looked at the context).
+//   - Close: Close returns within AdapterFeatures.CloseTimeout (8), also on an adapter never started
+//     (1); once Close has returned, its host is never called again, even while other nodes keep sending
+//     (8); Broadcast and DirectBroadcast after Close return an error, not nil and not never (4); after
+//     one node closes, frames still flow between the others (2).
+//   - Gap (with AdapterFeatures.Disrupt): after Disrupt, the node's host sees HandleGap, and frames flow
+//     again both ways (1).
+//
+// Every check also fails if a host is handed bytes that are not a frame the suite sent, as sent, or is
+// called after its adapter's Close returned. Goroutines an adapter leaves behind after Close (sentence
+// 8) are for the caller's leak checker (go.uber.org/goleak, say) to find.
 //
 // Run the suite with -race: the concurrency checks are meant for the race detector. The suite
 // registers its payload types ("pubsubtest.point", "pubsubtest.seq", "pubsubtest.ping") with

@@ -2,9 +2,11 @@ package pubsubtest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/pubsubtest"
@@ -15,9 +17,10 @@ import (
 // one origin arrive in order and never overlap, as the Adapter contract requires. A hub can be made
 // faulty (see hubFault), to show that the suite catches adapters that break the contract.
 type hub struct {
-	fault hubFault
-	mu    sync.Mutex
-	nodes map[string]*hubNode
+	fault   hubFault
+	carrier bool // the nodes carry messages (pubsub.MessageCarrier) rather than frames
+	mu      sync.Mutex
+	nodes   map[string]*hubNode
 }
 
 // hubFault is a way for a hub to break the Adapter contract.
@@ -30,6 +33,9 @@ const (
 	faultDrop      hubFault = "drop"      // every 97th frame to a node is lost
 	faultSilent    hubFault = "silent"    // Broadcast sends nothing
 	faultCloseAll  hubFault = "closeall"  // closing one node stops delivery to all
+	faultSelfOnly  hubFault = "selfonly"  // every frame goes back to its sender only
+	faultKeepBytes hubFault = "keepbytes" // frames are read from the caller's buffer after the call returns
+	faultCloseLate hubFault = "closelate" // Close returns at once; delivery stops 200 ms later
 )
 
 func newHub(fault hubFault) *hub { return &hub{fault: fault, nodes: map[string]*hubNode{}} }
@@ -40,9 +46,11 @@ type hubNode struct {
 	host pubsub.Host
 
 	mu       sync.Mutex
-	inbox    []string
-	received int                 // frames enqueued, for faultDrop
-	held     map[*hubNode]string // per origin, for faultReorder
+	started  bool
+	closed   bool
+	inbox    []any            // frames (string) or carried messages (pubsub.RemoteMessage)
+	received int              // frames enqueued, for faultDrop
+	held     map[*hubNode]any // per origin, for faultReorder
 	wake     chan struct{}
 	done     chan struct{}
 	stopped  chan struct{}
@@ -50,7 +58,7 @@ type hubNode struct {
 
 func (h *hub) node(name string) *hubNode {
 	return &hubNode{
-		hub: h, name: name, held: map[*hubNode]string{},
+		hub: h, name: name, held: map[*hubNode]any{},
 		wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{}),
 	}
 }
@@ -63,21 +71,68 @@ func (n *hubNode) Start(_ context.Context, host pubsub.Host) error {
 	}
 	n.host = host
 	n.hub.nodes[n.name] = n
+	n.mu.Lock()
+	n.started = true
+	n.mu.Unlock()
 	go n.run()
 	return nil
 }
 
 func (n *hubNode) NodeName() string { return n.name }
 
+// CarriesMessages implements pubsub.MessageCarrier.
+func (n *hubNode) CarriesMessages() bool { return n.hub.carrier }
+
+var errHubClosed = fmt.Errorf("hub: node closed: %w", pubsub.ErrClosed)
+
+// item returns what fr becomes in a receiver's inbox: a frame, or (for a carrier) a message, with a
+// copy of a []byte payload, which is valid only until the call returns.
+func (n *hubNode) item(fr pubsub.Frame, target string) any {
+	if !n.hub.carrier {
+		return string(fr.Bytes)
+	}
+	m := pubsub.RemoteMessage{Origin: n.name, Target: target, Topic: fr.Topic, Dispatcher: fr.Dispatcher, Payload: fr.Payload}
+	if b, ok := fr.Payload.([]byte); ok {
+		m.Payload = append([]byte(nil), b...)
+	}
+	return m
+}
+
+// check returns the error of a send on a closed node, or ctx's.
+func (n *hubNode) check(ctx context.Context) error {
+	n.mu.Lock()
+	closed := n.closed
+	n.mu.Unlock()
+	if closed {
+		return errHubClosed
+	}
+	return ctx.Err()
+}
+
 func (n *hubNode) Broadcast(ctx context.Context, fr pubsub.Frame) error {
-	frame := fr.Bytes
-	if err := ctx.Err(); err != nil {
+	if err := n.check(ctx); err != nil {
 		return err
 	}
-	if n.hub.fault == faultSilent {
+	switch n.hub.fault {
+	case faultSilent:
+		return nil
+	case faultSelfOnly:
+		n.enqueue(n, n.item(fr, ""))
+		return nil
+	case faultKeepBytes:
+		go func() {
+			time.Sleep(time.Millisecond)
+			n.hub.mu.Lock()
+			defer n.hub.mu.Unlock()
+			for _, to := range n.hub.nodes {
+				if to != n {
+					to.enqueue(n, n.item(fr, ""))
+				}
+			}
+		}()
 		return nil
 	}
-	f := string(frame)
+	f := n.item(fr, "")
 	n.hub.mu.Lock()
 	defer n.hub.mu.Unlock()
 	for _, to := range n.hub.nodes {
@@ -89,19 +144,42 @@ func (n *hubNode) Broadcast(ctx context.Context, fr pubsub.Frame) error {
 }
 
 func (n *hubNode) DirectBroadcast(ctx context.Context, node string, fr pubsub.Frame) error {
-	frame := fr.Bytes
-	if err := ctx.Err(); err != nil {
+	if err := n.check(ctx); err != nil {
 		return err
+	}
+	if n.hub.fault == faultSelfOnly {
+		n.enqueue(n, n.item(fr, node))
+		return nil
 	}
 	n.hub.mu.Lock()
 	defer n.hub.mu.Unlock()
 	if to, ok := n.hub.nodes[node]; ok {
-		to.enqueue(n, string(frame))
+		to.enqueue(n, n.item(fr, node))
 	}
 	return nil
 }
 
 func (n *hubNode) Close() error {
+	n.mu.Lock()
+	started := n.started
+	n.closed = true
+	n.mu.Unlock()
+	if !started {
+		return nil
+	}
+	if n.hub.fault == faultCloseLate {
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			n.stop()
+		}()
+		return nil
+	}
+	n.stop()
+	return nil
+}
+
+// stop removes n from its hub and stops its delivery goroutine.
+func (n *hubNode) stop() {
 	n.hub.mu.Lock()
 	delete(n.hub.nodes, n.name)
 	if n.hub.fault == faultCloseAll {
@@ -110,12 +188,23 @@ func (n *hubNode) Close() error {
 	n.hub.mu.Unlock()
 	close(n.done)
 	<-n.stopped
-	return nil
+}
+
+// disrupt loses every frame queued for n and reports the loss to n's host, as a transport that lost
+// its connection and made a new one would.
+func (n *hubNode) disrupt() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.started || n.closed {
+		return
+	}
+	n.inbox = nil
+	n.host.HandleGap(errors.New("hub: disrupted"))
 }
 
 // enqueue queues frame, sent by from, for delivery to n (applying the hub's fault). Called with the
 // hub's lock held, so frames of one origin are queued in the order they were sent.
-func (n *hubNode) enqueue(from *hubNode, frame string) {
+func (n *hubNode) enqueue(from *hubNode, frame any) {
 	n.mu.Lock()
 	n.received++
 	switch n.hub.fault {
@@ -160,7 +249,12 @@ func (n *hubNode) run() {
 				return
 			default:
 			}
-			n.host.HandleFrame(f)
+			switch f := f.(type) {
+			case string:
+				n.host.HandleFrame(f)
+			case pubsub.RemoteMessage:
+				n.host.HandleMessage(f)
+			}
 		}
 	}
 }
