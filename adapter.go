@@ -28,7 +28,8 @@ import (
 //     reconnect, a subscription that died) to host.HandleGap. Start returns once the adapter can send
 //     and receive, or with the reason it cannot. The PubSub owns the adapter from the moment New is
 //     called and calls Close exactly once in every outcome: after a failed Start, after a Config error
-//     (without Start), or from PubSub.Close.
+//     (without Start), or from PubSub.Close. A second Start (a second PubSub given the same adapter)
+//     fails with an error wrapping ErrAdapterInUse, and that PubSub does not close the adapter.
 //  2. Broadcast sends f.Bytes to every other node of the PubSub; DirectBroadcast sends them to the node
 //     named node only (never called with this node's own name). A node nobody runs receives nothing,
 //     and that is not an error. f.Topic says which topic the frame carries (an adapter may route by

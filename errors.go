@@ -21,6 +21,9 @@ var (
 	ErrUnknownDispatcher = errors.New("pubsub: unknown dispatcher")
 	// ErrInvalidConfig is returned by New (and adapters' constructors) for a configuration it cannot use.
 	ErrInvalidConfig = errors.New("pubsub: invalid config")
+	// ErrAdapterInUse is what an adapter's Start returns (wrapped) when it already serves a PubSub: an
+	// adapter serves one PubSub. New then fails without closing the adapter, which is not its own.
+	ErrAdapterInUse = errors.New("pubsub: adapter already serves a PubSub")
 	// ErrReservedTopic is returned by every broadcast function for a topic the PubSub reserves for
 	// itself (GapTopic).
 	ErrReservedTopic = errors.New("pubsub: reserved topic")

@@ -53,7 +53,8 @@ const startTimeout = 10 * time.Second
 
 // New starts a PubSub. It validates cfg (errors wrap ErrInvalidConfig) and starts the adapter, within
 // 10 s. The PubSub owns cfg.Adapter from the moment New is called: when New fails, for a bad config or
-// a failed start, it has closed the adapter; otherwise Close closes it.
+// a failed start, it has closed the adapter; otherwise Close closes it. (An adapter that already serves
+// another PubSub is the exception: its Start fails with ErrAdapterInUse, and New leaves it alone.)
 func New(cfg Config) (*PubSub, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -104,7 +105,10 @@ func New(cfg Config) (*PubSub, error) {
 		cancel()
 		if err != nil {
 			ps.stopBackground()
-			return nil, fmt.Errorf("pubsub: start adapter: %w", errors.Join(err, a.Close()))
+			if !errors.Is(err, ErrAdapterInUse) { // another PubSub's adapter is not ours to close
+				err = errors.Join(err, a.Close())
+			}
+			return nil, fmt.Errorf("pubsub: start adapter: %w", err)
 		}
 	}
 	return ps, nil

@@ -5,7 +5,7 @@ package localadapter
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/phxgo/pubsub"
@@ -25,7 +25,7 @@ func New(nodeName string) *Adapter {
 	return &Adapter{nodeName: nodeName}
 }
 
-var errStarted = errors.New("localadapter: already started (an adapter serves one PubSub)")
+var errStarted = fmt.Errorf("localadapter: %w", pubsub.ErrAdapterInUse)
 
 // Start implements pubsub.Adapter. An Adapter serves one PubSub: a second Start is an error.
 func (a *Adapter) Start(context.Context, pubsub.Host) error {

@@ -2,6 +2,8 @@ package pubsubtest
 
 import (
 	"context"
+	"errors"
+	"github.com/phxgo/pubsub"
 	"testing"
 )
 
@@ -35,9 +37,9 @@ func checkSecondStart(t *testing.T, s *adapterSuite) {
 	c := s.cluster(t, 1)
 	ctx, cancel := context.WithTimeout(t.Context(), adapterStartTimeout)
 	defer cancel()
-	if err := c.adapters[0].Start(ctx, newFakeHost(c, 0)); err == nil {
-		broke(t, ruleStartOnce, "a second Start on a started adapter returned nil; an adapter serves one PubSub, "+
-			"so a second PubSub given it must fail in New")
+	if err := c.adapters[0].Start(ctx, newFakeHost(c, 0)); !errors.Is(err, pubsub.ErrAdapterInUse) {
+		broke(t, ruleStartOnce, "a second Start on a started adapter returned %v, want an error wrapping pubsub.ErrAdapterInUse: "+
+			"an adapter serves one PubSub, so a second PubSub given it must fail in New, and not close it", err)
 	}
 }
 

@@ -67,7 +67,7 @@ func (n *hubNode) Start(_ context.Context, host pubsub.Host) error {
 	n.hub.mu.Lock()
 	defer n.hub.mu.Unlock()
 	if _, dup := n.hub.nodes[n.name]; dup {
-		return fmt.Errorf("hub: node %q already started", n.name)
+		return fmt.Errorf("hub: node %q: %w", n.name, pubsub.ErrAdapterInUse)
 	}
 	n.host = host
 	n.hub.nodes[n.name] = n

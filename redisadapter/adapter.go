@@ -2,7 +2,6 @@ package redisadapter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -61,7 +60,7 @@ func New(cfg Config) (*Adapter, error) {
 // and at most 10 s), and starts the publisher, the receive loop and the probe.
 func (a *Adapter) Start(ctx context.Context, host pubsub.Host) error {
 	if !a.started.CompareAndSwap(false, true) {
-		return errors.New("redisadapter: already started (an adapter serves one PubSub)")
+		return fmt.Errorf("redisadapter: %w", pubsub.ErrAdapterInUse)
 	}
 	a.host = host
 	a.incarnation = host.Incarnation()

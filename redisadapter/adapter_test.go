@@ -205,3 +205,29 @@ func TestBroadcastTooLarge(t *testing.T) {
 		t.Fatalf("err = %v, want ErrTooLarge", err)
 	}
 }
+
+// An adapter serves one PubSub: a second PubSub given it fails in New with ErrAdapterInUse and leaves it
+// alone, so the first keeps working (New closes the adapters it owns when it fails, not this one).
+func TestSecondPubSubDoesNotCloseTheAdapter(t *testing.T) {
+	_, url := miniURL(t)
+	name := uniqueName(t)
+	ps, a := startNode(t, name, redisadapter.Config{URL: url, NodeName: "a"}, pubsub.Config{})
+	other, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "b"}, pubsub.Config{})
+	if second, err := pubsub.New(pubsub.Config{Name: name, Adapter: a}); !errors.Is(err, pubsub.ErrAdapterInUse) {
+		if second != nil {
+			second.Close()
+		}
+		t.Fatalf("second New on a used adapter: %v, want ErrAdapterInUse", err)
+	}
+	s := ps.NewSubscriber()
+	s.Subscribe("t")
+	if err := other.Broadcast(ctx, "t", "still works"); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, s).Payload; got != "still works" {
+		t.Fatalf("received %v", got)
+	}
+	if err := ps.Broadcast(ctx, "t", "and sends"); err != nil {
+		t.Fatalf("the first PubSub lost its adapter: %v", err)
+	}
+}
