@@ -24,6 +24,7 @@ type Adapter struct {
 	cfg        Config
 	client     redis.UniversalClient
 	ownsClient bool
+	conns      *connSet // the connections of the adapter's own client; nil with Config.Client
 	stats      counters
 	log        *slog.Logger
 	rlog       *rateLog
@@ -52,14 +53,15 @@ func New(cfg Config) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, owns, err := cfg.client()
+	client, conns, err := cfg.client()
 	if err != nil {
 		return nil, err
 	}
 	return &Adapter{
 		cfg:        cfg,
 		client:     client,
-		ownsClient: owns,
+		ownsClient: conns != nil,
+		conns:      conns,
 		limits:     wire.Limits{MaxFrame: cfg.MaxMessageSize},
 	}, nil
 }
@@ -145,23 +147,52 @@ func (a *Adapter) checkSize(frame []byte) error {
 // Stats returns the adapter's counters.
 func (a *Adapter) Stats() Stats { return a.stats.snapshot() }
 
-// Close implements pubsub.Adapter: it stops the probe, the publisher (broadcasts still queued fail) and
-// the receive loop, and closes the client if the adapter made it from a URL.
+// closeGrace is how long Close lets a pipeline in flight finish before it abandons it.
+const closeGrace = 250 * time.Millisecond
+
+// Close implements pubsub.Adapter: it stops the probe, the publisher and the receive loop, and closes
+// the client if the adapter made it from a URL. Broadcasts still queued fail (not sent). A pipeline in
+// flight has closeGrace (250 ms) to be answered; then its broadcasts return an error wrapping
+// ErrMaybeDelivered and pubsub.ErrClosed, and the adapter's own client is closed, which breaks every
+// round trip still blocked, so Close returns within about 250 ms even when Redis is unreachable. A
+// client given in Config.Client is not closed: a round trip blocked on it (a black hole) holds Close
+// until go-redis times it out (its ReadTimeout or WriteTimeout, 5 s by default).
 func (a *Adapter) Close() error {
 	a.closeOnce.Do(func() {
-		if !a.started.Load() {
+		if !a.started.Load() || a.recv == nil {
 			if a.ownsClient {
 				a.closeErr = a.client.Close()
 			}
 			return
 		}
-		if a.recv != nil {
+		recvDone := make(chan struct{})
+		go func() {
+			defer close(recvDone)
 			a.recv.close()
-			a.pub.close()
+		}()
+		a.pub.stop()
+		// Round trips in flight (the publisher's pipeline, a resubscription) have the grace to end.
+		grace, cancel := context.WithTimeout(context.Background(), closeGrace)
+		defer cancel()
+		select {
+		case <-a.pub.stopped:
+		case <-grace.Done():
 		}
+		select {
+		case <-recvDone:
+		case <-grace.Done():
+		}
+		// Then they are abandoned: the broadcasts in flight return, and closing the client and every
+		// connection it has open breaks the round trips (see connSet). The receiver is closing by now,
+		// so it takes the failure for the close.
+		a.pub.abandon()
+		<-a.recv.closing
 		if a.ownsClient {
 			a.closeErr = a.client.Close()
+			a.conns.closeAll()
 		}
+		<-a.pub.stopped
+		<-recvDone
 	})
 	return a.closeErr
 }
