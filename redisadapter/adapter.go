@@ -114,9 +114,15 @@ func (a *Adapter) Start(host pubsub.Host) error {
 func (a *Adapter) NodeName() string { return a.cfg.NodeName }
 
 // Broadcast implements pubsub.Adapter: it publishes frame on the PubSub's broadcast channel and returns
-// once Redis has accepted it. Frames of one node are published in the order they are given. ctx ends
-// the wait while the frame is queued; once its pipeline is sent, Broadcast waits for Redis's answer (at
-// most go-redis's read timeout), since the frame may already have been published.
+// once Redis has accepted it. Frames of one node are published in the order they are given. frame is
+// copied before the call returns, never read after.
+//
+// ctx bounds the whole call. If it ends while the frame is queued on this node, the frame is not sent
+// and the error wraps ctx.Err(). If it ends while the frame is in a pipeline that Redis has not answered
+// yet, the error wraps both ctx.Err() and ErrMaybeDelivered: Redis may still publish the frame, or have
+// published it, so other nodes may receive it. A failed round trip (a timeout, a broken connection) and
+// a Close that abandons the pipeline also give ErrMaybeDelivered errors; an error answer from Redis,
+// ErrTooLarge and the errors of a closed adapter do not (nothing was published).
 func (a *Adapter) Broadcast(ctx context.Context, frame []byte) error {
 	if err := a.checkSize(frame); err != nil {
 		return err
@@ -125,7 +131,8 @@ func (a *Adapter) Broadcast(ctx context.Context, frame []byte) error {
 }
 
 // DirectBroadcast implements pubsub.Adapter: it publishes frame on node's own channel. A node nobody
-// runs receives nothing, and that is not an error.
+// runs receives nothing, and that is not an error. ctx and errors are as for Broadcast: an error that
+// wraps ErrMaybeDelivered means node may have received the frame.
 func (a *Adapter) DirectBroadcast(ctx context.Context, node string, frame []byte) error {
 	if err := a.checkSize(frame); err != nil {
 		return err
