@@ -7,10 +7,11 @@ import (
 
 // Broadcast sends payload to every subscriber of topic on every node: first to the other nodes through
 // the adapter, then, once the adapter has accepted it, to this node's subscribers (delivery is done when
-// Broadcast returns). An adapter error skips local delivery and is returned, as in Phoenix. It returns
-// ErrClosed, ErrEmptyTopic, ErrUnknownDispatcher (wrapped), or the adapter's error. It blocks only while
-// the adapter sends (bounded by ctx, except that an adapter may wait for a send already on the wire:
-// the Redis adapter waits for Redis's answer); never on a subscriber.
+// Broadcast returns). An adapter error skips local delivery and is returned, as in Phoenix; other nodes
+// may still receive the message when the error came after it left this node (the Redis adapter's
+// errors then wrap redisadapter.ErrMaybeDelivered). It returns ErrClosed, ErrEmptyTopic,
+// ErrReservedTopic, ErrUnknownDispatcher (wrapped), or the adapter's error. It blocks only while the
+// adapter sends, at most until ctx ends; never on a subscriber.
 func (ps *PubSub) Broadcast(ctx context.Context, topic string, payload any, opts ...BroadcastOption) error {
 	return ps.broadcast(ctx, nil, topic, payload, opts)
 }

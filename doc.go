@@ -17,7 +17,9 @@
 // subscriptions on this node; LocalBroadcast and LocalBroadcastFrom stay on this node; DirectBroadcast
 // reaches one node. The Must… variants panic with a *BroadcastError, like Phoenix's bang functions.
 // A broadcast sends to the adapter first and then delivers locally: an adapter error is returned and
-// nothing is delivered. Local delivery is complete when the call returns.
+// nothing is delivered on this node, though other nodes may have received the message when the error
+// came after the frame left (a lost answer: see docs/guarantees.md). Local delivery is complete when the
+// call returns.
 //
 // # Guarantees
 //

@@ -23,6 +23,7 @@ type Adapter struct {
 	cfg        Config
 	client     redis.UniversalClient
 	ownsClient bool
+	conns      *connSet // the connections of the adapter's own client; nil with Config.Client
 	stats      counters
 	log        *slog.Logger
 	rlog       *ratelog.Log
@@ -48,11 +49,11 @@ func New(cfg Config) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, owns, err := cfg.client()
+	client, conns, err := cfg.client()
 	if err != nil {
 		return nil, err
 	}
-	return &Adapter{cfg: cfg, client: client, ownsClient: owns, reload: newClusterReloader(client)}, nil
+	return &Adapter{cfg: cfg, client: client, ownsClient: conns != nil, conns: conns, reload: newClusterReloader(client)}, nil
 }
 
 // Start implements pubsub.Adapter: it subscribes to the PubSub's broadcast channel and this node's
@@ -98,9 +99,15 @@ func (a *Adapter) Start(ctx context.Context, host pubsub.Host) error {
 func (a *Adapter) NodeName() string { return a.cfg.NodeName }
 
 // Broadcast implements pubsub.Adapter: it publishes f.Bytes on the PubSub's broadcast channel and
-// returns once Redis has accepted it. Frames of one node are published in the order they are given. ctx
-// ends the wait while the frame is queued; once its pipeline is sent, Broadcast waits for Redis's
-// answer (at most go-redis's read timeout), since the frame may already have been published.
+// returns once Redis has accepted it. Frames of one node are published in the order they are given.
+// f.Bytes is copied before the call returns, never read after.
+//
+// ctx bounds the whole call. If it ends while the frame is queued on this node, the frame is not sent
+// and the error wraps ctx.Err(). If it ends while the frame is in a pipeline that Redis has not answered
+// yet, the error wraps both ctx.Err() and ErrMaybeDelivered: Redis may still publish the frame, or have
+// published it, so other nodes may receive it. A failed round trip (a timeout, a broken connection) and
+// a Close that abandons the pipeline also give ErrMaybeDelivered errors; an error answer from Redis,
+// ErrTooLarge and the errors of a closed adapter do not (nothing was published).
 func (a *Adapter) Broadcast(ctx context.Context, f pubsub.Frame) error {
 	if err := a.checkSize(f.Bytes); err != nil {
 		return err
@@ -109,7 +116,8 @@ func (a *Adapter) Broadcast(ctx context.Context, f pubsub.Frame) error {
 }
 
 // DirectBroadcast implements pubsub.Adapter: it publishes f.Bytes on node's own channel. A node nobody
-// runs receives nothing, and that is not an error.
+// runs receives nothing, and that is not an error. ctx and errors are as for Broadcast: an error that
+// wraps ErrMaybeDelivered means node may have received the frame.
 func (a *Adapter) DirectBroadcast(ctx context.Context, node string, f pubsub.Frame) error {
 	if err := a.checkSize(f.Bytes); err != nil {
 		return err
@@ -127,23 +135,52 @@ func (a *Adapter) checkSize(frame []byte) error {
 // Stats returns the adapter's counters.
 func (a *Adapter) Stats() Stats { return a.stats.snapshot() }
 
-// Close implements pubsub.Adapter: it stops the probe, the publisher (broadcasts still queued fail) and
-// the receive loop, and closes the client if the adapter made it from a URL.
+// closeGrace is how long Close lets a pipeline in flight finish before it abandons it.
+const closeGrace = 250 * time.Millisecond
+
+// Close implements pubsub.Adapter: it stops the probe, the publisher and the receive loop, and closes
+// the client if the adapter made it from a URL. Broadcasts still queued fail (not sent). A pipeline in
+// flight has closeGrace (250 ms) to be answered; then its broadcasts return an error wrapping
+// ErrMaybeDelivered and pubsub.ErrClosed, and the adapter's own client is closed, which breaks every
+// round trip still blocked, so Close returns within about 250 ms even when Redis is unreachable. A
+// client given in Config.Client is not closed: a round trip blocked on it (a black hole) holds Close
+// until go-redis times it out (its ReadTimeout or WriteTimeout, 5 s by default).
 func (a *Adapter) Close() error {
 	a.closeOnce.Do(func() {
-		if !a.started.Load() {
+		if !a.started.Load() || a.recv == nil {
 			if a.ownsClient {
 				a.closeErr = a.client.Close()
 			}
 			return
 		}
-		if a.recv != nil {
+		recvDone := make(chan struct{})
+		go func() {
+			defer close(recvDone)
 			a.recv.close()
-			a.pub.close()
+		}()
+		a.pub.stop()
+		// Round trips in flight (the publisher's pipeline, a resubscription) have the grace to end.
+		grace, cancel := context.WithTimeout(context.Background(), closeGrace)
+		defer cancel()
+		select {
+		case <-a.pub.stopped:
+		case <-grace.Done():
 		}
+		select {
+		case <-recvDone:
+		case <-grace.Done():
+		}
+		// Then they are abandoned: the broadcasts in flight return, and closing the client and every
+		// connection it has open breaks the round trips (see connSet). The receiver is closing by now,
+		// so it takes the failure for the close.
+		a.pub.abandon()
+		<-a.recv.closing
 		if a.ownsClient {
 			a.closeErr = a.client.Close()
+			a.conns.closeAll()
 		}
+		<-a.pub.stopped
+		<-recvDone
 	})
 	return a.closeErr
 }

@@ -125,14 +125,15 @@ func newChannels(prefix, pubsubName string) channels {
 func (c channels) broadcast() string       { return c.prefix + "broadcast" }
 func (c channels) node(name string) string { return c.prefix + "node:" + name }
 
-// client builds the adapter's client from c.URL.
-func (c Config) client() (redis.UniversalClient, bool, error) {
+// client builds the adapter's client from c.URL, with the set of its connections (nil for a client
+// the program gave, which the adapter does not own).
+func (c Config) client() (redis.UniversalClient, *connSet, error) {
 	if c.Client != nil {
-		return c.Client, false, nil
+		return c.Client, nil, nil
 	}
 	opt, err := redis.ParseURL(c.URL)
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: redisadapter: URL: %w", pubsub.ErrInvalidConfig, err)
+		return nil, nil, fmt.Errorf("%w: redisadapter: URL: %w", pubsub.ErrInvalidConfig, err)
 	}
 	if c.TLSConfig != nil {
 		opt.TLSConfig = c.TLSConfig
@@ -140,5 +141,10 @@ func (c Config) client() (redis.UniversalClient, bool, error) {
 	// PUBLISH is not idempotent: a retry after a read timeout can deliver a frame twice (receivers
 	// drop such duplicates by sequence number, and count them). Fail instead, and let the caller decide.
 	opt.MaxRetries = -1
-	return redis.NewClient(opt), true, nil
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = 5 * time.Second // go-redis's default, which its dialer reads from opt
+	}
+	conns := newConnSet()
+	opt.Dialer = conns.dialer(redis.NewDialer(opt))
+	return redis.NewClient(opt), conns, nil
 }

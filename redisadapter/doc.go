@@ -14,7 +14,8 @@
 // # Sending
 //
 // A node publishes through one goroutine that batches every frame queued while a pipeline is in flight
-// into the next pipeline (group commit): a broadcast returns once Redis has accepted its frame, many
+// into the next pipeline (group commit): a broadcast returns once Redis has accepted its frame (or its
+// context ends: see Errors and timeouts), many
 // concurrent broadcasts share round trips, and frames reach every other node in the order they were
 // queued. The adapter is a transport: the PubSub numbers and signs the frames (pubsub.Adapter says who
 // does what), and the adapter sends their bytes unchanged. On Redis Cluster every PUBLISH is routed to
@@ -37,6 +38,22 @@
 // dropped here; frames malformed, of another protocol version, unsigned or badly signed (with
 // pubsub.Config.Secrets), replayed, or naming an unknown dispatcher or payload type are dropped by the
 // PubSub; all are counted (Stats, pubsub.Stats) and logged at a bounded rate.
+//
+// # Errors and timeouts
+//
+// A broadcast's context bounds it, whether its frame is still queued on this node or already in a
+// pipeline. An error from Broadcast or DirectBroadcast means "not sent" only when the frame never left
+// this node: ErrTooLarge, a closed adapter, the context ending while the frame was queued, an error
+// answer from Redis. Any other error wraps ErrMaybeDelivered: the frame was in a pipeline when the
+// call gave up (its context ended, Close abandoned it) or the round trip failed, so Redis may have
+// published it and other nodes may have received it. Over a network nothing better can be known.
+//
+// go-redis does not interrupt a read or write when a context ends, so a round trip into a black hole
+// lasts until go-redis's ReadTimeout or WriteTimeout (5 s by default in go-redis v9.23, which this
+// module pins; some go-redis documentation says 3 s) even after its caller has returned. Close does not
+// wait for it: after 250 ms it closes the adapter's own client and every connection that client
+// opened. A client given in Config.Client is the program's and is not closed, so Close may then wait
+// for those timeouts.
 //
 // Delivery is at most once, as Redis pub/sub is: what is lost during a disconnection is lost, and
 // reported as a gap.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,22 +20,74 @@ var ErrTooLarge = errors.New("redisadapter: message too large")
 // publishTimeout bounds one pipeline round trip when the caller's context has no deadline.
 const publishTimeout = 10 * time.Second
 
-// request is one frame waiting for the publisher. The broadcaster that made it waits for done, so the
-// frame needs no copy: it belongs to the broadcaster's buffer until done is signalled.
+// request is one frame on its way to Redis. The caller's frame is only lent until the call returns (the
+// caller reuses its buffer), so the publisher copies it into a buffer of its own when it takes the
+// request, and the caller may then give up waiting without the frame changing under the publisher.
+//
+// state is the handshake between the two. The caller, whose context ends (or whose adapter closes):
+//   - queued → abandoned: the frame never left; the publisher skips the request.
+//   - copying: the publisher is copying the frame; the caller waits the few microseconds until taken.
+//   - taken: the frame is the publisher's; the caller returns an ErrMaybeDelivered error.
+//   - failed: the publisher stopped before taking it, and is answering errPublisherClosed.
+//
+// A request goes back to the pool only after its caller received from done: one whose caller gave up
+// is left to the garbage collector, since the publisher may still hold it and will still answer on
+// done (which never blocks: it has room for the one answer).
 type request struct {
 	channel string
-	frame   []byte
-	state   atomic.Int32 // queued → taken by the publisher, or queued → abandoned by its caller
-	done    chan error   // capacity 1
+	frame   []byte // the caller's frame until taken, then the publisher's copy
+	state   atomic.Int32
+	done    chan error // capacity 1
 }
 
 const (
 	queued int32 = iota
+	copying
 	taken
 	abandoned
+	failed
 )
 
 var requests = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
+
+// ErrMaybeDelivered is wrapped by the error of a broadcast whose frame had left this node when the
+// broadcast failed: its context ended, or the adapter closed, while the frame was in a pipeline, or
+// the round trip to Redis failed. Redis may have published the frame (and other nodes received it);
+// only its answer is missing. The cause is wrapped too: errors.Is(err, context.DeadlineExceeded),
+// context.Canceled, or pubsub.ErrClosed tell why the wait ended.
+//
+// An error that does not wrap ErrMaybeDelivered means that the frame was not published: it was
+// invalid or too large, the adapter was closed, the context ended while the frame was still queued on
+// this node, or Redis answered with an error.
+var ErrMaybeDelivered = errors.New("redisadapter: the frame may have been delivered")
+
+// maybeDelivered is the error of a frame that left this node and whose fate is unknown.
+type maybeDelivered struct{ cause error }
+
+func (e *maybeDelivered) Error() string {
+	return "redisadapter: publish: " + e.cause.Error() + " (the frame may have been delivered)"
+}
+
+func (e *maybeDelivered) Unwrap() []error { return []error{ErrMaybeDelivered, e.cause} }
+
+// notSent wraps the reason a frame was never sent: the caller's context ended while it was queued.
+func notSent(cause error) error { return fmt.Errorf("redisadapter: not sent: %w", cause) }
+
+// roundTripError is the error of a frame whose round trip failed: an error answer of Redis means the
+// frame was refused, any other error (a timeout, a broken connection) leaves its fate unknown.
+func roundTripError(err error) error {
+	if _, refused := err.(redis.Error); refused {
+		return fmt.Errorf("redisadapter: publish: %w", err)
+	}
+	return &maybeDelivered{cause: err}
+}
+
+// Publisher-owned batch buffers: a batch holds at most maxBatchBytes of frames (and at least one
+// frame, whatever its size), and a buffer grown over maxKeptBatchBytes by a large frame is not kept.
+const (
+	maxBatchBytes     = 4 << 20
+	maxKeptBatchBytes = 4 << 20
+)
 
 // publisher sends frames through one goroutine, in batches: every frame queued while a pipeline is in
 // flight goes into the next one (group commit). One goroutine and one pipeline at a time keep this
@@ -44,13 +97,15 @@ type publisher struct {
 	maxBatch int
 	stats    *counters
 
-	mu      sync.Mutex
-	queue   []*request
-	wake    chan struct{}
-	closing chan struct{}
-	stopped chan struct{}
+	mu        sync.Mutex
+	queue     []*request
+	wake      chan struct{}
+	closing   chan struct{} // closed by stop: no new frames; queued ones fail
+	abandoned chan struct{} // closed by abandon: callers of frames in flight stop waiting
+	stopped   chan struct{} // closed when the publisher goroutine has returned
 
 	// Owned by the publisher goroutine.
+	buf         []byte         // the frames of the batch in flight, copied from their callers
 	cmds        []*pubCmd      // reusable PUBLISH commands, one per frame of a batch
 	cmders      []redis.Cmder  // the same, as go-redis takes them
 	channelArgs map[string]any // channel names boxed once, for the commands' arguments
@@ -136,6 +191,7 @@ func newPublisher(client redis.UniversalClient, maxBatch int, stats *counters) *
 		stats:       stats,
 		wake:        make(chan struct{}, 1),
 		closing:     make(chan struct{}),
+		abandoned:   make(chan struct{}),
 		stopped:     make(chan struct{}),
 		channelArgs: make(map[string]any),
 	}
@@ -145,7 +201,9 @@ func newPublisher(client redis.UniversalClient, maxBatch int, stats *counters) *
 
 var errPublisherClosed = fmt.Errorf("redisadapter: %w", pubsub.ErrClosed)
 
-// publish queues frame for channel and waits until Redis has accepted it, or ctx ends first.
+// publish queues frame for channel and waits until Redis has accepted it, or ctx ends first. frame is
+// only read, and only until publish returns. An error wraps ErrMaybeDelivered when the frame may have
+// been published anyway.
 func (p *publisher) publish(ctx context.Context, channel string, frame []byte) error {
 	r := requests.Get().(*request)
 	r.channel, r.frame = channel, frame
@@ -154,6 +212,7 @@ func (p *publisher) publish(ctx context.Context, channel string, frame []byte) e
 	select {
 	case <-p.closing:
 		p.mu.Unlock()
+		r.frame = nil
 		requests.Put(r)
 		return errPublisherClosed
 	default:
@@ -170,13 +229,33 @@ func (p *publisher) publish(ctx context.Context, channel string, frame []byte) e
 		requests.Put(r)
 		return err
 	case <-ctx.Done():
-		if r.state.CompareAndSwap(queued, abandoned) {
-			return ctx.Err() // the publisher will skip it; r is not reused
-		}
-		err := <-r.done // already in a pipeline: Redis has it or not, soon
+		return giveUp(r, ctx.Err())
+	case <-p.abandoned:
+		return giveUp(r, errPublisherClosed)
+	}
+}
+
+// giveUp ends the wait for r because of cause, as its caller's context ended or the adapter closed.
+func giveUp(r *request, cause error) error {
+	if r.state.CompareAndSwap(queued, abandoned) {
+		return notSent(cause) // the publisher will skip it; r is not reused
+	}
+	for r.state.Load() == copying {
+		runtime.Gosched() // the publisher is copying the frame: a memcpy away from taken
+	}
+	if r.state.Load() == failed { // never sent; the answer is on its way
+		err := <-r.done
+		requests.Put(r)
+		return err
+	}
+	select {
+	case err := <-r.done: // answered already
 		r.frame = nil
 		requests.Put(r)
 		return err
+	default:
+		// In a pipeline: the frame is the publisher's now, and r is left to it (not reused).
+		return &maybeDelivered{cause: cause}
 	}
 }
 
@@ -196,26 +275,65 @@ func (p *publisher) run() {
 			p.failQueued()
 			return
 		}
-		for {
+		for !p.isClosing() {
 			batch = p.take(batch[:0])
 			if len(batch) == 0 {
 				break
 			}
 			p.send(pipe, batch)
+			clear(batch) // do not keep the requests reachable
 		}
 	}
 }
 
-// take moves up to maxBatch queued requests into batch.
+func (p *publisher) isClosing() bool {
+	select {
+	case <-p.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// take moves up to maxBatch queued requests (and at most maxBatchBytes of frames) into batch, skipping
+// those whose callers gave up, and copies their frames into the publisher's buffer.
 func (p *publisher) take(batch []*request) []*request {
 	p.mu.Lock()
-	n := min(len(p.queue), p.maxBatch)
+	n, size := 0, 0
+	for n < len(p.queue) && n < p.maxBatch {
+		f := len(p.queue[n].frame)
+		if n > 0 && size+f > maxBatchBytes {
+			break
+		}
+		size += f
+		n++
+	}
 	batch = append(batch, p.queue[:n]...)
 	rest := copy(p.queue, p.queue[n:])
 	clear(p.queue[rest:])
 	p.queue = p.queue[:rest]
 	p.mu.Unlock()
-	return batch
+
+	if cap(p.buf) > maxKeptBatchBytes && size <= maxKeptBatchBytes {
+		p.buf = nil // grown by a large frame: do not keep it
+	}
+	if cap(p.buf) < size {
+		p.buf = make([]byte, 0, max(size, min(2*cap(p.buf), maxKeptBatchBytes)))
+	}
+	buf := p.buf[:0]
+	live := batch[:0]
+	for _, r := range batch {
+		if !r.state.CompareAndSwap(queued, copying) {
+			continue // its caller gave up before we got to it
+		}
+		start := len(buf)
+		buf = append(buf, r.frame...)
+		r.frame = buf[start:len(buf):len(buf)]
+		r.state.Store(taken)
+		live = append(live, r)
+	}
+	clear(batch[len(live):])
+	return live
 }
 
 // send publishes one batch in one round trip (a pipeline, or a single command for a batch of one) and
@@ -224,10 +342,7 @@ func (p *publisher) send(pipe redis.Pipeliner, batch []*request) {
 	ctx := p.batchContext()
 	live := batch[:0]
 	cmders := p.cmders[:0]
-	for _, r := range batch {
-		if !r.state.CompareAndSwap(queued, taken) {
-			continue // its caller gave up before we got to it
-		}
+	for _, r := range batch { // take copied every frame, and skipped the requests given up
 		cmders = append(cmders, p.command(len(live), r))
 		live = append(live, r)
 	}
@@ -252,16 +367,17 @@ func (p *publisher) send(pipe redis.Pipeliner, batch []*request) {
 		if e != nil {
 			failed = e
 			p.stats.publishErrors.Add(1)
-			e = fmt.Errorf("redisadapter: publish: %w", e)
+			e = roundTripError(e)
 		} else {
 			p.stats.published.Add(1)
 		}
+		r.frame = nil // before done: once answered, r may be back in the pool
 		r.done <- e
 	}
 	if failed != nil {
 		p.reload.failed(failed) // a Redis Cluster may have failed over: refresh the slot map
 	}
-	for i := range live { // do not keep the broadcasters' buffers reachable
+	for i := range live { // do not keep the batch buffer reachable from the commands
 		if i < len(p.cmds) && p.cmds[i] != nil {
 			p.cmds[i].frame.b = nil
 		}
@@ -299,23 +415,46 @@ func (p *publisher) command(i int, r *request) redis.Cmder {
 	return c.cmd
 }
 
-// failQueued answers every request still queued when the publisher closes.
+// failQueued answers every request still queued when the publisher stops: their frames were not sent.
 func (p *publisher) failQueued() {
 	p.mu.Lock()
 	q := p.queue
 	p.queue = nil
 	p.mu.Unlock()
 	for _, r := range q {
-		if r.state.CompareAndSwap(queued, taken) {
+		if r.state.CompareAndSwap(queued, failed) { // a caller giving up now waits for this answer
+			r.frame = nil
 			r.done <- errPublisherClosed
 		}
 	}
 }
 
-// close stops the publisher after failing whatever is still queued. In-flight pipelines finish first.
-func (p *publisher) close() {
+// stop makes the publisher take no new frame: broadcasts queued or made from now on fail with
+// errPublisherClosed (not sent). The pipeline in flight, if any, goes on.
+func (p *publisher) stop() {
 	p.mu.Lock()
-	close(p.closing)
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.closing:
+	default:
+		close(p.closing)
+	}
+}
+
+// abandon stops the callers of frames in flight from waiting for Redis's answer: they return an error
+// that wraps ErrMaybeDelivered and pubsub.ErrClosed. Call it after stop.
+func (p *publisher) abandon() {
+	select {
+	case <-p.abandoned:
+	default:
+		close(p.abandoned)
+	}
+}
+
+// close stops the publisher, abandons the pipeline in flight (if any) and returns once the publisher
+// goroutine has, which is when that pipeline's round trip ends.
+func (p *publisher) close() {
+	p.stop()
+	p.abandon()
 	<-p.stopped
 }

@@ -1,0 +1,5 @@
+//go:build race
+
+package redisadapter
+
+const raceEnabled = true
