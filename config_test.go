@@ -1,6 +1,7 @@
 package pubsub_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		{"nil dispatcher", pubsub.Config{Name: "x", Dispatchers: map[string]pubsub.Dispatcher{"d": nil}}, `dispatcher "d" is nil`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ps, err := pubsub.New(tc.cfg)
+			ps, err := pubsub.New(context.Background(), tc.cfg)
 			if err == nil {
 				ps.Close()
 				t.Fatal("New succeeded")

@@ -4,12 +4,15 @@
 // A PubSub has subscribers, the Go stand-in for Elixir processes: each is a bounded mailbox that
 // receives the messages broadcast on the topics it subscribes to.
 //
-//	ps, err := pubsub.New(pubsub.Config{Name: "my_pubsub"}) // one node, no adapter
+//	ps, err := pubsub.New(ctx, pubsub.Config{Name: "my_pubsub"}) // one node, no adapter
 //	defer ps.Close()
 //	sub := ps.NewSubscriber()
 //	err = sub.Subscribe("user:123")
 //	err = ps.Broadcast(ctx, "user:123", UserUpdate{ID: 123, Name: "Shane"})
-//	msg := <-sub.C() // msg.Topic == "user:123", msg.Payload.(UserUpdate)
+//	msg := <-sub.C()                              // msg.Topic == "user:123"
+//	update, err := pubsub.As[UserUpdate](msg)     // on every node, registered type or not
+//
+// (Example is the same, with every error checked.)
 //
 // # Broadcasts
 //

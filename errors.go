@@ -9,8 +9,9 @@ import (
 var (
 	// ErrClosed is returned by every call on a PubSub after Close.
 	ErrClosed = errors.New("pubsub: closed")
-	// ErrSubscriberClosed is returned by calls on a Subscriber after its Close (or its PubSub's).
-	ErrSubscriberClosed = errors.New("pubsub: subscriber closed")
+	// ErrSubscriberClosed is returned by calls on a Subscriber after its Close (or its PubSub's). It
+	// matches ErrClosed too (errors.Is), so one test answers "is it over?".
+	ErrSubscriberClosed = ClosedError("pubsub: subscriber closed")
 	// ErrEmptyTopic is returned when a topic is the empty string.
 	ErrEmptyTopic = errors.New("pubsub: empty topic")
 	// ErrNilSubscriber is returned when a nil *Subscriber is passed where one is required.
@@ -36,6 +37,18 @@ var (
 	// protocol version, or whose payload does not decode.
 	ErrBadFrame = errors.New("pubsub: bad frame")
 )
+
+// closedError is an error that also matches ErrClosed with errors.Is: ErrSubscriberClosed, and other
+// packages' "closed" sentinels (tracker.ErrClosed) through ClosedError.
+type closedError struct{ msg string }
+
+func (e *closedError) Error() string { return e.msg }
+func (e *closedError) Unwrap() error { return ErrClosed }
+
+// ClosedError returns a new sentinel error with text msg that matches ErrClosed with errors.Is, for
+// packages built on a PubSub (tracker.ErrClosed is one), so that errors.Is(err, pubsub.ErrClosed)
+// answers "is it over?" everywhere.
+func ClosedError(msg string) error { return &closedError{msg} }
 
 // BroadcastError is the panic value of the Must… variants, like Phoenix's Phoenix.PubSub.BroadcastError.
 // Err is the error the non-panicking call returned.

@@ -62,12 +62,12 @@ func (a *pipeAdapter) Close() error {
 func ExampleAdapter() {
 	hub := &pipeHub{hosts: map[string]pubsub.Host{}}
 	secrets := [][]byte{[]byte("a secret of at least 16 bytes, 32 is better")}
-	a, err := pubsub.New(pubsub.Config{Name: "chat", Adapter: &pipeAdapter{hub, "a"}, Secrets: secrets})
+	a, err := pubsub.New(context.Background(), pubsub.Config{Name: "chat", Adapter: &pipeAdapter{hub, "a"}, Secrets: secrets})
 	if err != nil {
 		panic(err)
 	}
 	defer a.Close()
-	b, err := pubsub.New(pubsub.Config{Name: "chat", Adapter: &pipeAdapter{hub, "b"}, Secrets: secrets})
+	b, err := pubsub.New(context.Background(), pubsub.Config{Name: "chat", Adapter: &pipeAdapter{hub, "b"}, Secrets: secrets})
 	if err != nil {
 		panic(err)
 	}

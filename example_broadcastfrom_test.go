@@ -9,7 +9,7 @@ import (
 
 // BroadcastFrom skips the sender's own subscriptions: a chat member does not hear its own message.
 func ExamplePubSub_BroadcastFrom() {
-	ps, err := pubsub.New(pubsub.Config{Name: "chat"})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "chat"})
 	if err != nil {
 		panic(err)
 	}

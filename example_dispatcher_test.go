@@ -18,7 +18,7 @@ func ExampleDispatcher() {
 			}
 		}
 	})
-	ps, err := pubsub.New(pubsub.Config{
+	ps, err := pubsub.New(context.Background(), pubsub.Config{
 		Name:        "app",
 		Dispatchers: map[string]pubsub.Dispatcher{"admins_only": adminsOnly}, // the same on every node
 	})

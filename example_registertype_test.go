@@ -28,7 +28,7 @@ func ExampleRegisterType() {
 	fmt.Println(pubsub.RegisterType[PriceChanged]("example.price_changed")) // the same pair again: fine
 	fmt.Println(pubsub.RegisterType[PriceView]("example.price_changed"))    // the name is taken
 
-	ps, err := pubsub.New(pubsub.Config{Name: "shop"})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "shop"})
 	if err != nil {
 		panic(err)
 	}

@@ -11,7 +11,7 @@ import (
 // reports the slow consumer once per episode, from its own goroutine.
 func ExampleSlowConsumer() {
 	reports := make(chan pubsub.SlowConsumer, 10)
-	ps, err := pubsub.New(pubsub.Config{
+	ps, err := pubsub.New(context.Background(), pubsub.Config{
 		Name:           "app",
 		OnSlowConsumer: func(e pubsub.SlowConsumer) { reports <- e }, // must not block for long
 	})

@@ -3,6 +3,7 @@ package pubsub_test
 import (
 	"context"
 	"fmt"
+	"log"
 
 	"github.com/phxgo/pubsub"
 )
@@ -14,34 +15,34 @@ type UserUpdate struct {
 }
 
 // Phoenix.PubSub's getting started, in Go: subscribe to "user:123", broadcast an update, receive it.
+// This is the README's quickstart, word for word (TestReadmeQuickstartIsExample holds them together).
 func Example() {
-	ps, err := pubsub.New(pubsub.Config{Name: "my_pubsub"}) // one node, no adapter
+	ctx := context.Background()
+	ps, err := pubsub.New(ctx, pubsub.Config{Name: "my_pubsub"}) // one node; see redisadapter for a cluster
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 	defer ps.Close()
 
 	sub := ps.NewSubscriber()
 	if err := sub.Subscribe("user:123"); err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-
-	ctx := context.Background()
 	if err := ps.Broadcast(ctx, "user:123", UserUpdate{ID: 123, Name: "Shane"}); err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 
 	msg, err := sub.Receive(ctx) // or: msg := <-sub.C()
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	var update UserUpdate
-	if err := msg.Decode(&update); err != nil {
-		panic(err)
+	// From another node, an unregistered type arrives encoded: As decodes it wherever it came from
+	// (or register the type on every node with pubsub.RegisterType, and it arrives as itself).
+	update, err := pubsub.As[UserUpdate](msg)
+	if err != nil {
+		log.Fatal(err)
 	}
-	fmt.Println(msg.Topic)
-	fmt.Printf("%+v\n", update)
+	fmt.Println(msg.Topic, update.Name)
 	// Output:
-	// user:123
-	// {ID:123 Name:Shane}
+	// user:123 Shane
 }

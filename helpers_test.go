@@ -13,7 +13,7 @@ func newPS(t testing.TB, cfg pubsub.Config) *pubsub.PubSub {
 	if cfg.Name == "" {
 		cfg.Name = "test"
 	}
-	ps, err := pubsub.New(cfg)
+	ps, err := pubsub.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -18,6 +18,19 @@ type Message struct {
 	Payload any
 }
 
+// As returns m's payload as a T: the payload itself when it is a T (any local broadcast, or a registered
+// type, []byte or string from another node), otherwise what Message.Decode makes of it, so that an
+// unregistered struct from another node (an Encoded) still arrives as a T. Read payloads with As rather
+// than a type assertion, which fails on other nodes for types that are not registered.
+func As[T any](m Message) (T, error) {
+	if v, ok := m.Payload.(T); ok {
+		return v, nil
+	}
+	var v T
+	err := m.Decode(&v)
+	return v, err
+}
+
 // Decode stores the payload in the value v points to. When the payload's type is assignable to *v it is
 // assigned (no copy of its contents); otherwise it is converted through msgpack, so a map can fill a
 // struct and an Encoded from another node decodes into any type that matches its shape. It returns an

@@ -23,18 +23,19 @@ type PubSub struct {
 	cfg         Config
 	log         *slog.Logger
 
-	adapter    Adapter // nil without one
-	remote     bool    // the adapter has other nodes: send them broadcasts
-	carrier    bool    // the adapter carries messages, not frames (MessageCarrier)
-	signingKey []byte  // Config.Secrets[0], or nil
-	startedMs  int64   // Unix milliseconds at New: signed frames sent before are not owed to this node
-	out        *outStreams
-	in         inStreams
-	stats      counters
-	rlog       *ratelog.Log
-	clock      atomic.Int64  // Unix nanoseconds, set by the sweeper every sweepInterval (coarseNow)
-	stopSweep  chan struct{} // closed by Close; nil without a remote adapter
-	sweepDone  chan struct{}
+	adapter     Adapter // nil without one
+	remote      bool    // the adapter has other nodes: send them broadcasts
+	carrier     bool    // the adapter carries messages, not frames (MessageCarrier)
+	signingKey  []byte  // Config.Secrets[0], or nil
+	startedMs   int64   // Unix milliseconds at New: signed frames sent before are not owed to this node
+	out         *outStreams
+	in          inStreams
+	stats       counters
+	rlog        *ratelog.Log
+	warnedTypes sync.Map      // reflect.Type → struct{}: unregistered payload types warned about (warnUnregistered)
+	clock       atomic.Int64  // Unix nanoseconds, set by the sweeper every sweepInterval (coarseNow)
+	stopSweep   chan struct{} // closed by Close; nil without a remote adapter
+	sweepDone   chan struct{}
 
 	registry *registry
 	slow     *slowReporter
@@ -48,14 +49,12 @@ type PubSub struct {
 	subs   map[*Subscriber]struct{} // live subscribers, closed by Close
 }
 
-// startTimeout bounds the adapter's Start.
-const startTimeout = 10 * time.Second
-
-// New starts a PubSub. It validates cfg (errors wrap ErrInvalidConfig) and starts the adapter, within
-// 10 s. The PubSub owns cfg.Adapter from the moment New is called: when New fails, for a bad config or
-// a failed start, it has closed the adapter; otherwise Close closes it. (An adapter that already serves
-// another PubSub is the exception: its Start fails with ErrAdapterInUse, and New leaves it alone.)
-func New(cfg Config) (*PubSub, error) {
+// New starts a PubSub. It validates cfg (errors wrap ErrInvalidConfig) and starts the adapter, which
+// may connect to its transport: ctx bounds that. The PubSub owns cfg.Adapter from the moment New is
+// called: when New fails, for a bad config or a failed start, it has closed the adapter; otherwise
+// Close closes it. (An adapter that already serves another PubSub is the exception: its Start fails
+// with ErrAdapterInUse, and New leaves it alone.)
+func New(ctx context.Context, cfg Config) (*PubSub, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		if cfg.Adapter != nil {
@@ -100,10 +99,7 @@ func New(cfg Config) (*PubSub, error) {
 		go ps.sweeper(ps.stopSweep, ps.sweepDone)
 	}
 	if a := cfg.Adapter; a != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-		err := a.Start(ctx, host{ps})
-		cancel()
-		if err != nil {
+		if err := a.Start(ctx, host{ps}); err != nil {
 			ps.stopBackground()
 			if !errors.Is(err, ErrAdapterInUse) { // another PubSub's adapter is not ours to close
 				err = errors.Join(err, a.Close())

@@ -145,7 +145,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestCloseReturnsErrClosedEverywhere(t *testing.T) {
-	ps, err := pubsub.New(pubsub.Config{Name: "x"})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestDispatcherMayReenter(t *testing.T) {
 func TestSlowConsumerDropsCountsAndReportsOncePerEpisode(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		reports := make(chan pubsub.SlowConsumer, 10)
-		ps, err := pubsub.New(pubsub.Config{Name: "slow", OnSlowConsumer: func(e pubsub.SlowConsumer) { reports <- e }})
+		ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "slow", OnSlowConsumer: func(e pubsub.SlowConsumer) { reports <- e }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -347,7 +347,7 @@ func TestSlowConsumerDropsCountsAndReportsOncePerEpisode(t *testing.T) {
 func TestSlowConsumerCallbackPanicIsContained(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		calls := 0
-		ps, _ := pubsub.New(pubsub.Config{Name: "p", OnSlowConsumer: func(pubsub.SlowConsumer) { calls++; panic("boom") }})
+		ps, _ := pubsub.New(context.Background(), pubsub.Config{Name: "p", OnSlowConsumer: func(pubsub.SlowConsumer) { calls++; panic("boom") }})
 		defer ps.Close()
 		for range 2 {
 			s := ps.NewSubscriber(pubsub.WithMailboxSize(1))
@@ -431,7 +431,7 @@ func TestOrderAndNothingLostSilently(t *testing.T) {
 
 // Broadcasters, subscribers joining and leaving, subscriber closes and the PubSub's Close all race.
 func TestConcurrencyChaos(t *testing.T) {
-	ps, err := pubsub.New(pubsub.Config{Name: "chaos", PoolSize: 2})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "chaos", PoolSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,7 +508,7 @@ func TestDeliverIsSafeAgainstConcurrentClose(t *testing.T) {
 }
 
 func ExampleSubscriber_Receive() {
-	ps, _ := pubsub.New(pubsub.Config{Name: "example"})
+	ps, _ := pubsub.New(context.Background(), pubsub.Config{Name: "example"})
 	defer ps.Close()
 	sub := ps.NewSubscriber()
 	sub.Subscribe("user:123")
@@ -549,5 +549,23 @@ func TestDoneAndAfterClose(t *testing.T) {
 	case got := <-ran:
 		t.Fatalf("unexpected %q", got)
 	default:
+	}
+}
+
+// One sentinel answers "is it over?": a closed subscriber's errors match ErrClosed too, and
+// ErrSubscriberClosed stays distinguishable.
+func TestClosedErrorsMatchErrClosed(t *testing.T) {
+	ps := newPS(t, pubsub.Config{})
+	s := ps.NewSubscriber()
+	s.Close()
+	err := s.Subscribe("t")
+	if !errors.Is(err, pubsub.ErrSubscriberClosed) || !errors.Is(err, pubsub.ErrClosed) {
+		t.Fatalf("Subscribe after Close: %v, want it to match ErrSubscriberClosed and ErrClosed", err)
+	}
+	if errors.Is(pubsub.ErrClosed, pubsub.ErrSubscriberClosed) {
+		t.Error("ErrClosed matches ErrSubscriberClosed: the match must go one way only")
+	}
+	if mine := pubsub.ClosedError("mine: closed"); !errors.Is(mine, pubsub.ErrClosed) || mine.Error() != "mine: closed" {
+		t.Errorf("ClosedError: %v", mine)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"sync"
 	"time"
@@ -77,11 +78,19 @@ func (ps *PubSub) send(ctx context.Context, kind wire.Kind, target, topic, dispa
 		// wire.Append only reads the payload, so the string's bytes can be lent without a copy.
 		env.PayloadType, env.Payload = TypeString, unsafe.Slice(unsafe.StringData(p), len(p))
 	default:
+		name := typeName(payload)
+		if name == "" {
+			if raw, ok := namedBytes(payload); ok { // json.RawMessage and its kind travel as bytes
+				env.PayloadType, env.Payload = TypeBytes, raw
+				break
+			}
+			ps.warnUnregistered(payload)
+		}
 		b.payload.Reset()
 		if err := b.enc.Encode(payload); err != nil {
 			return fmt.Errorf("pubsub: encode %T payload: %w", payload, err)
 		}
-		env.PayloadType, env.Payload = typeName(payload), b.payload.Bytes()
+		env.PayloadType, env.Payload = name, b.payload.Bytes()
 	}
 	// Numbered last, just before the adapter queues the frame, so that frames of concurrent
 	// broadcasters are rarely reordered between here and the wire (receivers tolerate it when they are).
@@ -101,6 +110,32 @@ func (ps *PubSub) transmit(ctx context.Context, kind wire.Kind, target string, f
 		return ps.adapter.DirectBroadcast(ctx, target, f)
 	}
 	return ps.adapter.Broadcast(ctx, f)
+}
+
+// namedBytes returns the bytes of a payload whose type is a named []byte (json.RawMessage, say): such
+// payloads travel as bytes and arrive as []byte.
+func namedBytes(payload any) ([]byte, bool) {
+	v := reflect.ValueOf(payload)
+	if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
+		return v.Bytes(), true
+	}
+	return nil, false
+}
+
+// warnUnregistered logs, once per type, that a payload of a type no RegisterType names is going to
+// other nodes, where it arrives as an Encoded (not as its type): the rule of cross-node payloads that
+// is easiest to miss.
+func (ps *PubSub) warnUnregistered(payload any) {
+	if payload == nil {
+		return
+	}
+	t := reflect.TypeOf(payload)
+	if _, warned := ps.warnedTypes.LoadOrStore(t, struct{}{}); warned {
+		return
+	}
+	ps.log.Warn("pubsub: a payload type that is not registered is broadcast to other nodes: they receive it as pubsub.Encoded, not as its type; "+
+		"register it on every node (pubsub.RegisterType), and read payloads with pubsub.As or Message.Decode",
+		slog.String("pubsub", ps.name), slog.String("type", t.String()))
 }
 
 // decodePayload turns a payload from the wire back into a Go value: a registered type's value, a []byte

@@ -145,7 +145,7 @@ type closeCounter struct {
 func (c *closeCounter) Close() error { c.closes++; return nil }
 
 func TestAdapterStartErrorFailsNew(t *testing.T) {
-	_, err := pubsub.New(pubsub.Config{Name: "x", Adapter: &failingAdapter{memAdapter{bus: newMemBus()}}})
+	_, err := pubsub.New(context.Background(), pubsub.Config{Name: "x", Adapter: &failingAdapter{memAdapter{bus: newMemBus()}}})
 	if err == nil || err.Error() != "pubsub: start adapter: no redis" {
 		t.Fatalf("err = %v", err)
 	}
@@ -154,7 +154,7 @@ func TestAdapterStartErrorFailsNew(t *testing.T) {
 // The PubSub owns its adapter from New on: a failed New has closed it, once.
 func TestNewClosesTheAdapterWhenItFails(t *testing.T) {
 	bad := &closeCounter{memAdapter: memAdapter{bus: newMemBus(), name: "a"}}
-	if _, err := pubsub.New(pubsub.Config{Adapter: bad}); !errors.Is(err, pubsub.ErrInvalidConfig) {
+	if _, err := pubsub.New(context.Background(), pubsub.Config{Adapter: bad}); !errors.Is(err, pubsub.ErrInvalidConfig) {
 		t.Fatalf("New without a Name: %v", err)
 	}
 	if bad.closes != 1 {

@@ -2,7 +2,7 @@
 // command line can move between a single node and a Redis cluster without code changes:
 //
 //	a, err := adapters.Open(os.Getenv("PUBSUB_URL"), adapters.Options{NodeName: "web-1"})
-//	ps, err := pubsub.New(pubsub.Config{Name: "chat", Adapter: a})
+//	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "chat", Adapter: a})
 //
 // "local:" is the single-node adapter (localadapter); "redis://…" and "rediss://…" (TLS) are the Redis
 // adapter (redisadapter), with go-redis's URL syntax: redis://[user:password@]host:port/db.

@@ -10,7 +10,7 @@
 // the fastlane name the dispatcher registered in pubsub.Config.Dispatchers:
 //
 //	fl := &dispatch.FastlaneDispatcher{} // JSONEncoder by default
-//	ps, err := pubsub.New(pubsub.Config{
+//	ps, err := pubsub.New(ctx, pubsub.Config{
 //		Name:        "app",
 //		Dispatchers: map[string]pubsub.Dispatcher{dispatch.FastlaneName: fl},
 //	})

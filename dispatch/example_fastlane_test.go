@@ -13,7 +13,7 @@ import (
 // message in its mailbox.
 func ExampleFastlaneDispatcher() {
 	fl := &dispatch.FastlaneDispatcher{} // frames are JSON: {"topic": ..., "payload": ...}
-	ps, err := pubsub.New(pubsub.Config{
+	ps, err := pubsub.New(context.Background(), pubsub.Config{
 		Name:        "app",
 		Dispatchers: map[string]pubsub.Dispatcher{dispatch.FastlaneName: fl},
 	})

@@ -21,7 +21,7 @@ type update struct {
 // newFastlane starts a PubSub with fl registered as dispatch.FastlaneName.
 func newFastlane(t testing.TB, fl *dispatch.FastlaneDispatcher) *pubsub.PubSub {
 	t.Helper()
-	ps, err := pubsub.New(pubsub.Config{
+	ps, err := pubsub.New(context.Background(), pubsub.Config{
 		Name:        "fastlane_test",
 		Dispatchers: map[string]pubsub.Dispatcher{dispatch.FastlaneName: fl},
 	})
@@ -454,7 +454,7 @@ func BenchmarkFanout(b *testing.B) {
 		{"encode-per-writer", perWriter},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			ps, err := pubsub.New(pubsub.Config{Name: "bench", Dispatchers: map[string]pubsub.Dispatcher{"d": bc.d}})
+			ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "bench", Dispatchers: map[string]pubsub.Dispatcher{"d": bc.d}})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -25,7 +25,7 @@ func TestConformance(t *testing.T) {
 		nodes := make([]*pubsub.PubSub, n)
 		for i := range nodes {
 			cfg.Adapter = localadapter.New(fmt.Sprintf("local%d", i))
-			ps, err := pubsub.New(cfg)
+			ps, err := pubsub.New(context.Background(), cfg)
 			if err != nil {
 				closeAll(nodes[:i])
 				t.Fatalf("New: %v", err)
@@ -45,12 +45,12 @@ func closeAll(nodes []*pubsub.PubSub) {
 
 func TestStartTwice(t *testing.T) {
 	a := localadapter.New("node")
-	ps, err := pubsub.New(pubsub.Config{Name: "first", Adapter: a})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "first", Adapter: a})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	defer ps.Close()
-	if second, err := pubsub.New(pubsub.Config{Name: "second", Adapter: a}); err == nil {
+	if second, err := pubsub.New(context.Background(), pubsub.Config{Name: "second", Adapter: a}); err == nil {
 		second.Close()
 		t.Fatal("a second PubSub started on the same adapter; want an error (an adapter serves one PubSub)")
 	}
@@ -74,7 +74,7 @@ func TestNodeName(t *testing.T) {
 		if got := a.NodeName(); got != tc.want {
 			t.Errorf("New(%q).NodeName() = %q, want %q", tc.name, got, tc.want)
 		}
-		ps, err := pubsub.New(pubsub.Config{Name: "test", Adapter: a})
+		ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "test", Adapter: a})
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}
@@ -104,7 +104,7 @@ func TestSendsNothing(t *testing.T) {
 
 // A PubSub on the local adapter: one node, named.
 func ExampleNew() {
-	ps, err := pubsub.New(pubsub.Config{Name: "chat", Adapter: localadapter.New("node-a")})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "chat", Adapter: localadapter.New("node-a")})
 	if err != nil {
 		panic(err)
 	}

@@ -15,7 +15,7 @@
 //				var ps *pubsub.PubSub
 //				if err == nil {
 //					cfg.Adapter = a
-//					ps, err = pubsub.New(cfg)
+//					ps, err = pubsub.New(context.Background(), cfg)
 //				}
 //				if err != nil {
 //					for _, started := range nodes[:i] {

@@ -266,7 +266,7 @@ func hubFactory(fault hubFault) pubsubtest.Factory {
 		nodes := make([]*pubsub.PubSub, n)
 		for i := range nodes {
 			cfg.Adapter = h.node(fmt.Sprintf("hub%d", i))
-			ps, err := pubsub.New(cfg)
+			ps, err := pubsub.New(context.Background(), cfg)
 			if err != nil {
 				closeAll(nodes[:i])
 				t.Fatalf("New: %v", err)

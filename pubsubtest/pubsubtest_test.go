@@ -1,6 +1,7 @@
 package pubsubtest_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -18,7 +19,7 @@ func TestNoAdapter(t *testing.T) {
 		nodes := make([]*pubsub.PubSub, n)
 		for i := range nodes {
 			cfg.NodeName = fmt.Sprintf("node%d", i)
-			ps, err := pubsub.New(cfg)
+			ps, err := pubsub.New(context.Background(), cfg)
 			if err != nil {
 				closeAll(nodes[:i])
 				t.Fatalf("New: %v", err)

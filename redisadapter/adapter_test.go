@@ -1,6 +1,7 @@
 package redisadapter_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -39,7 +40,7 @@ func TestStartFailsClearlyWhenRedisIsUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = pubsub.New(pubsub.Config{Name: "x", Adapter: a})
+	_, err = pubsub.New(context.Background(), pubsub.Config{Name: "x", Adapter: a})
 	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("err = %v, want one naming the address", err)
 	}
@@ -213,7 +214,7 @@ func TestSecondPubSubDoesNotCloseTheAdapter(t *testing.T) {
 	name := uniqueName(t)
 	ps, a := startNode(t, name, redisadapter.Config{URL: url, NodeName: "a"}, pubsub.Config{})
 	other, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "b"}, pubsub.Config{})
-	if second, err := pubsub.New(pubsub.Config{Name: name, Adapter: a}); !errors.Is(err, pubsub.ErrAdapterInUse) {
+	if second, err := pubsub.New(context.Background(), pubsub.Config{Name: name, Adapter: a}); !errors.Is(err, pubsub.ErrAdapterInUse) {
 		if second != nil {
 			second.Close()
 		}

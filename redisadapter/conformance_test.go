@@ -1,6 +1,7 @@
 package redisadapter_test
 
 import (
+	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func factory(url string) pubsubtest.Factory {
 			}
 			c := cfg
 			c.Adapter = a
-			ps, err := pubsub.New(c)
+			ps, err := pubsub.New(context.Background(), c)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,7 +3,7 @@
 // node, DirectBroadcast reaches one node, LocalBroadcast stays local.
 //
 //	a, err := redisadapter.New(redisadapter.Config{URL: "redis://localhost:6379/0", NodeName: "web-1"})
-//	ps, err := pubsub.New(pubsub.Config{Name: "chat", Adapter: a})
+//	ps, err := pubsub.New(ctx, pubsub.Config{Name: "chat", Adapter: a})
 //
 // # Channels
 //

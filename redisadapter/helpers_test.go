@@ -46,7 +46,7 @@ func startNode(t testing.TB, name string, acfg redisadapter.Config, pcfg pubsub.
 		t.Fatalf("redisadapter.New: %v", err)
 	}
 	pcfg.Name, pcfg.Adapter = name, a
-	ps, err := pubsub.New(pcfg)
+	ps, err := pubsub.New(context.Background(), pcfg)
 	if err != nil {
 		t.Fatalf("pubsub.New: %v", err)
 	}

@@ -1,6 +1,7 @@
 package redisadapter_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -73,7 +74,7 @@ func TestACLRestrictedUser(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		ps, err := pubsub.New(pubsub.Config{Name: name, Adapter: ad})
+		ps, err := pubsub.New(context.Background(), pubsub.Config{Name: name, Adapter: ad})
 		took := time.Since(start)
 		if err == nil {
 			ps.Close()

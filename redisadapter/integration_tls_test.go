@@ -1,6 +1,7 @@
 package redisadapter_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -155,7 +156,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	ps, err := pubsub.New(pubsub.Config{Name: name, Adapter: bad})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: name, Adapter: bad})
 	if err == nil {
 		ps.Close()
 		t.Fatal("a node that does not trust the server's CA started")

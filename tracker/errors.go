@@ -1,6 +1,10 @@
 package tracker
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/phxgo/pubsub"
+)
 
 // Errors returned by the package; methods wrap them with detail, so test with errors.Is.
 var (
@@ -8,8 +12,9 @@ var (
 	ErrAlreadyTracked = errors.New("tracker: already tracked")
 	// ErrNoPresence is returned by Update and UpdateFunc when the owner does not track the key in the topic.
 	ErrNoPresence = errors.New("tracker: no presence")
-	// ErrClosed is returned by every call after Close or GracefulPermdown.
-	ErrClosed = errors.New("tracker: closed")
+	// ErrClosed is returned by every call after Close or GracefulPermdown. It matches pubsub.ErrClosed
+	// too (errors.Is).
+	ErrClosed = pubsub.ClosedError("tracker: closed")
 	// ErrInvalidConfig is returned by New for a configuration it cannot use.
 	ErrInvalidConfig = errors.New("tracker: invalid config")
 	// ErrInvalidArgument is returned for an empty topic or key, a nil owner, or metadata that cannot

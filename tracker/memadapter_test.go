@@ -267,7 +267,7 @@ type hubNode struct {
 // (its Handler is replaced by a diffLog unless cfg has one). Both are closed when the test ends.
 func (h *memHub) start(t testing.TB, name string, cfg Config) *hubNode {
 	t.Helper()
-	ps, err := pubsub.New(pubsub.Config{Name: "tracker-test", Adapter: h.adapter(name)})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "tracker-test", Adapter: h.adapter(name)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package tracker_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -126,7 +127,7 @@ func realRedisNode(t testing.TB, url, name, node string) *pubsub.PubSub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := pubsub.New(pubsub.Config{Name: name, Adapter: a})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: name, Adapter: a})
 	if err != nil {
 		t.Fatal(err)
 	}

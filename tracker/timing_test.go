@@ -85,7 +85,7 @@ func sleep(d time.Duration) {
 
 // spy starts a PubSub on the hub without a tracker: a node that hears gossip and never sends any.
 func spy(t *testing.T, h *memHub, name string) *pubsub.PubSub {
-	ps, err := pubsub.New(pubsub.Config{Name: "tracker-test", Adapter: h.adapter(name)})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "tracker-test", Adapter: h.adapter(name)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -669,7 +669,7 @@ func TestReadsNeverWaitForShardOrHandler(t *testing.T) {
 }
 
 func localTestPS(t testing.TB, node string) *pubsub.PubSub {
-	ps, err := pubsub.New(pubsub.Config{Name: "tracker-test", NodeName: node})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "tracker-test", NodeName: node})
 	if err != nil {
 		t.Fatal(err)
 	}

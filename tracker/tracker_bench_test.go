@@ -39,7 +39,7 @@ type benchOwnerKey struct{}
 
 func benchTracker(b *testing.B, cfg Config) (*pubsub.PubSub, *Tracker) {
 	b.Helper()
-	ps, err := pubsub.New(pubsub.Config{Name: "bench", NodeName: "a"})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "bench", NodeName: "a"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func BenchmarkTrackerMemoryPerPresence(b *testing.B) {
 		b.Run(fmt.Sprintf("presences-per-owner=%d", perOwner), func(b *testing.B) {
 			var per float64
 			for range b.N {
-				ps, err := pubsub.New(pubsub.Config{Name: "bench", NodeName: "a"})
+				ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "bench", NodeName: "a"})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -383,7 +383,7 @@ func BenchmarkTrackerVisibleOnPeer10k(b *testing.B) {
 				b.Fatal(err)
 			}
 			adapters = append(adapters, ad)
-			ps, err := pubsub.New(pubsub.Config{Name: psName, Adapter: ad})
+			ps, err := pubsub.New(context.Background(), pubsub.Config{Name: psName, Adapter: ad})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -34,7 +34,7 @@ func (r *recorder) all() []map[string]tracker.Diff {
 }
 
 func localPS(t *testing.T, node string) *pubsub.PubSub {
-	ps, err := pubsub.New(pubsub.Config{Name: "tracker-test", NodeName: node})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "tracker-test", NodeName: node})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func redisNode(t *testing.T, addr, name, node string) *pubsub.PubSub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := pubsub.New(pubsub.Config{Name: name, Adapter: a})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: name, Adapter: a})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,4 +271,14 @@ func TestLateJoinerGetsState(t *testing.T) {
 	late := redisNode(t, m.Addr(), t.Name(), "late")
 	tl := newTracker(t, late, cfg)
 	eventually(t, 5*time.Second, "the late joiner to see 50", func() bool { return len(tl.List("room")) == 50 })
+}
+
+// tracker.ErrClosed matches pubsub.ErrClosed, so one test answers "is it over?" for both.
+func TestErrClosedMatchesPubSub(t *testing.T) {
+	if !errors.Is(tracker.ErrClosed, pubsub.ErrClosed) {
+		t.Fatal("tracker.ErrClosed does not match pubsub.ErrClosed")
+	}
+	if errors.Is(tracker.ErrClosed, pubsub.ErrSubscriberClosed) {
+		t.Fatal("tracker.ErrClosed matches pubsub.ErrSubscriberClosed")
+	}
 }

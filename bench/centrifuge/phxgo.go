@@ -57,7 +57,7 @@ func phxgoNode(url, name, node string) (*pubsub.PubSub, *redisadapter.Adapter, e
 	if err != nil {
 		return nil, nil, err
 	}
-	ps, err := pubsub.New(pubsub.Config{Name: name, Adapter: ad})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: name, Adapter: ad})
 	if err != nil {
 		return nil, nil, err
 	}

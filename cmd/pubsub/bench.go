@@ -195,7 +195,7 @@ func endToEnd(ctx context.Context, d time.Duration, send func(), finish func(), 
 }
 
 func newLocalPubSub() (*pubsub.PubSub, error) {
-	return pubsub.New(pubsub.Config{Name: "bench"})
+	return pubsub.New(context.Background(), pubsub.Config{Name: "bench"})
 }
 
 func benchOneSubscriber(ctx context.Context, d time.Duration) (float64, error) {

@@ -106,7 +106,7 @@ func startNode(t *testing.T, url, name, node string) *pubsub.PubSub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := pubsub.New(pubsub.Config{Name: name, Adapter: a})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: name, Adapter: a})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,7 +132,7 @@ func (t *redisTarget) startNode(nc nodeConfig) (*pubsub.PubSub, *redisadapter.Ad
 	if nc.secret != nil {
 		cfg.Secrets = [][]byte{nc.secret}
 	}
-	ps, err := pubsub.New(cfg) // closes the adapter when it fails
+	ps, err := pubsub.New(context.Background(), cfg) // closes the adapter when it fails
 	if err != nil {
 		return nil, nil, fmt.Errorf("node %q cannot join PubSub %q on Redis at %s: %w", nc.nodeName, nc.pubsubName, t.addr(), err)
 	}

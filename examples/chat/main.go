@@ -35,12 +35,12 @@ type node struct {
 	presence *tracker.Tracker
 }
 
-func startNode(url, name string) (*node, error) {
+func startNode(ctx context.Context, url, name string) (*node, error) {
 	a, err := redisadapter.New(redisadapter.Config{URL: url, NodeName: name})
 	if err != nil {
 		return nil, err
 	}
-	ps, err := pubsub.New(pubsub.Config{Name: "chat", Adapter: a})
+	ps, err := pubsub.New(ctx, pubsub.Config{Name: "chat", Adapter: a})
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func main() {
 	ctx := context.Background()
 	var nodes []*node
 	for _, name := range []string{"eu-1", "eu-2", "us-1"} {
-		n, err := startNode(url, name)
+		n, err := startNode(ctx, url, name)
 		if err != nil {
 			log.Fatal(err)
 		}

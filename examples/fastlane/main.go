@@ -78,7 +78,7 @@ type chatMessage struct {
 
 func main() {
 	fastlane := &dispatch.FastlaneDispatcher{} // JSON frames: {"topic": ..., "payload": ...}
-	ps, err := pubsub.New(pubsub.Config{
+	ps, err := pubsub.New(context.Background(), pubsub.Config{
 		Name:        "chat",
 		Dispatchers: map[string]pubsub.Dispatcher{dispatch.FastlaneName: fastlane},
 	})

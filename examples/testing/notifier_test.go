@@ -22,7 +22,7 @@ func node(t *testing.T, m *miniredis.Miniredis, name string) *pubsub.PubSub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := pubsub.New(pubsub.Config{Name: "shop", Adapter: a})
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "shop", Adapter: a})
 	if err != nil {
 		t.Fatal(err)
 	}
