@@ -10,6 +10,11 @@ import (
 	"github.com/phxgo/pubsub/internal/wire"
 )
 
+// frameLimits bounds frames from other nodes before anything is decoded: the format's hard caps. The
+// adapter enforces its own, configurable, frame size (redisadapter.Config.MaxMessageSize) before it
+// hands a frame over, so that raising it there is enough.
+var frameLimits = wire.Limits{MaxFrame: wire.MaxFrameLen}
+
 // handleFrame checks a frame from another node and delivers its message, in the order docs/protocol.md
 // ("Receiving") gives: the cheap checks first, the payload last and only when someone here wants it.
 func (ps *PubSub) handleFrame(frame string) error {

@@ -8,18 +8,17 @@ type Diff struct {
 	Leaves []Presence
 }
 
-// Handler receives a tracker's diffs, grouped by topic: Phoenix.Tracker's handle_diff.
-//
-// HandleDiff runs on a goroutine of its own per tracker, never on the replication path: calls come one at
-// a time, in the order the changes happened, and a slow handler delays only later calls (diffs queue for
-// it; none is dropped or reordered). A panic in HandleDiff is recovered and logged, and the next diff is
-// delivered as usual. The map and its slices belong to the handler.
-type Handler interface {
-	HandleDiff(diff map[string]Diff)
+// diffBuilder groups joins and leaves by topic.
+type diffBuilder map[string]Diff
+
+func (b diffBuilder) join(v *value) {
+	d := b[v.topic]
+	d.Joins = append(d.Joins, v.presence())
+	b[v.topic] = d
 }
 
-// HandlerFunc adapts a function to the Handler interface.
-type HandlerFunc func(diff map[string]Diff)
-
-// HandleDiff calls f(diff).
-func (f HandlerFunc) HandleDiff(diff map[string]Diff) { f(diff) }
+func (b diffBuilder) leave(v *value) {
+	d := b[v.topic]
+	d.Leaves = append(d.Leaves, v.presence())
+	b[v.topic] = d
+}

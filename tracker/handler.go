@@ -5,6 +5,22 @@ import (
 	"sync"
 )
 
+// Handler receives a tracker's diffs, grouped by topic: Phoenix.Tracker's handle_diff.
+//
+// HandleDiff runs on a goroutine of its own per tracker, never on the replication path: calls come one at
+// a time, in the order the changes happened, and a slow handler delays only later calls (diffs queue for
+// it; none is dropped or reordered). A panic in HandleDiff is recovered and logged, and the next diff is
+// delivered as usual. The map and its slices belong to the handler.
+type Handler interface {
+	HandleDiff(diff map[string]Diff)
+}
+
+// HandlerFunc adapts a function to the Handler interface.
+type HandlerFunc func(diff map[string]Diff)
+
+// HandleDiff calls f(diff).
+func (f HandlerFunc) HandleDiff(diff map[string]Diff) { f(diff) }
+
 // diffQueue runs the Handler on a goroutine of its own, in order, with panic isolation: the replication
 // path only appends to the queue (never waits for the handler), and no diff is dropped or reordered.
 type diffQueue struct {
@@ -75,19 +91,4 @@ func (q *diffQueue) call(d map[string]Diff) {
 func (q *diffQueue) close() {
 	close(q.done)
 	<-q.stopped
-}
-
-// diffBuilder groups joins and leaves by topic.
-type diffBuilder map[string]Diff
-
-func (b diffBuilder) join(v *value) {
-	d := b[v.topic]
-	d.Joins = append(d.Joins, v.presence())
-	b[v.topic] = d
-}
-
-func (b diffBuilder) leave(v *value) {
-	d := b[v.topic]
-	d.Leaves = append(d.Leaves, v.presence())
-	b[v.topic] = d
 }

@@ -19,18 +19,6 @@ import (
 // them alone (keyed by tag: an update is a leave of the old tag and a join of the new). Reads on the state
 // itself (list, getByKey) are O(values in the topic) and, like every method, belong to the shard goroutine.
 
-// Presence is one tracked presence, as reads and diffs report it.
-type Presence struct {
-	// Key is the key it was tracked under, unique per owner and topic.
-	Key string
-	// Owner is the opaque id of the owner that tracks it.
-	Owner string
-	// Meta is its metadata. It is shared, not copied: treat it as read-only.
-	Meta map[string]any
-	// Replica is the name of the node whose replica tracks it.
-	Replica string
-}
-
 // tag is a dot: the unique id of one add, the replica that made it and that replica's clock at the time.
 type tag struct {
 	replica ReplicaRef

@@ -15,17 +15,6 @@ import (
 	"github.com/phxgo/pubsub/internal/wire"
 )
 
-// msgpackNil is msgpack's encoding of nil: a nil payload arrives as nil.
-const msgpackNil = "\xc0"
-
-// maxPayloadDepth bounds the nesting of msgpack payloads from other nodes (msgpack's decoder recurses).
-const maxPayloadDepth = wire.DefaultMaxDepth
-
-// frameLimits bounds frames from other nodes before anything is decoded: the format's hard caps. The
-// adapter enforces its own, configurable, frame size (redisadapter.Config.MaxMessageSize) before it
-// hands a frame over, so that raising it there is enough.
-var frameLimits = wire.Limits{MaxFrame: wire.MaxFrameLen}
-
 // frameBuf is a reusable encoding buffer: one envelope and its payload.
 type frameBuf struct {
 	frame   []byte
@@ -112,16 +101,6 @@ func (ps *PubSub) transmit(ctx context.Context, kind wire.Kind, target string, f
 	return ps.adapter.Broadcast(ctx, f)
 }
 
-// namedBytes returns the bytes of a payload whose type is a named []byte (json.RawMessage, say): such
-// payloads travel as bytes and arrive as []byte.
-func namedBytes(payload any) ([]byte, bool) {
-	v := reflect.ValueOf(payload)
-	if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
-		return v.Bytes(), true
-	}
-	return nil, false
-}
-
 // warnUnregistered logs, once per type, that a payload of a type no RegisterType names is going to
 // other nodes, where it arrives as an Encoded (not as its type): the rule of cross-node payloads that
 // is easiest to miss.
@@ -136,34 +115,4 @@ func (ps *PubSub) warnUnregistered(payload any) {
 	ps.log.Warn("pubsub: a payload type that is not registered is broadcast to other nodes: they receive it as pubsub.Encoded, not as its type; "+
 		"register it on every node (pubsub.RegisterType), and read payloads with pubsub.As or Message.Decode",
 		slog.String("pubsub", ps.name), slog.String("type", t.String()))
-}
-
-// decodePayload turns a payload from the wire back into a Go value: a registered type's value, a []byte
-// or string for the built-in names, and an Encoded for an unregistered value. The msgpack bytes are
-// checked for bounded lengths and depth before msgpack sees them.
-func decodePayload(typeName, data string) (any, error) {
-	switch typeName {
-	case TypeBytes:
-		return []byte(data), nil
-	case TypeString:
-		return data, nil
-	}
-	if err := wire.CheckMsgpackString(data, maxPayloadDepth); err != nil {
-		return nil, fmt.Errorf("%w: payload of type %q: %w", ErrBadFrame, typeName, err)
-	}
-	if typeName == "" {
-		if data == msgpackNil {
-			return nil, nil
-		}
-		return Encoded{Data: []byte(data)}, nil
-	}
-	t, ok := registeredType(typeName)
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownType, typeName)
-	}
-	v := reflect.New(t)
-	if err := msgpack.Unmarshal([]byte(data), v.Interface()); err != nil {
-		return nil, fmt.Errorf("%w: payload of type %q: %w", ErrBadFrame, typeName, err)
-	}
-	return v.Elem().Interface(), nil
 }
