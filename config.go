@@ -86,6 +86,12 @@ const (
 	DropNewest OverflowPolicy = iota
 	// DropOldest drops the oldest queued message to make room for the new one.
 	DropOldest
+	// CloseOnOverflow drops the message and closes the subscriber, as centrifuge disconnects a client
+	// past its queue limit: its reader drains what was queued, then C closes and Receive returns
+	// ErrSlowConsumer. For a subscriber per connection, whose client is better reconnected (and made
+	// to resynchronise) than fed a stream with holes. The subscriber is closed on the PubSub's own
+	// goroutine, just after the overflow, and reported to OnSlowConsumer like any episode.
+	CloseOnOverflow
 )
 
 func (p OverflowPolicy) String() string {
@@ -94,6 +100,8 @@ func (p OverflowPolicy) String() string {
 		return "drop_newest"
 	case DropOldest:
 		return "drop_oldest"
+	case CloseOnOverflow:
+		return "close_on_overflow"
 	}
 	return fmt.Sprintf("OverflowPolicy(%d)", int(p))
 }
@@ -157,7 +165,7 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 func (p OverflowPolicy) validate() error {
-	if p != DropNewest && p != DropOldest {
+	if p != DropNewest && p != DropOldest && p != CloseOnOverflow {
 		return fmt.Errorf("%w: unknown overflow policy %d", ErrInvalidConfig, int(p))
 	}
 	return nil

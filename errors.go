@@ -12,6 +12,9 @@ var (
 	// ErrSubscriberClosed is returned by calls on a Subscriber after its Close (or its PubSub's). It
 	// matches ErrClosed too (errors.Is), so one test answers "is it over?".
 	ErrSubscriberClosed = ClosedError("pubsub: subscriber closed")
+	// ErrSlowConsumer is why a subscriber with the CloseOnOverflow policy was closed: its mailbox
+	// overflowed. It matches ErrSubscriberClosed and ErrClosed too (errors.Is).
+	ErrSlowConsumer error = &closedError{msg: "pubsub: subscriber closed: slow consumer", parent: ErrSubscriberClosed}
 	// ErrEmptyTopic is returned when a topic is the empty string.
 	ErrEmptyTopic = errors.New("pubsub: empty topic")
 	// ErrNilSubscriber is returned when a nil *Subscriber is passed where one is required.
@@ -40,15 +43,23 @@ var (
 
 // closedError is an error that also matches ErrClosed with errors.Is: ErrSubscriberClosed, and other
 // packages' "closed" sentinels (tracker.ErrClosed) through ClosedError.
-type closedError struct{ msg string }
+type closedError struct {
+	msg    string
+	parent error // nil: ErrClosed
+}
 
 func (e *closedError) Error() string { return e.msg }
-func (e *closedError) Unwrap() error { return ErrClosed }
+func (e *closedError) Unwrap() error {
+	if e.parent != nil {
+		return e.parent
+	}
+	return ErrClosed
+}
 
 // ClosedError returns a new sentinel error with text msg that matches ErrClosed with errors.Is, for
 // packages built on a PubSub (tracker.ErrClosed is one), so that errors.Is(err, pubsub.ErrClosed)
 // answers "is it over?" everywhere.
-func ClosedError(msg string) error { return &closedError{msg} }
+func ClosedError(msg string) error { return &closedError{msg: msg} }
 
 // BroadcastError is the panic value of the Must… variants, like Phoenix's Phoenix.PubSub.BroadcastError.
 // Err is the error the non-panicking call returned.

@@ -569,3 +569,44 @@ func TestClosedErrorsMatchErrClosed(t *testing.T) {
 		t.Errorf("ClosedError: %v", mine)
 	}
 }
+
+// CloseOnOverflow closes a subscriber whose mailbox overflows: its reader drains what was queued, then
+// learns why in-band (C closes, Receive returns ErrSlowConsumer), and the report names the subscriber.
+func TestCloseOnOverflow(t *testing.T) {
+	reports := make(chan pubsub.SlowConsumer, 1)
+	ps := newPS(t, pubsub.Config{OnSlowConsumer: func(e pubsub.SlowConsumer) { reports <- e }})
+	s := ps.NewSubscriber(pubsub.WithMailboxSize(2), pubsub.WithOverflow(pubsub.CloseOnOverflow))
+	s.Subscribe("t")
+	for i := range 5 {
+		if err := ps.Broadcast(context.Background(), "t", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var r pubsub.SlowConsumer
+	select {
+	case r = <-reports:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no slow-consumer report")
+	}
+	if r.Subscriber != s || r.SubscriberID != s.ID() || r.Dropped == 0 {
+		t.Errorf("report %+v does not name the subscriber", r)
+	}
+	for want := range 2 {
+		if msg := receive(t, s); msg.Payload != want {
+			t.Fatalf("queued message %d: got %v", want, msg.Payload)
+		}
+	}
+	_, err := s.Receive(context.Background())
+	if !errors.Is(err, pubsub.ErrSlowConsumer) || !errors.Is(err, pubsub.ErrSubscriberClosed) || !errors.Is(err, pubsub.ErrClosed) {
+		t.Fatalf("Receive after the queue drained: %v, want ErrSlowConsumer", err)
+	}
+	if !errors.Is(s.Err(), pubsub.ErrSlowConsumer) {
+		t.Errorf("Err() = %v", s.Err())
+	}
+	if err := s.Subscribe("t"); !errors.Is(err, pubsub.ErrSlowConsumer) {
+		t.Errorf("Subscribe after the close: %v", err)
+	}
+	if err := ps.Broadcast(context.Background(), "t", "more"); err != nil {
+		t.Errorf("broadcasting after the close: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 // SlowConsumer describes one slow-consumer episode: a subscriber's mailbox overflowed.
 type SlowConsumer struct {
+	Subscriber   *Subscriber // the subscriber itself: close it, or tell its reader (already closed with CloseOnOverflow)
 	SubscriberID uint64
 	Dropped      uint64 // the subscriber's Dropped() when the report was made
 	MailboxSize  int
@@ -83,7 +84,7 @@ func (r *slowReporter) run() {
 		batch, r.pending = r.pending, batch[:0]
 		r.mu.Unlock()
 		for i, s := range batch {
-			r.safeReport(SlowConsumer{SubscriberID: s.id, Dropped: s.Dropped(), MailboxSize: cap(s.ch)})
+			r.episode(s)
 			open = append(open, s)
 			batch[i] = nil
 		}
@@ -102,8 +103,17 @@ func (r *slowReporter) reportPending() {
 	r.pending = nil
 	r.mu.Unlock()
 	for _, s := range pending {
-		r.safeReport(SlowConsumer{SubscriberID: s.id, Dropped: s.Dropped(), MailboxSize: cap(s.ch)})
+		r.episode(s)
 	}
+}
+
+// episode handles the start of s's slow-consumer episode: it closes s if its policy says so (here, on
+// the reporter's goroutine: a broadcaster holds a registry lock that closing needs), then reports.
+func (r *slowReporter) episode(s *Subscriber) {
+	if s.policy == CloseOnOverflow {
+		s.close(ErrSlowConsumer)
+	}
+	r.safeReport(SlowConsumer{Subscriber: s, SubscriberID: s.id, Dropped: s.Dropped(), MailboxSize: cap(s.ch)})
 }
 
 // endRecovered ends the episodes of the subscribers whose mailbox has drained to half, forgets the

@@ -49,7 +49,8 @@ func WithMailboxSize(n int) SubscriberOption {
 	}
 }
 
-// WithOverflow sets what the subscriber's full mailbox drops (unknown policies keep the default).
+// WithOverflow sets what the subscriber's full mailbox does: drop the newest, drop the oldest, or
+// close the subscriber (unknown policies keep the default).
 func WithOverflow(p OverflowPolicy) SubscriberOption {
 	return func(s *Subscriber) {
 		if p.validate() == nil {
@@ -131,9 +132,9 @@ func (s *Subscriber) Unsubscribe(topic string) error {
 	return nil
 }
 
-// Receive waits for the next message. It returns ctx's error when ctx ends first, and
-// ErrSubscriberClosed (or ErrClosed, when the PubSub was closed) once the subscriber is closed and its
-// mailbox is empty.
+// Receive waits for the next message. It returns ctx's error when ctx ends first, and, once the
+// subscriber is closed and its mailbox is empty, why it closed: ErrSubscriberClosed (its Close),
+// ErrSlowConsumer (the CloseOnOverflow policy) or ErrClosed (the PubSub's Close).
 func (s *Subscriber) Receive(ctx context.Context) (Message, error) {
 	select {
 	case msg, ok := <-s.ch:
@@ -148,7 +149,8 @@ func (s *Subscriber) Receive(ctx context.Context) (Message, error) {
 
 // Deliver puts msg in the mailbox without waiting and reports whether it was queued. A full mailbox
 // applies the overflow policy: DropNewest drops msg (false); DropOldest drops the oldest queued
-// message and queues msg (true). Every drop counts in Dropped. A closed subscriber returns false and
+// message and queues msg (true); CloseOnOverflow drops msg (false) and has the subscriber closed.
+// Every drop counts in Dropped. A closed subscriber returns false and
 // counts nothing. Dispatchers call Deliver; so may anyone.
 func (s *Subscriber) Deliver(msg Message) bool {
 	s.mu.RLock()
@@ -282,6 +284,9 @@ func (s *Subscriber) AfterClose(f func()) (stop func() bool) {
 		return false
 	}
 }
+
+// Err returns why the subscriber is closed (see Receive), or nil while it is open.
+func (s *Subscriber) Err() error { return s.err() }
 
 // err returns why the subscriber is closed, or nil.
 func (s *Subscriber) err() error {

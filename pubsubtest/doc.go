@@ -63,7 +63,8 @@
 //   - Ordering: each broadcaster's 1000 messages reach every subscriber in order, with one or many
 //     broadcasters, on one node and across nodes.
 //   - Overflow: a subscriber that does not read never blocks a broadcaster; queued plus Dropped equals
-//     what was broadcast; DropNewest keeps the oldest, DropOldest the newest; Config.OnSlowConsumer
+//     what was broadcast; DropNewest keeps the oldest, DropOldest the newest, CloseOnOverflow closes
+//     the subscriber (its reader drains the queue, then gets ErrSlowConsumer); Config.OnSlowConsumer
 //     fires exactly once per episode, again after the mailbox drained and refilled; other subscribers,
 //     and other subscribers on a receiving node, lose nothing.
 //   - Concurrency: broadcasters on every node while subscribers subscribe, unsubscribe, broadcast and

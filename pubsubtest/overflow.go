@@ -1,6 +1,7 @@
 package pubsubtest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 var overflowChecks = []check{
 	{"DropNewest", 1, testOverflowDropNewest},
 	{"DropOldestKeepsNewest", 1, testOverflowDropOldest},
+	{"CloseOnOverflowClosesSubscriber", 1, testOverflowClose},
 	{"OneReportPerEpisode", 1, testOverflowEpisodes},
 	{"RemoteSlowConsumer", 2, testOverflowRemote},
 }
@@ -100,6 +102,32 @@ func testOverflowDropNewest(t *testing.T, s *suite) {
 		t.Errorf("%v: Dropped() = %d with room for every message", fast, d)
 	}
 	s.none(t, slow, fast)
+}
+
+// CloseOnOverflow: the subscriber whose mailbox overflows is closed; its reader gets what was queued,
+// then ErrSlowConsumer; nobody else loses anything.
+func testOverflowClose(t *testing.T, s *suite) {
+	c := s.start(t, 1)
+	ps := c.nodes[0]
+	slow := subscribe(t, ps, []string{"flood"}, pubsub.WithMailboxSize(slowMailbox), pubsub.WithOverflow(pubsub.CloseOnOverflow))
+	fast := subscribe(t, ps, []string{"flood"}, pubsub.WithMailboxSize(2*floodCount))
+	s.flood(t, ps, "flood", 0, floodCount)
+	s.awaitReports(t, c, slow, 1)
+	for n := range slowMailbox {
+		msg, err := slow.Receive(t.Context())
+		if err != nil || msg.Payload != (seq{N: n}) {
+			t.Fatalf("%v: queued message %d: %+v, %v", slow, n, msg, err)
+		}
+	}
+	within(t, s.timeout, "the closed subscriber's Receive", func() {
+		if _, err := slow.Receive(t.Context()); !errors.Is(err, pubsub.ErrSlowConsumer) {
+			t.Errorf("%v: Receive after the queued messages: %v, want ErrSlowConsumer", slow, err)
+		}
+	})
+	if d := slow.Dropped(); d == 0 || d > floodCount-slowMailbox {
+		t.Errorf("%v: Dropped() = %d, want 1..%d", slow, d, floodCount-slowMailbox)
+	}
+	s.expectRange(t, fast, "flood", 0, floodCount)
 }
 
 func testOverflowDropOldest(t *testing.T, s *suite) {
