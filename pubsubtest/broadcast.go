@@ -6,7 +6,7 @@ import (
 	"github.com/phxgo/pubsub"
 )
 
-// The broadcast family on one node (semantics §1.3–1.5).
+// The broadcast family on one node.
 var broadcastChecks = []check{
 	{"BroadcastReachesEverySubscriber", 1, testBroadcastReachesEverySubscriber},
 	{"LocalDeliveryDoneOnReturn", 1, testLocalDeliveryDoneOnReturn},

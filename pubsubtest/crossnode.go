@@ -8,7 +8,7 @@ import (
 	"github.com/phxgo/pubsub"
 )
 
-// Cross-node behaviour (semantics §1.3, §2.3, §3.1), on clusters of up to three nodes: node 0 is
+// Cross-node behaviour, on clusters of up to three nodes: node 0 is
 // usually "A", the sender, node 1 "B", and node 2, when there is one, "C".
 var crossNodeChecks = []check{
 	{"NodeNamesDistinct", 2, testNodeNamesDistinct},

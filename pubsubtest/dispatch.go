@@ -9,7 +9,7 @@ import (
 	"github.com/phxgo/pubsub"
 )
 
-// Custom dispatchers on one node (semantics §2.2–2.3).
+// Custom dispatchers on one node.
 var dispatchChecks = []check{
 	{"SeesEveryEntryWithMetadata", 1, testDispatcherSeesEveryEntry},
 	{"FromPerVariant", 1, testDispatcherFrom},

@@ -8,8 +8,8 @@ import (
 	"github.com/phxgo/pubsub"
 )
 
-// Ordering: the messages of one broadcaster reach each subscriber in the order they were broadcast
-// (semantics §3.5), locally and on every other node.
+// Ordering: the messages of one broadcaster reach each subscriber in the order they were broadcast,
+// locally and on every other node.
 var orderingChecks = []check{
 	{"OneBroadcaster", 1, testOrderOneBroadcaster},
 	{"ManyBroadcasters", 1, testOrderManyBroadcasters},

@@ -8,7 +8,7 @@ import (
 	"github.com/phxgo/pubsub"
 )
 
-// Subscribe and unsubscribe: Phoenix's subscription semantics (semantics §1.2).
+// Subscribe and unsubscribe: Phoenix's subscription semantics.
 var subscribeChecks = []check{
 	{"SubscribeThenBroadcast", 1, testSubscribeThenBroadcast},
 	{"DuplicatesDeliverDuplicates", 1, testDuplicates},

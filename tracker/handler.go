@@ -11,6 +11,11 @@ import (
 // a time, in the order the changes happened, and a slow handler delays only later calls (diffs queue for
 // it; none is dropped or reordered). A panic in HandleDiff is recovered and logged, and the next diff is
 // delivered as usual. The map and its slices belong to the handler.
+//
+// The handler runs on every node, each for the same diffs (every replica sees every change). So a
+// handler that tells subscribers about presence changes must use PubSub.LocalBroadcast, as Phoenix's
+// handle_diff does with local_broadcast: with Broadcast, each subscriber would get the diff once per
+// node.
 type Handler interface {
 	HandleDiff(diff map[string]Diff)
 }

@@ -1,0 +1,48 @@
+package tracker_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/tracker"
+)
+
+// Presence on one node: a subscriber (one per connected user, say) owns its presences, which end when
+// it closes. With an adapter, every node of the PubSub lists the same presences.
+func Example() {
+	ctx := context.Background()
+	ps, err := pubsub.New(ctx, pubsub.Config{Name: "chat"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ps.Close()
+
+	diffs := make(chan map[string]tracker.Diff, 4)
+	t, err := tracker.New(ps, tracker.TestConfig("presence", tracker.HandlerFunc(func(d map[string]tracker.Diff) {
+		diffs <- d // runs on every node: notify local subscribers with ps.LocalBroadcast
+	})))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer t.Close()
+
+	alice := ps.NewSubscriber() // alice's connection
+	if _, err := t.Track(alice, "room:lobby", "alice", map[string]any{"status": "online"}); err != nil {
+		log.Fatal(err)
+	}
+	for _, p := range t.List("room:lobby") {
+		fmt.Println("present:", p.Key, p.Meta["status"])
+	}
+	fmt.Println("joined:", (<-diffs)["room:lobby"].Joins[0].Key)
+
+	alice.Close() // the connection ends: so do its presences
+	fmt.Println("left:", (<-diffs)["room:lobby"].Leaves[0].Key)
+	fmt.Println("present now:", len(t.List("room:lobby")))
+	// Output:
+	// present: alice online
+	// joined: alice
+	// left: alice
+	// present now: 0
+}
