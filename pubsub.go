@@ -44,6 +44,7 @@ type PubSub struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+	done      chan struct{} // closed by Close
 
 	subsMu sync.Mutex
 	subs   map[*Subscriber]struct{} // live subscribers, closed by Close
@@ -72,6 +73,7 @@ func New(ctx context.Context, cfg Config) (*PubSub, error) {
 		adapter:     cfg.Adapter,
 		registry:    newRegistry(cfg.PoolSize),
 		subs:        make(map[*Subscriber]struct{}),
+		done:        make(chan struct{}),
 		startedMs:   now.UnixMilli(),
 		out:         newOutStreams(now),
 		in:          inStreams{m: make(map[streamKey]*inStream)},
@@ -164,6 +166,7 @@ func (ps *PubSub) Close() error {
 	ps.closeOnce.Do(func() {
 		ps.subsMu.Lock()
 		ps.closed.Store(true)
+		close(ps.done)
 		subs := make([]*Subscriber, 0, len(ps.subs))
 		for s := range ps.subs {
 			subs = append(subs, s)
@@ -181,6 +184,10 @@ func (ps *PubSub) Close() error {
 	})
 	return ps.closeErr
 }
+
+// Done returns a channel that is closed when Close begins: the PubSub's end, for what is built on it
+// (the tracker follows its PubSub with it). Close itself returns once everything has stopped.
+func (ps *PubSub) Done() <-chan struct{} { return ps.done }
 
 // host is the PubSub as its adapter sees it.
 type host struct{ ps *PubSub }

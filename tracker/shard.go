@@ -551,7 +551,9 @@ func (s *shard) handleTransferAck(g gossip, diff diffBuilder) error {
 }
 
 // stop ends the shard's goroutine; with permdown, it first tells every replica it is gone for good.
-func (s *shard) stop(ctx context.Context, permdown bool) {
+// stop stops the shard; with permdown it first announces to every replica that this one is gone for
+// good, and returns why the announcement was not sent, if it was not.
+func (s *shard) stop(ctx context.Context, permdown bool) error {
 	s.mu.Lock()
 	s.closed = true
 	var out outgoing
@@ -559,12 +561,17 @@ func (s *shard) stop(ctx context.Context, permdown bool) {
 		out = s.encode("", gossip{kind: gossipPermdown, from: s.state.ref()})
 	}
 	s.mu.Unlock()
-	if permdown && out.payload != nil {
-		if err := s.t.ps.BroadcastFrom(ctx, s.sub, s.topic, out.payload); err != nil {
+	var err error
+	if permdown {
+		if out.payload == nil {
+			err = errors.New("tracker: the permdown announcement could not be encoded")
+		} else if err = s.t.ps.BroadcastFrom(ctx, s.sub, s.topic, out.payload); err != nil {
+			err = fmt.Errorf("tracker: graceful permdown not announced on %s: %w", s.topic, err)
 			s.t.log.Warn("tracker: graceful permdown not sent", slog.Any("err", err))
 		}
 	}
 	close(s.done)
 	s.wg.Wait()
 	s.sub.Close()
+	return err
 }

@@ -80,7 +80,7 @@ func (t *Tracker) shardFor(topic string) *shard {
 
 func (t *Tracker) check(o Owner, topic, key string) error {
 	switch {
-	case t.closed.Load():
+	case t.isClosed():
 		return ErrClosed
 	case o == nil:
 		return fmt.Errorf("%w: nil owner", ErrInvalidArgument)
@@ -230,7 +230,7 @@ func (t *Tracker) Untrack(owner Owner, topic, key string) error {
 
 // UntrackAll removes every presence of owner, in every topic. It returns ErrClosed after Close.
 func (t *Tracker) UntrackAll(owner Owner) error {
-	if t.closed.Load() {
+	if t.isClosed() {
 		return ErrClosed
 	}
 	if owner == nil {
@@ -351,13 +351,14 @@ func (t *Tracker) dropGossip(reason string, err error) {
 
 // GracefulPermdown tells every replica that this one is gone for good, so that its presences leave
 // every node at once instead of after DownPeriod, and then closes the tracker (Phoenix's
-// graceful_permdown). ctx bounds the announcement.
+// graceful_permdown; memberlist's Leave). ctx bounds the announcement. It returns ErrClosed when the
+// tracker (or its PubSub) was closed already, and otherwise the reason the announcement was not sent
+// (the tracker is closed all the same, and peers then notice the silence after DownPeriod).
 func (t *Tracker) GracefulPermdown(ctx context.Context) error {
-	if t.closed.Load() {
+	if t.isClosed() {
 		return ErrClosed
 	}
-	t.stop(ctx, true)
-	return nil
+	return t.stop(ctx, true)
 }
 
 // Close stops the tracker like a crash: nothing is announced, and peers remove this node's presences
@@ -368,15 +369,33 @@ func (t *Tracker) Close() error {
 	return nil
 }
 
-func (t *Tracker) stop(ctx context.Context, permdown bool) {
+// isClosed reports whether the tracker, or the PubSub it replicates through, is closed: the tracker
+// follows its PubSub, since it can neither send nor receive without it.
+func (t *Tracker) isClosed() bool {
+	if t.closed.Load() {
+		return true
+	}
+	select {
+	case <-t.ps.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+func (t *Tracker) stop(ctx context.Context, permdown bool) error {
+	var err error
 	t.closeOnce.Do(func() {
 		t.closed.Store(true)
+		errs := make([]error, len(t.shards))
 		var wg sync.WaitGroup
-		for _, s := range t.shards {
-			wg.Go(func() { s.stop(ctx, permdown) })
+		for i, s := range t.shards {
+			wg.Go(func() { errs[i] = s.stop(ctx, permdown) })
 		}
 		wg.Wait()
 		t.owners.close()
 		t.diffs.close()
+		err = errors.Join(errs...)
 	})
+	return err
 }
