@@ -59,7 +59,12 @@ type respReader struct {
 }
 
 func newRESPReader(r io.Reader, maxPayload int) *respReader {
-	return &respReader{br: bufio.NewReaderSize(r, readBufSize), maxPayload: maxPayload}
+	return newRESPReaderSize(r, readBufSize, maxPayload)
+}
+
+// newRESPReaderSize is newRESPReader with a buffer of bufSize bytes (at least 32; tests use small ones).
+func newRESPReaderSize(r io.Reader, bufSize, maxPayload int) *respReader {
+	return &respReader{br: bufio.NewReaderSize(r, max(bufSize, 32)), maxPayload: maxPayload}
 }
 
 // str returns b as a string without copying: valid only while b is not overwritten.
@@ -161,14 +166,15 @@ func (r *respReader) crlf() error {
 	return err
 }
 
-// shortBulk reads a bulk string of at most max bytes (max ≤ the buffer) in place: the slice is in
-// br's buffer, valid until the next read. ok is false (and the string skipped) when it is longer.
+// shortBulk reads a bulk string of at most max bytes in place: the slice is in br's buffer, valid
+// until the next read. ok is false (and the string skipped) when it is longer, or longer than the
+// buffer can hold.
 func (r *respReader) shortBulk(max int) (b []byte, ok bool, err error) {
 	n, fits, err := r.bulkHeader(max)
 	if err != nil {
 		return nil, false, err
 	}
-	if !fits {
+	if !fits || n+2 > r.br.Size() {
 		return nil, false, r.skipBulkBody(n)
 	}
 	p, err := r.br.Peek(n + 2)
@@ -312,6 +318,9 @@ func (r *respReader) channelName() (ch string, ok bool, err error) {
 	b, ok, err := r.shortBulk(maxChannelLen)
 	if err != nil || !ok {
 		return "", false, err
+	}
+	if r.channel == nil {
+		r.channel = make([]byte, 0, maxChannelLen) // once: never grown past the bound
 	}
 	r.channel = append(r.channel[:0], b...)
 	return str(r.channel), true, nil

@@ -42,12 +42,9 @@ func (a *Adapter) openSubscription(ctx context.Context, channels ...string) (sub
 	if opt != nil {
 		return dialRaw(ctx, opt, a.cfg.MaxMessageSize, channels)
 	}
-	sub := a.client.Subscribe(ctx)
-	if err := sub.Subscribe(ctx, channels...); err != nil {
-		sub.Close()
-		return nil, err
-	}
-	return redisSub{sub}, nil
+	// The channels go with Subscribe (a Ring panics without them, and picks its shard by the first);
+	// an error subscribing surfaces from the first receive.
+	return redisSub{a.client.Subscribe(ctx, channels...)}, nil
 }
 
 // rawOptions returns the options of the client that go-redis would subscribe with to channel, or nil
