@@ -81,7 +81,7 @@ func (a *Adapter) Start(ctx context.Context, host pubsub.Host) error {
 		// A first probe proves that this node may PUBLISH too (an ACL user allowed to SUBSCRIBE only would
 		// otherwise start, and then reconnect forever for want of its probes).
 		if err = publishRouted(ctx, a.client, a.own, a.probeFrame()); err != nil {
-			sub.Close()
+			sub.close()
 			err = fmt.Errorf("publish: %w", err)
 		}
 	}
@@ -187,27 +187,26 @@ func (a *Adapter) Close() error {
 
 // subscribe opens a subscription to the two channels and waits until Redis confirms both. Messages that
 // arrive on the first channel before the second is confirmed are handled.
-func (a *Adapter) subscribe(ctx context.Context) (*redis.PubSub, error) {
-	sub := a.client.Subscribe(ctx)
-	if err := sub.Subscribe(ctx, a.bcast, a.own); err != nil {
-		sub.Close()
+func (a *Adapter) subscribe(ctx context.Context) (subscription, error) {
+	sub, err := a.openSubscription(ctx, a.bcast, a.own)
+	if err != nil {
 		return nil, err
 	}
-	confirmed := 0
-	for confirmed < 2 {
-		msg, err := sub.Receive(ctx)
+	for confirmed := 0; confirmed < 2; {
+		ev, err := sub.receive()
 		if err != nil {
-			sub.Close()
+			sub.close()
 			return nil, err
 		}
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind == "subscribe" {
-				confirmed++
-			}
-		case *redis.Message:
-			a.handle(m.Channel, m.Payload)
+		if ev.kind == evSubscribed {
+			confirmed++
+		} else {
+			a.handleEvent(ev)
 		}
+	}
+	if err := sub.ready(ctx); err != nil {
+		sub.close()
+		return nil, err
 	}
 	return sub, nil
 }

@@ -27,6 +27,20 @@
 // The adapter reads its subscription itself (not with go-redis's Channel, which blocks its reader for up
 // to a minute and then drops silently), drops frames over MaxMessageSize and its own echoes, and hands
 // the rest to the PubSub, which checks them before anything is decoded and whose mailboxes never block.
+//
+// It subscribes on a connection of its own, read with a small RESP2 reader instead of go-redis's PubSub:
+// the connection is dialled with the client's own Options().Dialer (TLS, and for a failover client the
+// current master, as go-redis would) and set up with AUTH (Username/Password, CredentialsProvider or
+// CredentialsProviderContext) and CLIENT SETNAME (ClientName); on a ClusterClient it goes to the master
+// of the channels' slot (MasterForKey), where go-redis would subscribe. Every length is checked before
+// anything is read: a frame over MaxMessageSize is skipped unread, never allocated (go-redis allocates
+// whatever a frame declares, up to 512 MB); this node's own echoes are dropped without an allocation;
+// a frame delivered costs one copy. Malformed RESP or an error reply ends the subscription, which is
+// replaced and reported as a gap. The adapter falls back to go-redis's PubSub for what that connection
+// cannot honour: a client that is neither a *redis.Client nor a *redis.ClusterClient (a Ring, a type of
+// the program's own), a custom OnConnect, a StreamingCredentialsProvider, a ClusterClient that reads
+// from replicas (ReadOnly, RouteByLatency, RouteRandomly). go-redis hooks (AddHook) do not see the
+// adapter's own subscription connection.
 // A probe published to the node's own channel every ProbeInterval proves the subscription alive; one
 // that carries nothing for 1.5 intervals (a connection that is open but dead) is closed and replaced.
 // Every resubscription is reported to the PubSub as a possible gap (pubsub.GapTopic), which the tracker

@@ -283,12 +283,6 @@ func TestPublisherGiveUpRaces(t *testing.T) {
 	t.Logf("outcomes: %v", outcomes)
 }
 
-// redisError is an error answer from Redis, as go-redis reports it.
-type redisError string
-
-func (e redisError) Error() string { return string(e) }
-func (redisError) RedisError()     {}
-
 // The publish path allocates nothing in steady state: requests are pooled and frames are copied into
 // the publisher's reused batch buffer.
 func TestPublishAllocs(t *testing.T) {

@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/internal/wire"
@@ -35,11 +34,11 @@ type receiver struct {
 	probing  atomic.Bool  // a probe is in flight
 
 	mu   sync.Mutex
-	sub  *redis.PubSub // the live subscription; closed to interrupt the read loop
-	dead error         // why the probe loop closed sub, if it did
+	sub  subscription // the live subscription; closed to interrupt the read loop
+	dead error        // why the probe loop closed sub, if it did
 }
 
-func newReceiver(a *Adapter, sub *redis.PubSub) *receiver {
+func newReceiver(a *Adapter, sub subscription) *receiver {
 	r := &receiver{a: a, closing: make(chan struct{}), sub: sub}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.lastSeen.Store(time.Now().UnixNano())
@@ -65,7 +64,7 @@ func (r *receiver) readLoop() {
 	sub := r.current()
 	for {
 		err := r.read(sub)
-		sub.Close()
+		sub.close()
 		if r.isClosing() {
 			return
 		}
@@ -82,22 +81,19 @@ func (r *receiver) readLoop() {
 }
 
 // read hands every message of sub to the adapter until sub fails or is closed.
-func (r *receiver) read(sub *redis.PubSub) error {
-	ctx := context.Background()
+func (r *receiver) read(sub subscription) error {
 	for {
-		msg, err := sub.Receive(ctx)
+		ev, err := sub.receive()
 		if err != nil {
 			return err
 		}
 		r.lastSeen.Store(time.Now().UnixNano())
-		if m, ok := msg.(*redis.Message); ok {
-			r.a.handle(m.Channel, m.Payload)
-		}
+		r.a.handleEvent(ev)
 	}
 }
 
 // resubscribe retries until a subscription is confirmed, or returns nil when the adapter closes.
-func (r *receiver) resubscribe() *redis.PubSub {
+func (r *receiver) resubscribe() subscription {
 	backoff := minBackoff
 	for {
 		ctx, cancel := context.WithTimeout(r.ctx, startTimeout)
@@ -107,7 +103,7 @@ func (r *receiver) resubscribe() *redis.PubSub {
 			r.mu.Lock()
 			if r.isClosing() {
 				r.mu.Unlock()
-				sub.Close()
+				sub.close()
 				return nil
 			}
 			r.sub, r.dead = sub, nil
@@ -126,7 +122,7 @@ func (r *receiver) resubscribe() *redis.PubSub {
 	}
 }
 
-func (r *receiver) current() *redis.PubSub {
+func (r *receiver) current() subscription {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.sub
@@ -200,7 +196,7 @@ func (r *receiver) kill(reason error) {
 	r.a.stats.probeFailures.Add(1)
 	r.dead = reason
 	r.lastSeen.Store(time.Now().UnixNano()) // give the replacement a full window
-	r.sub.Close()
+	r.sub.close()
 }
 
 func (r *receiver) close() {
@@ -208,19 +204,30 @@ func (r *receiver) close() {
 	r.mu.Lock()
 	close(r.closing)
 	if r.sub != nil {
-		r.sub.Close()
+		r.sub.close()
 	}
 	r.mu.Unlock()
 	r.wg.Wait()
 }
 
+// handleEvent handles one event of the subscription: a message, or a message too large to read.
+func (a *Adapter) handleEvent(ev event) {
+	switch ev.kind {
+	case evMessage:
+		a.handle(ev.channel, ev.payload, ev.owned)
+	case evTooLarge:
+		a.dropTooLarge(ev.channel, ev.size)
+	}
+}
+
 // handle hands one message from Redis to the PubSub, unless it is too large or is a probe (the
-// adapter's own business). It runs on the read loop's goroutine only.
-func (a *Adapter) handle(channel, payload string) {
+// adapter's own business). It runs on the read loop's goroutine only. Unless owned, channel and
+// payload alias the subscription's buffers: they are valid during the call only, and what the PubSub
+// is handed is a copy (it keeps parts of a frame in the messages it delivers). Dropping a frame
+// allocates nothing.
+func (a *Adapter) handle(channel, payload string, owned bool) {
 	if len(payload) > a.cfg.MaxMessageSize {
-		a.stats.tooLarge.Add(1)
-		a.rlog.LogAt(slog.LevelWarn, "too_large", "redisadapter: dropped a frame",
-			slog.String("reason", "too_large"), slog.Int("bytes", len(payload)), slog.String("channel", channel))
+		a.dropTooLarge(channel, len(payload))
 		return
 	}
 	if inc, ok := wire.PeekIncarnation(payload); ok && inc == a.incarnation {
@@ -229,6 +236,9 @@ func (a *Adapter) handle(channel, payload string) {
 	if channel == a.own && a.probe(payload) {
 		return
 	}
+	if !owned {
+		payload = strings.Clone(payload)
+	}
 	switch err := a.host.HandleFrame(payload); {
 	case err == nil:
 		a.stats.received.Add(1)
@@ -236,6 +246,17 @@ func (a *Adapter) handle(channel, payload string) {
 	default:
 		a.stats.rejected.Add(1) // counted by reason, and logged, by the PubSub
 	}
+}
+
+// dropTooLarge counts a frame of size bytes over MaxMessageSize, which was not read (the raw reader
+// skips it) or is not handed on, and logs it at a bounded rate.
+func (a *Adapter) dropTooLarge(channel string, size int) {
+	a.stats.tooLarge.Add(1)
+	if a.rlog.Suppressed("too_large") {
+		return // nothing built for a line that would not be written
+	}
+	a.rlog.LogAt(slog.LevelWarn, "too_large", "redisadapter: dropped a frame",
+		slog.String("reason", "too_large"), slog.Int("bytes", size), slog.String("channel", strings.Clone(channel)))
 }
 
 // probe reports whether payload is a probe. Called for this node's channel after its own echoes are

@@ -51,3 +51,17 @@ func (r *Log) LogAt(level slog.Level, key, msg string, attrs ...slog.Attr) {
 	}
 	r.log.LogAttrs(context.Background(), level, msg, attrs...)
 }
+
+// Suppressed reports whether a line for key would be suppressed now, and counts it as suppressed if
+// so. A caller whose attributes cost something to build (a copy, an allocation) calls it first and
+// LogAt only when it returns false.
+func (r *Log) Suppressed(key string) bool {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e := r.last[key]; e != nil && now.Sub(e.at) < r.interval {
+		e.suppressed++
+		return true
+	}
+	return false
+}
