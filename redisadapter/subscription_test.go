@@ -142,7 +142,7 @@ func TestSubscriptionKind(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ps, err := pubsub.New(pubsub.Config{Name: name, Adapter: a})
+				ps, err := pubsub.New(context.Background(), pubsub.Config{Name: name, Adapter: a})
 				if err != nil {
 					t.Fatal(err)
 				}
