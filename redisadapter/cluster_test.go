@@ -111,8 +111,10 @@ func TestFakeClusterRoutesEveryPublishBySlot(t *testing.T) {
 // would reconnect for ever (nothing else arrives on an idle node's channel).
 func TestFakeClusterIdleNodeKeepsItsSubscription(t *testing.T) {
 	_, client := fakeCluster(t)
-	_, a := startNode(t, uniqueName(t), redisadapter.Config{Client: client, NodeName: "a", ProbeInterval: 20 * time.Millisecond}, pubsub.Config{})
-	time.Sleep(300 * time.Millisecond) // 15 probe intervals of silence but for the probes
+	// 100 ms probes, so that only a stall of over 150 ms (not a busy CI machine) looks like a dead
+	// subscription; without slot routing the probes never come back and this fails at the first one.
+	_, a := startNode(t, uniqueName(t), redisadapter.Config{Client: client, NodeName: "a", ProbeInterval: 100 * time.Millisecond}, pubsub.Config{})
+	time.Sleep(1500 * time.Millisecond) // 15 probe intervals of silence but for the probes
 	if s := a.Stats(); s.ProbeFailures != 0 || s.Reconnects != 0 || s.PublishErrors != 0 {
 		t.Fatalf("an idle node on a cluster: %+v", s)
 	}
