@@ -154,12 +154,14 @@
 //			b := c.Node(t, "b", pubsub.Config{Name: "chat"})
 //			sub := b.NewSubscriber()
 //			sub.Subscribe("room:1")
+//			a.Broadcast(ctx, "room:1", "hello")
 //			c.Partition([]string{"a"}, []string{"b"})
 //			a.Broadcast(ctx, "room:1", "lost")
 //			c.Heal()
-//			a.Broadcast(ctx, "room:1", "hello")
-//			synctest.Wait() // every frame sent has been handled
-//			// sub has "hello" queued, and a pubsub.Gap is announced on b's pubsub.GapTopic
+//			a.Broadcast(ctx, "room:1", "again")
+//			synctest.Wait() // every frame sent has been handled: sub has "hello" and "again" queued
+//			time.Sleep(time.Second)
+//			// b has announced the loss (a pubsub.Gap) on pubsub.GapTopic
 //		})
 //	}
 //

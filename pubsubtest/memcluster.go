@@ -119,8 +119,9 @@ func (c *Cluster) Partition(groups ...[]string) {
 }
 
 // Heal ends the partition and every block (not the Drop filter): every node hears every other again.
-// Frames dropped meanwhile stay lost; the PubSubs report them as a pubsub.Gap when the next frame of
-// their stream arrives.
+// Frames dropped meanwhile stay lost: a receiver that hears from their sender again reports them as a
+// pubsub.Gap on pubsub.GapTopic, once the hole has stayed open for the PubSub's reorder grace (under a
+// second).
 func (c *Cluster) Heal() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
