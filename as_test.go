@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
 
 	"github.com/phxgo/pubsub"
 )
@@ -50,6 +51,12 @@ func TestNamedBytesTravelAsBytes(t *testing.T) {
 
 // Broadcasting an unregistered type to other nodes warns once per type, saying what to do.
 func TestUnregisteredTypeWarnsOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		testUnregisteredTypeWarnsOnce(t)
+	})
+}
+
+func testUnregisteredTypeWarnsOnce(t *testing.T) {
 	var buf bytes.Buffer
 	nodes, _ := cluster(t, 2, pubsub.Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	for range 3 {
@@ -57,6 +64,7 @@ func TestUnregisteredTypeWarnsOnce(t *testing.T) {
 	}
 	nodes[0].Broadcast(ctx, "t", remoteUpdate{ID: 1}) // registered: no warning
 	nodes[0].Broadcast(ctx, "t", []byte("x"))         // bytes: no warning
+	synctest.Wait()                                   // the receiving node, which logs to buf too, is done
 	if n := strings.Count(buf.String(), "not registered"); n != 1 {
 		t.Fatalf("%d warnings, want 1:\n%s", n, buf.String())
 	}

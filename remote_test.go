@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 
 	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/pubsubtest"
 )
 
 type remoteUpdate struct {
@@ -21,19 +23,19 @@ type unregistered struct {
 
 func init() { pubsub.MustRegisterType[remoteUpdate]("pubsub_test.remoteUpdate") }
 
-// cluster starts n PubSubs named n0, n1… on one memBus.
-func cluster(t *testing.T, n int, cfg pubsub.Config) ([]*pubsub.PubSub, []*memAdapter) {
+// cluster starts n PubSubs, nodes n0, n1… of one pubsubtest.Cluster. Delivery between them is
+// asynchronous: receive waits for it; before asserting that a node received nothing, run the test in a
+// synctest bubble and call synctest.Wait.
+func cluster(t *testing.T, n int, cfg pubsub.Config) ([]*pubsub.PubSub, *pubsubtest.Cluster) {
 	t.Helper()
-	bus := newMemBus()
+	c := pubsubtest.NewCluster()
 	nodes := make([]*pubsub.PubSub, n)
-	adapters := make([]*memAdapter, n)
 	for i := range nodes {
-		c := cfg
-		adapters[i] = bus.adapter("n" + string(rune('0'+i)))
-		c.Adapter = adapters[i]
-		nodes[i] = newPS(t, c)
+		cfg := cfg
+		cfg.Adapter = c.Adapter("n" + string(rune('0'+i)))
+		nodes[i] = newPS(t, cfg)
 	}
-	return nodes, adapters
+	return nodes, c
 }
 
 func TestRemotePayloadsKeepTheirType(t *testing.T) {
@@ -72,45 +74,50 @@ func TestRemotePayloadsKeepTheirType(t *testing.T) {
 func isEncoded(v any) bool { _, ok := v.(pubsub.Encoded); return ok }
 
 func TestRemoteBroadcastFamily(t *testing.T) {
-	var seenFrom []*pubsub.Subscriber
-	d := pubsub.DispatcherFunc(func(entries []pubsub.Entry, from *pubsub.Subscriber, msg pubsub.Message) {
-		seenFrom = append(seenFrom, from)
-		pubsub.DefaultDispatcher.Dispatch(entries, from, msg)
-	})
-	nodes, _ := cluster(t, 3, pubsub.Config{Dispatchers: map[string]pubsub.Dispatcher{"d": d}})
-	subs := make([]*pubsub.Subscriber, 3)
-	for i, n := range nodes {
-		subs[i] = subscribe(t, n, "t")
-	}
-	nodes[0].BroadcastFrom(ctx, subs[0], "t", "from0")
-	assertEmpty(t, subs[0])
-	for _, s := range subs[1:] {
-		if receive(t, s).Payload != "from0" {
-			t.Fatal("BroadcastFrom did not reach another node")
+	synctest.Test(t, func(t *testing.T) {
+		var seenFrom []*pubsub.Subscriber
+		d := pubsub.DispatcherFunc(func(entries []pubsub.Entry, from *pubsub.Subscriber, msg pubsub.Message) {
+			seenFrom = append(seenFrom, from)
+			pubsub.DefaultDispatcher.Dispatch(entries, from, msg)
+		})
+		nodes, _ := cluster(t, 3, pubsub.Config{Dispatchers: map[string]pubsub.Dispatcher{"d": d}})
+		subs := make([]*pubsub.Subscriber, 3)
+		for i, n := range nodes {
+			subs[i] = subscribe(t, n, "t")
 		}
-	}
-	nodes[0].LocalBroadcast("t", "local")
-	receive(t, subs[0])
-	assertEmpty(t, subs[1])
-	assertEmpty(t, subs[2])
+		nodes[0].BroadcastFrom(ctx, subs[0], "t", "from0")
+		synctest.Wait() // every node has handled the frame
+		assertEmpty(t, subs[0])
+		for _, s := range subs[1:] {
+			if receive(t, s).Payload != "from0" {
+				t.Fatal("BroadcastFrom did not reach another node")
+			}
+		}
+		nodes[0].LocalBroadcast("t", "local")
+		synctest.Wait()
+		receive(t, subs[0])
+		assertEmpty(t, subs[1])
+		assertEmpty(t, subs[2])
 
-	nodes[0].DirectBroadcast(ctx, "n2", "t", "direct", pubsub.WithDispatcher("d"))
-	assertEmpty(t, subs[0])
-	assertEmpty(t, subs[1])
-	if receive(t, subs[2]).Payload != "direct" {
-		t.Fatal("DirectBroadcast missed its node")
-	}
-	if len(seenFrom) != 1 || seenFrom[0] != nil {
-		t.Fatalf("remote dispatcher saw from = %v, want one call with nil", seenFrom)
-	}
+		nodes[0].DirectBroadcast(ctx, "n2", "t", "direct", pubsub.WithDispatcher("d"))
+		synctest.Wait()
+		assertEmpty(t, subs[0])
+		assertEmpty(t, subs[1])
+		if receive(t, subs[2]).Payload != "direct" {
+			t.Fatal("DirectBroadcast missed its node")
+		}
+		if len(seenFrom) != 1 || seenFrom[0] != nil {
+			t.Fatalf("remote dispatcher saw from = %v, want one call with nil", seenFrom)
+		}
+	})
 }
 
 func TestAdapterErrorSkipsLocalDelivery(t *testing.T) {
-	bus := newMemBus()
-	ps := newPS(t, pubsub.Config{Adapter: bus.adapter("a")})
+	c := pubsubtest.NewCluster()
+	ps := newPS(t, pubsub.Config{Adapter: c.Adapter("a")})
 	s := subscribe(t, ps, "t")
 	boom := errors.New("boom")
-	bus.fail = boom
+	c.FailSends(boom)
 	if err := ps.Broadcast(ctx, "t", 1); !errors.Is(err, boom) {
 		t.Fatalf("Broadcast err = %v, want the adapter's", err)
 	}
@@ -132,20 +139,29 @@ func TestAdapterErrorSkipsLocalDelivery(t *testing.T) {
 	receive(t, s)
 }
 
-type failingAdapter struct{ memAdapter }
+// nopAdapter is an adapter that sends nothing and receives nothing, for tests to embed.
+type nopAdapter struct{}
+
+func (nopAdapter) Start(context.Context, pubsub.Host) error                    { return nil }
+func (nopAdapter) NodeName() string                                            { return "nop" }
+func (nopAdapter) Broadcast(context.Context, pubsub.Frame) error               { return nil }
+func (nopAdapter) DirectBroadcast(context.Context, string, pubsub.Frame) error { return nil }
+func (nopAdapter) Close() error                                                { return nil }
+
+type failingAdapter struct{ nopAdapter }
 
 func (*failingAdapter) Start(context.Context, pubsub.Host) error { return errors.New("no redis") }
 
 // closeCounter is an adapter that counts its Close calls.
 type closeCounter struct {
-	memAdapter
+	nopAdapter
 	closes int
 }
 
 func (c *closeCounter) Close() error { c.closes++; return nil }
 
 func TestAdapterStartErrorFailsNew(t *testing.T) {
-	_, err := pubsub.New(context.Background(), pubsub.Config{Name: "x", Adapter: &failingAdapter{memAdapter{bus: newMemBus()}}})
+	_, err := pubsub.New(context.Background(), pubsub.Config{Name: "x", Adapter: &failingAdapter{}})
 	if err == nil || err.Error() != "pubsub: start adapter: no redis" {
 		t.Fatalf("err = %v", err)
 	}
@@ -153,7 +169,7 @@ func TestAdapterStartErrorFailsNew(t *testing.T) {
 
 // The PubSub owns its adapter from New on: a failed New has closed it, once.
 func TestNewClosesTheAdapterWhenItFails(t *testing.T) {
-	bad := &closeCounter{memAdapter: memAdapter{bus: newMemBus(), name: "a"}}
+	bad := &closeCounter{}
 	if _, err := pubsub.New(context.Background(), pubsub.Config{Adapter: bad}); !errors.Is(err, pubsub.ErrInvalidConfig) {
 		t.Fatalf("New without a Name: %v", err)
 	}
@@ -164,9 +180,8 @@ func TestNewClosesTheAdapterWhenItFails(t *testing.T) {
 
 // HandleFrame drops bad frames and says why; nothing reaches subscribers.
 func TestHandleFrameRejectsBadFrames(t *testing.T) {
-	nodes, adapters := cluster(t, 2, pubsub.Config{})
+	nodes, c := cluster(t, 2, pubsub.Config{})
 	sub := subscribe(t, nodes[1], "t")
-	host := adapters[1].host
 
 	for name, tc := range map[string]struct {
 		frame string
@@ -178,7 +193,7 @@ func TestHandleFrameRejectsBadFrames(t *testing.T) {
 		"dispatcher": {captureWith(t, "t", "x", "only-here"), pubsub.ErrUnknownDispatcher},
 		"type":       {captureType(t), pubsub.ErrUnknownType},
 	} {
-		if err := host.HandleFrame(tc.frame); !errors.Is(err, tc.want) {
+		if err := c.Inject("n1", []byte(tc.frame)); !errors.Is(err, tc.want) {
 			t.Errorf("%s: HandleFrame = %v, want %v", name, err, tc.want)
 		}
 	}
@@ -217,7 +232,8 @@ func captureType(t *testing.T) string {
 
 // recorder is an adapter that keeps what it is asked to send.
 type recorder struct {
-	memAdapter
+	nopAdapter
+	host   pubsub.Host
 	frames []string
 }
 
@@ -230,12 +246,13 @@ func (r *recorder) Broadcast(_ context.Context, f pubsub.Frame) error {
 func (r *recorder) Close() error { return nil }
 
 func TestHandleGapAnnouncesOnGapTopic(t *testing.T) {
-	nodes, adapters := cluster(t, 1, pubsub.Config{})
+	nodes, c := cluster(t, 1, pubsub.Config{})
 	s := subscribe(t, nodes[0], pubsub.GapTopic)
-	reason := errors.New("reconnected")
-	adapters[0].host.HandleGap(reason)
+	if err := c.Disrupt("n0"); err != nil { // the transport calls HandleGap(pubsubtest.ErrDisrupted)
+		t.Fatal(err)
+	}
 	gap, ok := receive(t, s).Payload.(pubsub.Gap)
-	if !ok || gap.Node != "n0" || !errors.Is(gap.Reason, reason) {
+	if !ok || gap.Node != "n0" || !errors.Is(gap.Reason, pubsubtest.ErrDisrupted) {
 		t.Fatalf("got %#v", gap)
 	}
 }

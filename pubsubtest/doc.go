@@ -2,7 +2,9 @@
 // testing/slogtest: an adapter's tests call Run with a Factory that starts PubSubs on the adapter, and
 // the suite checks them against Phoenix.PubSub's semantics as package pubsub defines them; and they call
 // RunAdapter, which checks the adapter itself against the Adapter contract (see "Checking an adapter
-// against its contract" below).
+// against its contract" below). It also provides Cluster, an in-memory transport on which users' tests
+// run several nodes of a PubSub without Redis, with partitions and other faults (see "Testing your own
+// code on several nodes").
 //
 // An adapter author writes one test:
 //
@@ -139,6 +141,43 @@
 // Every check also fails if a host is handed bytes that are not a frame the suite sent, as sent, or is
 // called after its adapter's Close returned. Goroutines an adapter leaves behind after Close (sentence
 // 8) are for the caller's leak checker (go.uber.org/goleak, say) to find.
+//
+// # Testing your own code on several nodes
+//
+// Cluster is an in-memory transport for tests: the nodes of one PubSub in one process, without Redis,
+// with the faults of a network on demand. Each node gets its adapter from Cluster.Adapter, or
+// Cluster.Node starts a PubSub on one and closes it when the test ends:
+//
+//	func TestChatAcrossNodes(t *testing.T) {
+//		synctest.Test(t, func(t *testing.T) {
+//			c := pubsubtest.NewCluster()
+//			a := c.Node(t, "a", pubsub.Config{Name: "chat"})
+//			b := c.Node(t, "b", pubsub.Config{Name: "chat"})
+//			sub := b.NewSubscriber()
+//			sub.Subscribe("room:1")
+//			a.Broadcast(ctx, "room:1", "hello")
+//			c.Partition([]string{"a"}, []string{"b"})
+//			a.Broadcast(ctx, "room:1", "lost")
+//			c.Heal()
+//			a.Broadcast(ctx, "room:1", "again")
+//			synctest.Wait() // every frame sent has been handled: sub has "hello" and "again" queued
+//			time.Sleep(time.Second)
+//			// b has announced the loss (a pubsub.Gap) on pubsub.GapTopic
+//		})
+//	}
+//
+// Delivery is asynchronous, and in order per sender and receiver, as over a network: a Broadcast returns
+// before other nodes have the message. In a testing/synctest bubble (start the nodes inside it),
+// synctest.Wait returns once every frame sent has been handled; outside one, receive with a timeout.
+//
+// Faults are set by node name and apply to the frames sent from then on: Partition (groups that do not
+// hear each other) and Heal, Block (one direction) and Unblock, Drop (a filter on each receiver's
+// Frame), FailSends (every send fails, as with the transport down) and SetMaxFrame (a message size
+// limit). Disrupt loses a node's queued frames and reports a Gap there, as a reconnect would; Inject
+// hands a node hostile bytes (forged, replayed, malformed) and returns what its PubSub said. Tap sees
+// every frame sent, and Stats and Errors count and explain what happened to them. A Cluster keeps the
+// Adapter contract (the package's own tests run RunAdapter and Run on it), so what a test sees on it is
+// what a real transport may do, minus latency.
 //
 // Run the suite with -race: the concurrency checks are meant for the race detector. The suite
 // registers its payload types ("pubsubtest.point", "pubsubtest.seq", "pubsubtest.ping") with

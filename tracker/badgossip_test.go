@@ -9,6 +9,8 @@ import (
 	"testing/synctest"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/phxgo/pubsub/pubsubtest"
 )
 
 // Hostile and stale gossip, published straight onto a shard's gossip topic by another node of the PubSub
@@ -88,11 +90,11 @@ func snapshotOf(n *hubNode) string {
 
 func TestBadGossipIsDroppedAndCounted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newMemHub()
+		h := pubsubtest.NewCluster()
 		cfg := TestConfig("presence", nil)
-		a := h.start(t, "a", cfg)
-		b := h.start(t, "b", cfg)
-		c := h.start(t, "c", cfg)
+		a := start(t, h, "a", cfg)
+		b := start(t, h, "b", cfg)
+		c := start(t, h, "c", cfg)
 		evil := spy(t, h, "evil")
 		a.tr.Track(a.owner(), "room", "ka", map[string]any{"n": 1})
 		b.tr.Track(b.owner(), "room", "kb", nil)
@@ -207,19 +209,19 @@ func TestBadGossipIsDroppedAndCounted(t *testing.T) {
 				}
 			}
 		}
-		if errs := h.frameErrors(); len(errs) != 0 {
+		if errs := h.Errors(); len(errs) != 0 {
 			t.Fatalf("frames rejected by the PubSubs: %v", errs)
 		}
 
 		// A big message (2 MiB of zeros): frame sizes are the adapter's to bound (redisadapter's
-		// MaxMessageSize; this hub has none), so it reaches the trackers, which drop it as malformed,
+		// MaxMessageSize; this cluster has none), so it reaches the trackers, which drop it as malformed,
 		// count it, and change nothing.
 		counts := []uint64{a.tr.Stats().DroppedGossip, b.tr.Stats().DroppedGossip}
 		if err := evil.Broadcast(context.Background(), topic, make([]byte, 2<<20)); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		if errs := h.frameErrors(); len(errs) != 0 {
+		if errs := h.Errors(); len(errs) != 0 {
 			t.Fatalf("the PubSubs returned %v for a 2 MiB frame", errs)
 		}
 		if got := []uint64{a.tr.Stats().DroppedGossip, b.tr.Stats().DroppedGossip}; got[0] != counts[0]+1 || got[1] != counts[1]+1 {

@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/pubsubtest"
 )
 
-// Netsplits on the memory hub, in synctest bubbles: four nodes split 2|2, change things on both sides
+// Netsplits on an in-memory cluster (pubsubtest.Cluster), in synctest bubbles: four nodes split 2|2, change things on both sides
 // (tracks, untracks, updates, owners that end), and heal. Every node must then list, for every topic,
 // exactly the presences of the owners still alive, whatever the split's length.
 
@@ -28,7 +29,7 @@ func partitionConfig() Config {
 // split is a 4-node cluster and a model of what it should list: for each live presence, topic → "key@node".
 type split struct {
 	t      *testing.T
-	h      *memHub
+	h      *pubsubtest.Cluster
 	cfg    Config
 	nodes  map[string]*hubNode
 	owners map[string]*pubsub.Subscriber // by "node/owner"
@@ -39,10 +40,10 @@ type split struct {
 var topics = []string{"room", "lobby"}
 
 func newSplit(t *testing.T, cfg Config) *split {
-	sp := &split{t: t, h: newMemHub(), cfg: cfg, nodes: map[string]*hubNode{}, owners: map[string]*pubsub.Subscriber{},
+	sp := &split{t: t, h: pubsubtest.NewCluster(), cfg: cfg, nodes: map[string]*hubNode{}, owners: map[string]*pubsub.Subscriber{},
 		want: map[string]map[string]bool{}, tracks: map[string][]string{}}
 	for _, name := range []string{"a", "b", "c", "d"} {
-		sp.nodes[name] = sp.h.start(t, name, cfg)
+		sp.nodes[name] = start(t, sp.h, name, cfg)
 	}
 	return sp
 }
@@ -229,7 +230,7 @@ func TestPartitionShorterThanDownPeriod(t *testing.T) {
 		sp.setUp()
 		a := sp.nodes["a"]
 		mark := len(a.log.events())
-		sp.h.partition([]string{"a", "b"}, []string{"c", "d"})
+		sp.h.Partition([]string{"a", "b"}, []string{"c", "d"})
 		left, right := sp.changeDuringSplit()
 		sleep(ms(300))
 		sp.checkSide([]string{"a", "b"}, left, nil)
@@ -237,7 +238,7 @@ func TestPartitionShorterThanDownPeriod(t *testing.T) {
 		if evs := eventsAbout(a, mark, "c", "d"); len(evs) != 0 {
 			t.Fatalf("a saw %v about the other side during the split", evs)
 		}
-		sp.h.heal()
+		sp.h.Heal()
 		took := sp.waitConverged(time.Duration(sp.cfg.MaxSilentPeriods+1+sp.cfg.ClockSamplePeriods+1) * sp.cfg.BroadcastPeriod)
 		t.Logf("converged %v after healing", took)
 		for _, n := range sp.nodes {
@@ -269,7 +270,7 @@ func TestPartitionLongerThanDownPeriod(t *testing.T) {
 		sp.setUp()
 		a, c := sp.nodes["a"], sp.nodes["c"]
 		mark := len(a.log.events())
-		sp.h.partition([]string{"a", "b"}, []string{"c", "d"})
+		sp.h.Partition([]string{"a", "b"}, []string{"c", "d"})
 		left, right := sp.changeDuringSplit()
 		sleep(2 * time.Second)
 		sp.checkSide([]string{"a", "b"}, left, []string{"c", "d"})
@@ -287,7 +288,7 @@ func TestPartitionLongerThanDownPeriod(t *testing.T) {
 		}
 		markHeal := len(a.log.events())
 		markC := len(c.log.events())
-		sp.h.heal()
+		sp.h.Heal()
 		took := sp.waitConverged(time.Duration(sp.cfg.MaxSilentPeriods+1+sp.cfg.ClockSamplePeriods+1) * sp.cfg.BroadcastPeriod)
 		t.Logf("converged %v after healing; a saw %v, c saw %v", took, eventsAbout(a, markHeal, "c", "d"), eventsAbout(c, markC, "a", "b"))
 		for _, e := range []string{"+room/c2@c", "+lobby/c1@c", "+room/d1@d", "+lobby/d1@d", "+lobby/moved@c"} {
@@ -314,7 +315,7 @@ func TestPartitionLongerThanPermdownPeriod(t *testing.T) {
 		for name, n := range sp.nodes {
 			refs[name] = n.ref()
 		}
-		sp.h.partition([]string{"a", "b"}, []string{"c", "d"})
+		sp.h.Partition([]string{"a", "b"}, []string{"c", "d"})
 		sp.changeDuringSplit()
 		sleep(cfg.PermdownPeriod + time.Second)
 		for _, p := range []string{"c", "d"} {
@@ -322,7 +323,7 @@ func TestPartitionLongerThanPermdownPeriod(t *testing.T) {
 				t.Fatalf("a still knows %s after PermdownPeriod", p)
 			}
 		}
-		sp.h.heal()
+		sp.h.Heal()
 		healed := time.Now()
 		took := sp.waitConverged(cfg.DownPeriod + 10*cfg.BroadcastPeriod)
 		t.Logf("converged %v after healing", took)

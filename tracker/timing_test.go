@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/pubsubtest"
 )
 
-// The timing tests run in synctest bubbles on the memory hub: time is fake, advances only when every
+// The timing tests run in synctest bubbles on an in-memory cluster (pubsubtest.Cluster): time is fake, advances only when every
 // goroutine of the bubble is blocked, and every assertion about "when" is exact. TestConfig's timings:
 // heartbeat every 100 ms, an empty one after 2 silent ticks, down after 400 ms, permdown after 1.5 s.
 
-// sent records the gossip frames a hub delivered (not those it dropped), with the fake time they were sent
+// sent records the gossip frames the cluster delivered (not those it dropped), with the fake time they were sent
 // at.
 type sent struct {
 	start  time.Time
@@ -37,12 +38,12 @@ type sentFrame struct {
 	raw      string
 }
 
-func record(h *memHub) *sent {
+func record(h *pubsubtest.Cluster) *sent {
 	r := &sent{start: time.Now()}
-	h.setTap(func(f hubFrame) {
-		if g, _, ok := gossipOf(f.frame); ok && !f.dropped {
+	h.Tap(func(f pubsubtest.Frame) {
+		if g, _, ok := gossipOf(string(f.Bytes)); ok && !f.Dropped {
 			r.mu.Lock()
-			r.frames = append(r.frames, sentFrame{at: r.now(), from: f.from, to: f.to, g: g, raw: f.frame})
+			r.frames = append(r.frames, sentFrame{at: r.now(), from: f.From, to: f.To, g: g, raw: string(f.Bytes)})
 			r.mu.Unlock()
 		}
 	})
@@ -83,9 +84,9 @@ func sleep(d time.Duration) {
 	synctest.Wait()
 }
 
-// spy starts a PubSub on the hub without a tracker: a node that hears gossip and never sends any.
-func spy(t *testing.T, h *memHub, name string) *pubsub.PubSub {
-	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "tracker-test", Adapter: h.adapter(name)})
+// spy starts a PubSub on the cluster without a tracker: a node that hears gossip and never sends any.
+func spy(t *testing.T, h *pubsubtest.Cluster, name string) *pubsub.PubSub {
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "tracker-test", Adapter: h.Adapter(name)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,11 +118,11 @@ func (n *hubNode) list(topic string) []string { return presenceKeys(n.tr.List(to
 // every MaxSilentPeriods+1 ticks; a local change is gossiped at once, and resets the silence.
 func TestTimingHeartbeats(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newMemHub()
+		h := pubsubtest.NewCluster()
 		cfg := TestConfig("presence", nil)
 		spy(t, h, "spy") // hears a's gossip, never speaks: a is never nudged
 		r := record(h)
-		a := h.start(t, "a", cfg)
+		a := start(t, h, "a", cfg)
 		sleep(ms(1050))
 		want := []time.Duration{ms(100), ms(400), ms(700), ms(1000)}
 		if got := r.times("a", "spy", gossipHeartbeat); !slices.Equal(got, want) {
@@ -139,7 +140,7 @@ func TestTimingHeartbeats(t *testing.T) {
 		if f, _ := r.last("a", "spy", gossipHeartbeat); f.g.body != nil {
 			t.Fatal("the heartbeat after the delta is not empty")
 		}
-		if _, dropped := h.counts(); dropped != 0 {
+		if dropped := h.Stats().Dropped; dropped != 0 {
 			t.Fatalf("%d frames dropped", dropped)
 		}
 	})
@@ -151,12 +152,12 @@ func TestTimingHeartbeats(t *testing.T) {
 // gets their presences at its next clock sample.
 func TestTimingNewNodeDiscovered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newMemHub()
+		h := pubsubtest.NewCluster()
 		cfg := TestConfig("presence", nil)
-		a := h.start(t, "a", cfg)
+		a := start(t, h, "a", cfg)
 		a.tr.Track(a.owner(), "room", "old", nil) // a's heartbeats: at 0 (the delta), 300, 600, ...
 		sleep(ms(310))
-		b := h.start(t, "b", cfg) // at 310 ms; ticks at 410, 510, ...
+		b := start(t, h, "b", cfg) // at 310 ms; ticks at 410, 510, ...
 		bStarted := time.Now()
 		sleep(cfg.BroadcastPeriod - time.Millisecond)
 		if known, _ := a.knows("b"); known {
@@ -186,10 +187,10 @@ func TestTimingNewNodeDiscovered(t *testing.T) {
 // A local change reaches a peer at once (the same fake instant), not at the next tick.
 func TestTimingEagerDelta(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newMemHub()
+		h := pubsubtest.NewCluster()
 		cfg := TestConfig("presence", nil)
-		a := h.start(t, "a", cfg)
-		b := h.start(t, "b", cfg)
+		a := start(t, h, "a", cfg)
+		b := start(t, h, "b", cfg)
 		sleep(ms(537)) // between ticks
 		o := a.owner()
 		start := time.Now()
@@ -226,12 +227,12 @@ func TestTimingEagerDelta(t *testing.T) {
 // PermdownPeriod; a heartbeat of the old replica after that is dropped and counted.
 func TestTimingCrashDownPermdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newMemHub()
+		h := pubsubtest.NewCluster()
 		cfg := TestConfig("presence", nil)
 		r := record(h)
-		a := h.start(t, "a", cfg)
-		b := h.start(t, "b", cfg)
-		c := h.start(t, "c", cfg)
+		a := start(t, h, "a", cfg)
+		b := start(t, h, "b", cfg)
+		c := start(t, h, "c", cfg)
 		sleep(ms(1030))
 		c.tr.Track(c.owner(), "room", "x", nil) // c's last heartbeat, at 1030 ms
 		synctest.Wait()
@@ -289,7 +290,7 @@ func TestTimingCrashDownPermdown(t *testing.T) {
 		// permdowned replica).
 		dropped := func() uint64 { return a.tr.Stats().DroppedGossip + a.ps.Stats().DroppedDuplicate }
 		before := dropped()
-		h.inject("a", lastBeat.raw)
+		h.Inject("a", []byte(lastBeat.raw))
 		synctest.Wait()
 		if got := dropped(); got != before+1 {
 			t.Fatalf("%d dropped, want %d", got, before+1)
@@ -319,10 +320,10 @@ func TestTimingCrashDownPermdown(t *testing.T) {
 // GracefulPermdown removes the node's presences from its peers at once.
 func TestTimingGracefulPermdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newMemHub()
+		h := pubsubtest.NewCluster()
 		cfg := TestConfig("presence", nil)
-		a := h.start(t, "a", cfg)
-		b := h.start(t, "b", cfg)
+		a := start(t, h, "a", cfg)
+		b := start(t, h, "b", cfg)
 		b.tr.Track(b.owner(), "room", "y", nil)
 		sleep(ms(333))
 		if got := a.list("room"); len(got) != 1 {
@@ -349,16 +350,16 @@ func TestTimingGracefulPermdown(t *testing.T) {
 // incarnation's presences leave its peers at its first heartbeat, long before DownPeriod.
 func TestTimingRestartIsNewReplica(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newMemHub()
+		h := pubsubtest.NewCluster()
 		cfg := TestConfig("presence", nil)
-		a := h.start(t, "a", cfg)
-		b := h.start(t, "b", cfg)
+		a := start(t, h, "a", cfg)
+		b := start(t, h, "b", cfg)
 		b.tr.Track(b.owner(), "room", "old", nil)
 		sleep(ms(520))
 		oldRef := b.ref()
 		b.crash()
 		sleep(ms(50))
-		b2 := h.start(t, "b", cfg) // at 570 ms
+		b2 := start(t, h, "b", cfg) // at 570 ms
 		restarted := time.Now()
 		if b2.ref() == oldRef || b2.ref().Vsn < oldRef.Vsn {
 			t.Fatalf("restarted replica %v, old %v", b2.ref(), oldRef)
@@ -397,17 +398,17 @@ func TestTimingRestartIsNewReplica(t *testing.T) {
 // transfer and merges it.
 func TestTimingTransferToLaggingReplica(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newMemHub()
+		h := pubsubtest.NewCluster()
 		cfg := TestConfig("presence", nil)
 		r := record(h)
-		a := h.start(t, "a", cfg)
-		b := h.start(t, "b", cfg)
-		c := h.start(t, "c", cfg)
+		a := start(t, h, "a", cfg)
+		b := start(t, h, "b", cfg)
+		c := start(t, h, "c", cfg)
 		sleep(ms(1010))
 		var lost atomic.Int32
-		h.setDrop(func(f hubFrame) bool {
-			if f.from == "a" && f.to == "c" && f.isKind(gossipHeartbeat) {
-				if g, _, _ := gossipOf(f.frame); g.body != nil {
+		h.Drop(func(f pubsubtest.Frame) bool {
+			if f.From == "a" && f.To == "c" && isKind(f, gossipHeartbeat) {
+				if g, _, _ := gossipOf(string(f.Bytes)); g.body != nil {
 					lost.Add(1)
 					return true
 				}
@@ -420,7 +421,7 @@ func TestTimingTransferToLaggingReplica(t *testing.T) {
 			sleep(eagerInterval) // one delta each
 			synctest.Wait()
 		}
-		h.setDrop(nil)
+		h.Drop(nil)
 		if lost.Load() == 0 || len(c.list("room")) != 0 || len(b.list("room")) != 5 {
 			t.Fatalf("lost %d deltas; c lists %v, b %v", lost.Load(), c.list("room"), b.list("room"))
 		}
@@ -456,10 +457,10 @@ func TestTimingTransferToLaggingReplica(t *testing.T) {
 // in one topic's diff, the join's meta naming the leave's ref in phx_ref_prev; a peer sees the same diffs.
 func TestHandlerDiffsInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newMemHub()
+		h := pubsubtest.NewCluster()
 		cfg := TestConfig("presence", nil)
-		a := h.start(t, "a", cfg)
-		b := h.start(t, "b", cfg)
+		a := start(t, h, "a", cfg)
+		b := start(t, h, "b", cfg)
 		sleep(ms(250))
 		o1, o2 := a.owner(), a.owner()
 		step := func(f func()) { f(); sleep(eagerInterval); synctest.Wait() } // one delta per step
@@ -510,7 +511,7 @@ func TestHandlerDiffsInOrder(t *testing.T) {
 // ways, nobody is marked down, and when it returns it gets every diff, in order.
 func TestHandlerSlowStallsNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newMemHub()
+		h := pubsubtest.NewCluster()
 		r := record(h)
 		slow := &diffLog{}
 		var calls atomic.Int32
@@ -520,8 +521,8 @@ func TestHandlerSlowStallsNothing(t *testing.T) {
 			}
 			slow.HandleDiff(d)
 		}))
-		a := h.start(t, "a", cfgA)
-		b := h.start(t, "b", TestConfig("presence", nil))
+		a := start(t, h, "a", cfgA)
+		b := start(t, h, "b", TestConfig("presence", nil))
 		oa, ob := a.owner(), b.owner()
 		a.tr.Track(oa, "room", "first", nil) // the handler blocks on this one
 		synctest.Wait()
@@ -608,7 +609,7 @@ func (l *logRecorder) find(substr string) []string {
 // A panicking handler is logged, and the next diff arrives as usual.
 func TestHandlerPanicLoggedNextDiffArrives(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newMemHub()
+		h := pubsubtest.NewCluster()
 		logs := &logRecorder{}
 		got := &diffLog{}
 		var calls atomic.Int32
@@ -619,7 +620,7 @@ func TestHandlerPanicLoggedNextDiffArrives(t *testing.T) {
 			got.HandleDiff(d)
 		}))
 		cfg.Logger = slog.New(logs)
-		a := h.start(t, "a", cfg)
+		a := start(t, h, "a", cfg)
 		a.tr.Track(a.owner(), "room", "x", nil)
 		a.tr.Track(a.owner(), "room", "y", nil)
 		synctest.Wait()
@@ -762,25 +763,25 @@ func TestReadsDuringBigMerge(t *testing.T) {
 
 // A known limit, measured: gossip travels as single messages, so a transfer larger than what the adapter
 // accepts (redisadapter's MaxMessageSize, 1 MiB by default; the PubSub itself refuses frames over 1 MiB
-// on receipt) cannot be sent. Here the hub refuses frames over 64 KiB, and a peer that missed 2000
+// on receipt) cannot be sent. Here the cluster refuses frames over 64 KiB, and a peer that missed 2000
 // presences (about 120 KB as a delta) never gets them: every clock sample asks again, the answer fails to
 // send and is counted in Stats.SendErrors, and nothing else goes wrong. If this test starts failing
 // because b converges, the limit was lifted: update docs/tracker.md.
 func TestLimitTransferOverMaxMessageSize(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newMemHub()
-		h.maxFrame = 64 << 10
+		h := pubsubtest.NewCluster()
+		h.SetMaxFrame(64 << 10)
 		cfg := TestConfig("presence", nil)
-		a := h.start(t, "a", cfg)
-		b := h.start(t, "b", cfg)
+		a := start(t, h, "a", cfg)
+		b := start(t, h, "b", cfg)
 		sleep(ms(250))
-		h.partition([]string{"a"}, []string{"b"})
+		h.Partition([]string{"a"}, []string{"b"})
 		o := a.owner()
 		for i := range 2000 {
 			a.tr.Track(o, "room", fmt.Sprint("user:", i), map[string]any{"name": fmt.Sprint("a user with a longish name ", i)})
 		}
 		sleep(ms(100))
-		h.heal()
+		h.Heal()
 		sleep(5 * time.Second)
 		if got := len(b.list("room")); got != 0 {
 			t.Fatalf("b lists %d presences", got)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/pubsubtest"
 	"github.com/phxgo/pubsub/redisadapter"
 )
 
@@ -197,12 +198,12 @@ func BenchmarkTrackerMemoryPerPresence(b *testing.B) {
 	}
 }
 
-// hubCluster starts nodes on a memory hub, in real time, for the end-to-end benchmarks.
-func hubCluster(b *testing.B, h *memHub, cfg Config, names ...string) []*hubNode {
+// hubCluster starts nodes on an in-memory cluster, in real time, for the end-to-end benchmarks.
+func hubCluster(b *testing.B, h *pubsubtest.Cluster, cfg Config, names ...string) []*hubNode {
 	b.Helper()
 	out := make([]*hubNode, len(names))
 	for i, name := range names {
-		out[i] = h.start(b, name, cfg)
+		out[i] = start(b, h, name, cfg)
 	}
 	return out
 }
@@ -221,10 +222,10 @@ func BenchmarkTrackerMerge100kTransfer(b *testing.B) {
 	for _, pool := range []int{1, 16} {
 		b.Run(fmt.Sprintf("pool=%d", pool), func(b *testing.B) {
 			for range b.N {
-				h := newMemHub()
+				h := pubsubtest.NewCluster()
 				cfg := Config{Name: "presence", PoolSize: pool, BroadcastPeriod: 10 * time.Millisecond, MaxSilentPeriods: 1,
 					DownPeriod: 10 * time.Second, PermdownPeriod: time.Minute}
-				h.partition([]string{"a"}, []string{"b"})
+				h.Partition([]string{"a"}, []string{"b"})
 				nodes := hubCluster(b, h, cfg, "a", "b")
 				for _, nd := range nodes {
 					owners := ctxOwners(n / 100)
@@ -234,12 +235,12 @@ func BenchmarkTrackerMerge100kTransfer(b *testing.B) {
 				}
 				b.ResetTimer()
 				start := time.Now()
-				h.heal()
+				h.Heal()
 				deadline := start.Add(20 * time.Second)
 				for !(countAll(nodes[0].tr) == 2*n && countAll(nodes[1].tr) == 2*n) {
 					if time.Now().After(deadline) {
 						b.Logf("pool=%d: never converged; a lists %d, b %d; the PubSubs rejected %d frames, e.g. %v",
-							pool, countAll(nodes[0].tr), countAll(nodes[1].tr), len(h.frameErrors()), first(h.frameErrors()))
+							pool, countAll(nodes[0].tr), countAll(nodes[1].tr), len(h.Errors()), first(h.Errors()))
 						break
 					}
 					time.Sleep(time.Millisecond)
@@ -279,7 +280,7 @@ func BenchmarkTrackerIdleCPU1M(b *testing.B) {
 	const scale = 100
 	cfg := Config{Name: "presence", BroadcastPeriod: DefaultBroadcastPeriod / scale}
 	for range b.N {
-		h := newMemHub()
+		h := pubsubtest.NewCluster()
 		nodes := hubCluster(b, h, cfg, "a", "b")
 		owners := ctxOwners(n / 100)
 		for i := range n {
@@ -302,8 +303,8 @@ func BenchmarkTrackerIdleCPU1M(b *testing.B) {
 		share := float64(cpu) / float64(wall) * 100
 		b.ReportMetric(share, "%core")
 		b.ReportMetric(share/scale, "default-%core")
-		sent, _ := h.counts()
-		b.Logf("idle: %v CPU in %v with 1M presences (two nodes, both counted); %d frames on the hub in all", cpu, wall, sent)
+		sent := h.Stats().Sent
+		b.Logf("idle: %v CPU in %v with 1M presences (two nodes, both counted); %d frames on the cluster in all", cpu, wall, sent)
 		for _, nd := range nodes {
 			nd.crash()
 		}
@@ -360,15 +361,15 @@ func BenchmarkTrackerVisibleOnPeer10k(b *testing.B) {
 		}
 	}
 	b.Run("memhub", func(b *testing.B) {
-		h := newMemHub()
+		h := pubsubtest.NewCluster()
 		var mu sync.Mutex
 		largest := 0
-		h.setTap(func(f hubFrame) {
+		h.Tap(func(f pubsubtest.Frame) {
 			mu.Lock()
-			largest = max(largest, len(f.frame))
+			largest = max(largest, len(f.Bytes))
 			mu.Unlock()
 		})
-		run(b, func(name string, cfg Config) *hubNode { return h.start(b, name, cfg) }, func() int { mu.Lock(); defer mu.Unlock(); return largest })
+		run(b, func(name string, cfg Config) *hubNode { return start(b, h, name, cfg) }, func() int { mu.Lock(); defer mu.Unlock(); return largest })
 	})
 	b.Run("redis", func(b *testing.B) {
 		url := os.Getenv("PHXGO_REDIS_URL")
