@@ -340,8 +340,16 @@ func TestPartitionLongerThanPermdownPeriod(t *testing.T) {
 		sp.end("c", "o3")
 		sp.update("d", "o1", "room", "d1", map[string]any{"status": "renewed"})
 		sp.waitConverged(10 * cfg.BroadcastPeriod)
-		if p := sp.nodes["b"].tr.GetByKey("room", "d1"); len(p) != 1 || p[0].Meta["status"] != "renewed" {
-			t.Fatalf("b: d1 is %+v", p)
+		// waitConverged compares keys; an update keeps its key, so wait for b to see the new meta too
+		// (it used to be read at once, and failed about once in twenty runs when the delta was late).
+		updated := func() bool {
+			p := sp.nodes["b"].tr.GetByKey("room", "d1")
+			return len(p) == 1 && p[0].Meta["status"] == "renewed"
+		}
+		for deadline := time.Now().Add(10 * cfg.BroadcastPeriod); !updated(); sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("b: d1 is %+v", sp.nodes["b"].tr.GetByKey("room", "d1"))
+			}
 		}
 		sleep(2 * cfg.PermdownPeriod)
 		if !sp.converged() {
