@@ -92,6 +92,15 @@ type MessageCarrier interface {
 	CarriesMessages() bool
 }
 
+// FrameLimit is implemented by adapters whose transport bounds the size of a frame (the Redis adapter:
+// Config.MaxMessageSize). The PubSub then refuses a larger broadcast itself, with ErrTooLarge, before
+// the frame is numbered: an adapter that refused it would leave a hole in the sender's stream, which
+// every receiver would report as a lost frame.
+type FrameLimit interface {
+	// MaxFrameSize is the largest frame, in bytes, the adapter sends; constant, available before Start.
+	MaxFrameSize() int
+}
+
 // LocalOnly is implemented by adapters that have no other nodes (localadapter). The PubSub then never
 // encodes frames and never calls Broadcast or DirectBroadcast.
 type LocalOnly interface {

@@ -31,6 +31,8 @@ var (
 	// ErrReservedTopic is returned by every broadcast function for a topic the PubSub reserves for
 	// itself (GapTopic).
 	ErrReservedTopic = errors.New("pubsub: reserved topic")
+	// ErrTooLarge is returned by a broadcast whose frame is larger than its adapter sends (FrameLimit).
+	ErrTooLarge = errors.New("pubsub: message too large")
 	// ErrEmptyNode is returned by DirectBroadcast when the node name is empty.
 	ErrEmptyNode = errors.New("pubsub: empty node name")
 	// ErrUnknownType is returned by Host.HandleFrame for a frame whose payload type name is not

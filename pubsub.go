@@ -27,6 +27,7 @@ type PubSub struct {
 	remote      bool    // the adapter has other nodes: send them broadcasts
 	carrier     bool    // the adapter carries messages, not frames (MessageCarrier)
 	signingKey  []byte  // Config.Secrets[0], or nil
+	maxFrame    int     // the adapter's FrameLimit, or 0
 	startedMs   int64   // Unix milliseconds at New: signed frames sent before are not owed to this node
 	out         *outStreams
 	in          inStreams
@@ -88,6 +89,9 @@ func New(ctx context.Context, cfg Config) (*PubSub, error) {
 		ps.nodeName = a.NodeName()
 		lo, ok := a.(LocalOnly)
 		ps.remote = !ok || !lo.LocalOnly()
+		if fl, ok := a.(FrameLimit); ok {
+			ps.maxFrame = fl.MaxFrameSize()
+		}
 		mc, ok := a.(MessageCarrier)
 		ps.carrier = ok && mc.CarriesMessages()
 		if ps.carrier && len(cfg.Secrets) > 0 {

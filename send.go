@@ -83,15 +83,32 @@ func (ps *PubSub) send(ctx context.Context, kind wire.Kind, target, topic, dispa
 	}
 	// Numbered last, just before the adapter queues the frame, so that frames of concurrent
 	// broadcasters are rarely reordered between here and the wire (receivers tolerate it when they are).
-	env.Seq = ps.out.next(kind, target)
-	env.Time = time.Now().UnixMilli()
-	frame, err := wire.Append(b.frame[:0], &env, ps.signingKey)
+	// The frame is sized before it is numbered: a frame the transport would refuse must not use up a
+	// number, or every receiver would wait for it and report it lost.
+	frame, err := wire.Append(b.frame[:0], &env, nil)
 	if err != nil {
 		return fmt.Errorf("pubsub: %w", err)
+	}
+	if size := len(frame) + macLen(ps.signingKey); ps.maxFrame > 0 && size > ps.maxFrame {
+		b.frame = frame
+		return fmt.Errorf("%w: the frame is %d bytes, the adapter takes at most %d", ErrTooLarge, size, ps.maxFrame)
+	}
+	wire.StampSeq(frame, ps.out.next(kind, target))
+	wire.StampTime(frame, time.Now().UnixMilli())
+	if ps.signingKey != nil {
+		frame = wire.Sign(frame, ps.name, ps.signingKey)
 	}
 	b.frame = frame
 	f.Bytes = frame
 	return ps.transmit(ctx, kind, target, f)
+}
+
+// macLen is what signing with key adds to a frame.
+func macLen(key []byte) int {
+	if key == nil {
+		return 0
+	}
+	return wire.MACLen
 }
 
 func (ps *PubSub) transmit(ctx context.Context, kind wire.Kind, target string, f Frame) error {

@@ -95,6 +95,9 @@ func (a *Adapter) Start(ctx context.Context, host pubsub.Host) error {
 	return nil
 }
 
+// MaxFrameSize implements pubsub.FrameLimit: Config.MaxMessageSize.
+func (a *Adapter) MaxFrameSize() int { return a.cfg.MaxMessageSize }
+
 // NodeName implements pubsub.Adapter.
 func (a *Adapter) NodeName() string { return a.cfg.NodeName }
 

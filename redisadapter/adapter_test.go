@@ -198,12 +198,36 @@ func TestReconnectReportsGapAndResumes(t *testing.T) {
 	})
 }
 
+// A broadcast over MaxMessageSize fails before it is numbered, signed or not: it leaves no hole in the
+// sender's stream, so no receiver reports a lost frame for it.
 func TestBroadcastTooLarge(t *testing.T) {
-	_, url := miniURL(t)
-	ps, _ := startNode(t, uniqueName(t), redisadapter.Config{URL: url, MaxMessageSize: 1024}, pubsub.Config{})
-	err := ps.Broadcast(ctx, "t", strings.Repeat("x", 2000))
-	if !errors.Is(err, redisadapter.ErrTooLarge) {
-		t.Fatalf("err = %v, want ErrTooLarge", err)
+	for _, secrets := range [][][]byte{nil, {[]byte("0123456789abcdef0123456789abcdef")}} {
+		_, url := miniURL(t)
+		name := uniqueName(t)
+		ps, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "a", MaxMessageSize: 1024}, pubsub.Config{Secrets: secrets})
+		peer, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "b", MaxMessageSize: 1024}, pubsub.Config{Secrets: secrets})
+		s := peer.NewSubscriber()
+		s.Subscribe("t")
+		s.Subscribe(pubsub.GapTopic)
+		if err := ps.Broadcast(ctx, "t", "before"); err != nil {
+			t.Fatal(err)
+		}
+		err := ps.Broadcast(ctx, "t", strings.Repeat("x", 2000))
+		if !errors.Is(err, redisadapter.ErrTooLarge) || !errors.Is(err, pubsub.ErrTooLarge) {
+			t.Fatalf("err = %v, want ErrTooLarge", err)
+		}
+		if err := ps.Broadcast(ctx, "t", "after"); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"before", "after"} {
+			if got := receive(t, s).Payload; got != want {
+				t.Fatalf("received %v, want %v", got, want)
+			}
+		}
+		assertQuiet(t, s, time.Second) // no Gap: the refused broadcast used no number
+		if st := peer.Stats(); st.Gaps != 0 || st.GapsReported != 0 {
+			t.Fatalf("signed %v: receiver stats %+v, want no gap", secrets != nil, st)
+		}
 	}
 }
 

@@ -14,8 +14,9 @@ import (
 	"github.com/phxgo/pubsub"
 )
 
-// ErrTooLarge is returned by a broadcast whose frame exceeds Config.MaxMessageSize.
-var ErrTooLarge = errors.New("redisadapter: message too large")
+// ErrTooLarge is returned by a broadcast whose frame exceeds Config.MaxMessageSize. It is
+// pubsub.ErrTooLarge: the PubSub refuses such a broadcast itself, before numbering it (FrameLimit).
+var ErrTooLarge = pubsub.ErrTooLarge
 
 // publishTimeout bounds one pipeline round trip when the caller's context has no deadline.
 const publishTimeout = 10 * time.Second

@@ -26,6 +26,12 @@ func StampSeq(frame []byte, seq uint64) {
 	binary.BigEndian.PutUint64(frame[SeqOffset:TimeOffset], seq)
 }
 
+// StampTime overwrites the send time (Unix milliseconds) of an encoded frame in place, like StampSeq.
+func StampTime(frame []byte, ms int64) {
+	mustFrame(frame, "StampTime")
+	binary.BigEndian.PutUint64(frame[TimeOffset:HeaderLen], uint64(ms))
+}
+
 // Sign signs an encoded frame with key for scope (the PubSub's name): it sets the signed flag and
 // appends HMAC-SHA256(key, domain ‖ uvarint(len(scope)) ‖ scope ‖ frame) as the 32-byte trailer, where
 // domain is "phxgo/pubsub wire v2" and a zero byte. It returns the extended slice (it allocates only
