@@ -56,31 +56,41 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ProductionConfig returns Phoenix's production timings for a tracker named name.
+// ProductionConfig returns Phoenix's production timings for a tracker named name: heartbeats every
+// 1.5 s, at most 10 skipped when idle, anti-entropy every 2 heartbeats. The periods derived from them
+// (DownPeriod: BroadcastPeriod × MaxSilentPeriods × 2, 30 s; PermdownPeriod: 20 min) are left zero, so
+// that they follow an override of BroadcastPeriod or MaxSilentPeriods; New resolves them (Resolve shows
+// the result). It does not validate: New reports a bad Name or period.
 func ProductionConfig(name string, h Handler) Config {
-	return Config{Name: name, Handler: h}.mustDefaults()
+	return Config{
+		Name:               name,
+		Handler:            h,
+		PoolSize:           DefaultPoolSize,
+		BroadcastPeriod:    DefaultBroadcastPeriod,
+		MaxSilentPeriods:   DefaultMaxSilentPeriods,
+		ClockSamplePeriods: DefaultClockSamplePeriods,
+	}
 }
 
-// TestConfig returns fast timings for tests (Phoenix's own test suite uses the same): heartbeats every
-// 100 ms, down after 400 ms of silence, permdown after 1.5 s.
+// TestConfig returns fast timings for tests, the ones Phoenix's own test suite uses: heartbeats every
+// 100 ms, down after 400 ms of silence, permdown after 1.5 s. These periods are set explicitly, as
+// Phoenix's tests set them: change BroadcastPeriod and New tells you if DownPeriod no longer fits. It does
+// not validate: New reports a bad Name or period.
 func TestConfig(name string, h Handler) Config {
 	return Config{
-		Name:             name,
-		Handler:          h,
-		BroadcastPeriod:  100 * time.Millisecond,
-		MaxSilentPeriods: 2,
-		DownPeriod:       400 * time.Millisecond,
-		PermdownPeriod:   1500 * time.Millisecond,
-	}.mustDefaults()
+		Name:               name,
+		Handler:            h,
+		PoolSize:           DefaultPoolSize,
+		BroadcastPeriod:    100 * time.Millisecond,
+		MaxSilentPeriods:   2,
+		DownPeriod:         400 * time.Millisecond,
+		PermdownPeriod:     1500 * time.Millisecond,
+		ClockSamplePeriods: DefaultClockSamplePeriods,
+	}
 }
 
-func (c Config) mustDefaults() Config {
-	c, err := c.withDefaults()
-	if err != nil {
-		panic(err)
-	}
-	return c
-}
+// Resolve returns c with every zero field set as New sets it, or the error New would return for c.
+func (c Config) Resolve() (Config, error) { return c.withDefaults() }
 
 func (c Config) withDefaults() (Config, error) {
 	bad := func(format string, args ...any) (Config, error) {

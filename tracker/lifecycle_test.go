@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/tracker"
@@ -68,5 +69,44 @@ func TestGracefulPermdownReportsAnUnsentAnnouncement(t *testing.T) {
 	}
 	if _, err := tr.Track(ps.NewSubscriber(), "room", "a", nil); !errors.Is(err, tracker.ErrClosed) {
 		t.Errorf("Track after GracefulPermdown: %v, want ErrClosed", err)
+	}
+}
+
+// Presets never panic, and the periods ProductionConfig derives follow an override (memberlist's
+// manner): a longer heartbeat gives a longer DownPeriod; an empty name is New's error, not a panic.
+func TestPresets(t *testing.T) {
+	cfg := tracker.ProductionConfig("presence", nil)
+	cfg.BroadcastPeriod = 3 * time.Second
+	got, err := cfg.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3 * time.Second * tracker.DefaultMaxSilentPeriods * 2; got.DownPeriod != want {
+		t.Errorf("DownPeriod %v after BroadcastPeriod = 3s, want %v (derived from the override)", got.DownPeriod, want)
+	}
+	if got.PermdownPeriod <= got.DownPeriod {
+		t.Errorf("PermdownPeriod %v not above DownPeriod %v", got.PermdownPeriod, got.DownPeriod)
+	}
+	if def, _ := tracker.ProductionConfig("p", nil).Resolve(); def.DownPeriod != 30*time.Second || def.PermdownPeriod != 20*time.Minute {
+		t.Errorf("production defaults: DownPeriod %v, PermdownPeriod %v; want Phoenix's 30s and 20m", def.DownPeriod, def.PermdownPeriod)
+	}
+
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "presets"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	for _, bad := range []tracker.Config{tracker.ProductionConfig("", nil), tracker.TestConfig("", nil)} {
+		if tr, err := tracker.New(ps, bad); !errors.Is(err, tracker.ErrInvalidConfig) {
+			if tr != nil {
+				tr.Close()
+			}
+			t.Errorf("New with an empty name: %v, want ErrInvalidConfig", err)
+		}
+	}
+	slow := tracker.TestConfig("presence", nil)
+	slow.BroadcastPeriod = time.Second // DownPeriod (400 ms) no longer fits: New says so
+	if _, err := tracker.New(ps, slow); !errors.Is(err, tracker.ErrInvalidConfig) {
+		t.Errorf("New with DownPeriod under 2 × BroadcastPeriod: %v, want ErrInvalidConfig", err)
 	}
 }

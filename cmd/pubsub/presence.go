@@ -88,9 +88,7 @@ func runPresence(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		*wait = 2**period + time.Second
 	}
 	cfg := tracker.ProductionConfig(*trackerName, nil)
-	if *period != cfg.BroadcastPeriod { // the derived periods follow, as in tracker.Config's defaults
-		cfg = tracker.Config{Name: *trackerName, BroadcastPeriod: *period}
-	}
+	cfg.BroadcastPeriod = *period // the derived periods (DownPeriod, PermdownPeriod) follow
 	cfg.PoolSize = *poolSize
 	topic := rest[0]
 	secret, err := secretFromEnv(*secretEnv)
