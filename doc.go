@@ -37,7 +37,7 @@
 //
 // A Dispatcher receives a topic's entries (subscriber and subscription metadata), the sender and the
 // message, and decides who gets what: Phoenix's custom dispatching, used for example by the fastlane
-// in package dispatch. Dispatchers are registered by name in Config.Dispatchers, and a broadcast picks
+// in package fastlane. Dispatchers are registered by name in Config.Dispatchers, and a broadcast picks
 // one with WithDispatcher; the name travels with the message to other nodes.
 //
 // # Concurrency

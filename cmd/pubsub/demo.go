@@ -17,7 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/phxgo/pubsub"
-	"github.com/phxgo/pubsub/dispatch"
+	"github.com/phxgo/pubsub/fastlane"
 	"github.com/phxgo/pubsub/tracker"
 )
 
@@ -117,7 +117,7 @@ type demo struct {
 type demoNode struct {
 	name     string
 	ps       *pubsub.PubSub
-	fastlane *dispatch.FastlaneDispatcher
+	fastlane *fastlane.Dispatcher
 	reports  chan pubsub.SlowConsumer
 	sync     *pubsub.Subscriber // receives syncTopic
 	left     bool
@@ -275,12 +275,12 @@ func (d *demo) run(ctx context.Context) error {
 
 // startNode starts one node of the demo's PubSub.
 func (d *demo) startNode(name string) error {
-	n := &demoNode{name: name, fastlane: &dispatch.FastlaneDispatcher{}, reports: make(chan pubsub.SlowConsumer, 16)}
+	n := &demoNode{name: name, fastlane: &fastlane.Dispatcher{}, reports: make(chan pubsub.SlowConsumer, 16)}
 	ps, _, err := d.target.startNode(nodeConfig{
 		pubsubName: d.name,
 		nodeName:   name,
 		pubsub: pubsub.Config{
-			Dispatchers: map[string]pubsub.Dispatcher{dispatch.FastlaneName: n.fastlane},
+			Dispatchers: map[string]pubsub.Dispatcher{fastlane.Name: n.fastlane},
 			OnSlowConsumer: func(e pubsub.SlowConsumer) {
 				select {
 				case n.reports <- e:
@@ -413,13 +413,13 @@ func (d *demo) fastlaneStep(ctx context.Context) error {
 	type socket struct {
 		node *demoNode
 		n    int
-		w    *dispatch.ChanWriter
+		w    *fastlane.ChanWriter
 	}
 	var sockets []socket
 	for _, node := range []*demoNode{d.node("node-b"), d.node("node-c")} {
 		for i := range d.sockets {
-			w := dispatch.NewChanWriter(4)
-			s, err := d.subscribe(fmt.Sprintf("socket %d", i+1), node, "room:game", dispatch.WithFastlane(w))
+			w := fastlane.NewChanWriter(4)
+			s, err := d.subscribe(fmt.Sprintf("socket %d", i+1), node, "room:game", fastlane.WithWriter(w))
 			if err != nil {
 				return err
 			}
@@ -436,10 +436,10 @@ func (d *demo) fastlaneStep(ctx context.Context) error {
 	d.say("   dave joined %q on node-c without metadata", "room:game")
 
 	payload := score{Player: "alice", Points: 10}
-	if err := d.node("node-a").ps.Broadcast(ctx, "room:game", payload, pubsub.WithDispatcher(dispatch.FastlaneName)); err != nil {
+	if err := d.node("node-a").ps.Broadcast(ctx, "room:game", payload, pubsub.WithDispatcher(fastlane.Name)); err != nil {
 		return err
 	}
-	d.say("   node-a broadcast to %q through dispatcher %q: %+v", "room:game", dispatch.FastlaneName, payload)
+	d.say("   node-a broadcast to %q through dispatcher %q: %+v", "room:game", fastlane.Name, payload)
 	for _, s := range sockets {
 		select {
 		case frame := <-s.w.C():

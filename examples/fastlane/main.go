@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/phxgo/pubsub"
-	"github.com/phxgo/pubsub/dispatch"
+	"github.com/phxgo/pubsub/fastlane"
 )
 
 const connections = 1000
@@ -32,7 +32,7 @@ func newConn() *conn {
 	return &conn{out: make(chan []byte, 64), done: make(chan struct{})}
 }
 
-// WriteFrame implements dispatch.FrameWriter. It never blocks: a connection that cannot keep up loses
+// WriteFrame implements fastlane.FrameWriter. It never blocks: a connection that cannot keep up loses
 // the frame (and should be disconnected by its owner). The fastlane may still call it after the
 // connection unsubscribed, from a broadcast already under way, so out is never closed: done says the
 // connection has ended.
@@ -77,10 +77,10 @@ type chatMessage struct {
 }
 
 func main() {
-	fastlane := &dispatch.FastlaneDispatcher{} // JSON frames: {"topic": ..., "payload": ...}
+	fl := &fastlane.Dispatcher{} // JSON frames: {"topic": ..., "payload": ...}
 	ps, err := pubsub.New(context.Background(), pubsub.Config{
 		Name:        "chat",
-		Dispatchers: map[string]pubsub.Dispatcher{dispatch.FastlaneName: fastlane},
+		Dispatchers: map[string]pubsub.Dispatcher{fastlane.Name: fl},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -95,7 +95,7 @@ func main() {
 		conns[i] = newConn()
 		wg.Go(conns[i].writeLoop)
 		subs[i] = ps.NewSubscriber()
-		if err := subs[i].Subscribe("room:lobby", dispatch.WithFastlane(conns[i])); err != nil {
+		if err := subs[i].Subscribe("room:lobby", fastlane.WithWriter(conns[i])); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -103,7 +103,7 @@ func main() {
 
 	// One broadcast through the fastlane: encoded once, the same bytes queued on every connection.
 	msg := chatMessage{User: "shane", Body: "hello, everyone"}
-	if err := ps.Broadcast(context.Background(), "room:lobby", msg, pubsub.WithDispatcher(dispatch.FastlaneName)); err != nil {
+	if err := ps.Broadcast(context.Background(), "room:lobby", msg, pubsub.WithDispatcher(fastlane.Name)); err != nil {
 		log.Fatal(err)
 	}
 
@@ -119,7 +119,7 @@ func main() {
 		written += c.written.Load()
 		dropped += c.dropped.Load()
 	}
-	st := fastlane.Stats()
+	st := fl.Stats()
 	fmt.Printf("broadcast encoded %d time(s), %d frames queued, %d dropped\n", st.Encodes, st.Writes, dropped)
 	fmt.Printf("%d bytes written in all, %d per connection\n", written, written/connections)
 }

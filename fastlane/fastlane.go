@@ -1,4 +1,4 @@
-package dispatch
+package fastlane
 
 import (
 	"encoding/json"
@@ -9,13 +9,13 @@ import (
 	"github.com/phxgo/pubsub"
 )
 
-// FastlaneName is the name the examples and the command line register a FastlaneDispatcher under in
+// Name is the name the examples and the command line register a Dispatcher under in
 // pubsub.Config.Dispatchers. Any name works, provided every node uses the same one.
-const FastlaneName = "fastlane"
+const Name = "fastlane"
 
 // ErrEncodedPayload is returned by JSONEncoder for a message from another node whose payload type was
 // not registered (a pubsub.Encoded). Register the type on every node with pubsub.RegisterType.
-var ErrEncodedPayload = errors.New("dispatch: payload type is not registered")
+var ErrEncodedPayload = errors.New("fastlane: payload type is not registered")
 
 // FrameWriter takes the encoded frames of one connection: a websocket, a server-sent events stream, a
 // test's channel.
@@ -33,18 +33,18 @@ type FrameWriter interface {
 	WriteFrame(frame []byte) bool
 }
 
-// Fastlane is subscription metadata that sends a subscription's fastlane broadcasts to Writer as encoded
+// Metadata is subscription metadata that sends a subscription's fastlane broadcasts to Writer as encoded
 // frames instead of to the subscriber's mailbox: Phoenix's {:fastlane, transport_pid, serializer, …}.
-// Attach it with WithFastlane(w), or with pubsub.WithMetadata(Fastlane{Writer: w}); a *Fastlane works
-// too. A nil Writer (or a nil *Fastlane) receives nothing: the entry is skipped and counted in
-// FastlaneStats.NilWriters. The zero value is such an entry.
-type Fastlane struct {
+// Attach it with WithWriter(w), or with pubsub.WithMetadata(Metadata{Writer: w}); a *Metadata works
+// too. A nil Writer (or a nil *Metadata) receives nothing: the entry is skipped and counted in
+// Stats.NilWriters. The zero value is such an entry.
+type Metadata struct {
 	Writer FrameWriter
 }
 
-// WithFastlane is the subscribe option that attaches Fastlane{Writer: w} as the subscription's metadata.
-func WithFastlane(w FrameWriter) pubsub.SubscribeOption {
-	return pubsub.WithMetadata(Fastlane{Writer: w})
+// WithWriter is the subscribe option that attaches Metadata{Writer: w} as the subscription's metadata.
+func WithWriter(w FrameWriter) pubsub.SubscribeOption {
+	return pubsub.WithMetadata(Metadata{Writer: w})
 }
 
 // Encoder turns a message into the frame written to fastlane connections. It is called at most once per
@@ -70,23 +70,23 @@ type jsonFrame struct {
 	Payload any    `json:"payload"`
 }
 
-// FastlaneDispatcher is Phoenix.Channel.Server's fastlane as a pubsub.Dispatcher: it encodes each
-// broadcast once and writes the same frame to the FrameWriter of every entry with Fastlane metadata,
-// skipping the sender's entries; entries without Fastlane metadata get the message in their mailbox
-// (Subscriber.Deliver). Register it in pubsub.Config.Dispatchers (as FastlaneName, say) and broadcast
+// Dispatcher is Phoenix.Channel.Server's fastlane as a pubsub.Dispatcher: it encodes each
+// broadcast once and writes the same frame to the FrameWriter of every entry with fastlane metadata,
+// skipping the sender's entries; entries without fastlane metadata get the message in their mailbox
+// (Subscriber.Deliver). Register it in pubsub.Config.Dispatchers (as Name, say) and broadcast
 // with pubsub.WithDispatcher.
 //
 // The zero value is ready to use, with JSONEncoder. Set the fields before the PubSub starts and do not
-// change them afterwards; do not copy a FastlaneDispatcher after first use. Dispatch never blocks unless
+// change them afterwards; do not copy a Dispatcher after first use. Dispatch never blocks unless
 // the Encoder or a writer does, and is safe for concurrent use.
-type FastlaneDispatcher struct {
+type Dispatcher struct {
 	// Encoder encodes each broadcast for the writers. Nil means JSONEncoder.
 	Encoder Encoder
 
 	// OnEncodeError, when set, is called with the message and the error each time Encoder fails (or
 	// panics, which is recovered and reported as an error). The fastlane entries of that dispatch
 	// receive nothing; mailbox entries are unaffected. It runs on the dispatching goroutine and must not
-	// block. Nil means the error is only counted (FastlaneStats.EncodeErrors).
+	// block. Nil means the error is only counted (Stats.EncodeErrors).
 	OnEncodeError func(msg pubsub.Message, err error)
 
 	encodes      atomic.Uint64
@@ -96,8 +96,8 @@ type FastlaneDispatcher struct {
 	nilWriters   atomic.Uint64
 }
 
-// FastlaneStats are a FastlaneDispatcher's counters since it was made. Each field only grows.
-type FastlaneStats struct {
+// Stats are a Dispatcher's counters since it was made. Each field only grows.
+type Stats struct {
 	Encodes      uint64 // Encoder calls: one per dispatch that met a fastlane entry other than the sender's
 	EncodeErrors uint64 // Encoder calls that failed or panicked (included in Encodes)
 	Writes       uint64 // frames a FrameWriter accepted (WriteFrame returned true)
@@ -107,8 +107,8 @@ type FastlaneStats struct {
 
 // Stats returns the dispatcher's counters. It is safe to call at any time; the fields are read one by
 // one, so a snapshot taken during dispatches may be mid-way through one.
-func (d *FastlaneDispatcher) Stats() FastlaneStats {
-	return FastlaneStats{
+func (d *Dispatcher) Stats() Stats {
+	return Stats{
 		Encodes:      d.encodes.Load(),
 		EncodeErrors: d.encodeErrors.Load(),
 		Writes:       d.writes.Load(),
@@ -117,9 +117,9 @@ func (d *FastlaneDispatcher) Stats() FastlaneStats {
 	}
 }
 
-// Dispatch implements pubsub.Dispatcher: see FastlaneDispatcher. It skips every entry of from (nil
+// Dispatch implements pubsub.Dispatcher: see Dispatcher. It skips every entry of from (nil
 // skips none), encodes msg at most once, and never panics on an encode error.
-func (d *FastlaneDispatcher) Dispatch(entries []pubsub.Entry, from *pubsub.Subscriber, msg pubsub.Message) {
+func (d *Dispatcher) Dispatch(entries []pubsub.Entry, from *pubsub.Subscriber, msg pubsub.Message) {
 	var (
 		frame                     []byte
 		encoded, failed           bool
@@ -172,7 +172,7 @@ func (d *FastlaneDispatcher) Dispatch(entries []pubsub.Entry, from *pubsub.Subsc
 }
 
 // encode runs the Encoder, turning a panic into an error.
-func (d *FastlaneDispatcher) encode(msg pubsub.Message) (frame []byte, err error) {
+func (d *Dispatcher) encode(msg pubsub.Message) (frame []byte, err error) {
 	d.encodes.Add(1)
 	enc := d.Encoder
 	if enc == nil {
@@ -180,7 +180,7 @@ func (d *FastlaneDispatcher) encode(msg pubsub.Message) (frame []byte, err error
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			frame, err = nil, fmt.Errorf("dispatch: fastlane encoder panicked: %v", v)
+			frame, err = nil, fmt.Errorf("fastlane: fastlane encoder panicked: %v", v)
 		}
 	}()
 	return enc(msg)
@@ -189,9 +189,9 @@ func (d *FastlaneDispatcher) encode(msg pubsub.Message) (frame []byte, err error
 // writerOf reports whether metadata is fastlane metadata, and its writer.
 func writerOf(metadata any) (FrameWriter, bool) {
 	switch m := metadata.(type) {
-	case Fastlane:
+	case Metadata:
 		return m.Writer, true
-	case *Fastlane:
+	case *Metadata:
 		if m == nil {
 			return nil, true
 		}
@@ -200,4 +200,4 @@ func writerOf(metadata any) (FrameWriter, bool) {
 	return nil, false
 }
 
-var _ pubsub.Dispatcher = (*FastlaneDispatcher)(nil)
+var _ pubsub.Dispatcher = (*Dispatcher)(nil)

@@ -1,32 +1,32 @@
-package dispatch_test
+package fastlane_test
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/phxgo/pubsub"
-	"github.com/phxgo/pubsub/dispatch"
+	"github.com/phxgo/pubsub/fastlane"
 )
 
 // Connections subscribe with their writer as metadata; a broadcast through the fastlane is encoded once
 // and the same frame is written to every connection. A subscriber without a writer still gets the
 // message in its mailbox.
-func ExampleFastlaneDispatcher() {
-	fl := &dispatch.FastlaneDispatcher{} // frames are JSON: {"topic": ..., "payload": ...}
+func ExampleDispatcher() {
+	fl := &fastlane.Dispatcher{} // frames are JSON: {"topic": ..., "payload": ...}
 	ps, err := pubsub.New(context.Background(), pubsub.Config{
 		Name:        "app",
-		Dispatchers: map[string]pubsub.Dispatcher{dispatch.FastlaneName: fl},
+		Dispatchers: map[string]pubsub.Dispatcher{fastlane.Name: fl},
 	})
 	if err != nil {
 		panic(err)
 	}
 	defer ps.Close()
 
-	var conns []*dispatch.ChanWriter
+	var conns []*fastlane.ChanWriter
 	for range 3 {
-		conn := dispatch.NewChanWriter(16) // a websocket's outbound queue, say
+		conn := fastlane.NewChanWriter(16) // a websocket's outbound queue, say
 		conns = append(conns, conn)
-		if err := ps.NewSubscriber().Subscribe("room:lobby", dispatch.WithFastlane(conn)); err != nil {
+		if err := ps.NewSubscriber().Subscribe("room:lobby", fastlane.WithWriter(conn)); err != nil {
 			panic(err)
 		}
 	}
@@ -40,7 +40,7 @@ func ExampleFastlaneDispatcher() {
 		Body string `json:"body"`
 	}
 	err = ps.Broadcast(context.Background(), "room:lobby", chat{User: "shane", Body: "hello"},
-		pubsub.WithDispatcher(dispatch.FastlaneName))
+		pubsub.WithDispatcher(fastlane.Name))
 	if err != nil {
 		panic(err)
 	}

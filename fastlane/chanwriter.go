@@ -1,4 +1,4 @@
-package dispatch
+package fastlane
 
 import "sync/atomic"
 

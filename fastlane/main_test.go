@@ -1,4 +1,4 @@
-package dispatch_test
+package fastlane_test
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package dispatch_test
+package fastlane_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/phxgo/pubsub"
-	"github.com/phxgo/pubsub/dispatch"
+	"github.com/phxgo/pubsub/fastlane"
 )
 
 type update struct {
@@ -18,12 +18,12 @@ type update struct {
 	Body  string `json:"body,omitempty"`
 }
 
-// newFastlane starts a PubSub with fl registered as dispatch.FastlaneName.
-func newFastlane(t testing.TB, fl *dispatch.FastlaneDispatcher) *pubsub.PubSub {
+// newFastlane starts a PubSub with fl registered as fastlane.Name.
+func newFastlane(t testing.TB, fl *fastlane.Dispatcher) *pubsub.PubSub {
 	t.Helper()
 	ps, err := pubsub.New(context.Background(), pubsub.Config{
 		Name:        "fastlane_test",
-		Dispatchers: map[string]pubsub.Dispatcher{dispatch.FastlaneName: fl},
+		Dispatchers: map[string]pubsub.Dispatcher{fastlane.Name: fl},
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -33,10 +33,10 @@ func newFastlane(t testing.TB, fl *dispatch.FastlaneDispatcher) *pubsub.PubSub {
 }
 
 // countingEncoder wraps JSONEncoder and counts its calls.
-func countingEncoder(n *atomic.Int64) dispatch.Encoder {
+func countingEncoder(n *atomic.Int64) fastlane.Encoder {
 	return func(msg pubsub.Message) ([]byte, error) {
 		n.Add(1)
-		return dispatch.JSONEncoder(msg)
+		return fastlane.JSONEncoder(msg)
 	}
 }
 
@@ -71,7 +71,7 @@ func join(t testing.TB, ps *pubsub.PubSub, topic string, opts ...pubsub.Subscrib
 
 func broadcast(t testing.TB, ps *pubsub.PubSub, topic string, payload any) {
 	t.Helper()
-	if err := ps.Broadcast(context.Background(), topic, payload, pubsub.WithDispatcher(dispatch.FastlaneName)); err != nil {
+	if err := ps.Broadcast(context.Background(), topic, payload, pubsub.WithDispatcher(fastlane.Name)); err != nil {
 		t.Fatalf("Broadcast: %v", err)
 	}
 }
@@ -112,14 +112,14 @@ func assertFrames(t testing.TB, name string, w *recorder, want ...string) {
 
 func TestFastlaneEncodesOncePerBroadcast(t *testing.T) {
 	var calls atomic.Int64
-	fl := &dispatch.FastlaneDispatcher{Encoder: countingEncoder(&calls)}
+	fl := &fastlane.Dispatcher{Encoder: countingEncoder(&calls)}
 	ps := newFastlane(t, fl)
 
 	const n = 100
 	writers := make([]*recorder, n)
 	for i := range writers {
 		writers[i] = &recorder{}
-		join(t, ps, "room:1", dispatch.WithFastlane(writers[i]))
+		join(t, ps, "room:1", fastlane.WithWriter(writers[i]))
 	}
 	plain := join(t, ps, "room:1")
 
@@ -145,23 +145,23 @@ func TestFastlaneEncodesOncePerBroadcast(t *testing.T) {
 		}
 		assertMessage(t, plain, pubsub.Message{Topic: "room:1", Payload: update{Round: round}})
 	}
-	if got, want := fl.Stats(), (dispatch.FastlaneStats{Encodes: 3, Writes: 3 * n}); got != want {
+	if got, want := fl.Stats(), (fastlane.Stats{Encodes: 3, Writes: 3 * n}); got != want {
 		t.Fatalf("Stats = %+v, want %+v", got, want)
 	}
 }
 
 func TestFastlaneMetadataForms(t *testing.T) {
-	fl := &dispatch.FastlaneDispatcher{}
+	fl := &fastlane.Dispatcher{}
 	ps := newFastlane(t, fl)
 	byOption, byValue, byPointer := &recorder{}, &recorder{}, &recorder{}
-	join(t, ps, "t", dispatch.WithFastlane(byOption))
-	join(t, ps, "t", pubsub.WithMetadata(dispatch.Fastlane{Writer: byValue}))
-	join(t, ps, "t", pubsub.WithMetadata(&dispatch.Fastlane{Writer: byPointer}))
+	join(t, ps, "t", fastlane.WithWriter(byOption))
+	join(t, ps, "t", pubsub.WithMetadata(fastlane.Metadata{Writer: byValue}))
+	join(t, ps, "t", pubsub.WithMetadata(&fastlane.Metadata{Writer: byPointer}))
 	other := join(t, ps, "t", pubsub.WithMetadata("not a fastlane"))
 
 	broadcast(t, ps, "t", "hi")
 	const want = `{"topic":"t","payload":"hi"}`
-	assertFrames(t, "WithFastlane writer", byOption, want)
+	assertFrames(t, "WithWriter writer", byOption, want)
 	assertFrames(t, "Fastlane value writer", byValue, want)
 	assertFrames(t, "*Fastlane writer", byPointer, want)
 	assertMessage(t, other, pubsub.Message{Topic: "t", Payload: "hi"})
@@ -169,17 +169,17 @@ func TestFastlaneMetadataForms(t *testing.T) {
 
 func TestFastlaneSkipsFrom(t *testing.T) {
 	var calls atomic.Int64
-	fl := &dispatch.FastlaneDispatcher{Encoder: countingEncoder(&calls)}
+	fl := &fastlane.Dispatcher{Encoder: countingEncoder(&calls)}
 	ps := newFastlane(t, fl)
 	ctx := context.Background()
-	opt := pubsub.WithDispatcher(dispatch.FastlaneName)
+	opt := pubsub.WithDispatcher(fastlane.Name)
 
 	senderW, otherW := &recorder{}, &recorder{}
-	sender := join(t, ps, "room", dispatch.WithFastlane(senderW))
-	if err := sender.Subscribe("room", dispatch.WithFastlane(senderW)); err != nil { // a duplicate: skipped too
+	sender := join(t, ps, "room", fastlane.WithWriter(senderW))
+	if err := sender.Subscribe("room", fastlane.WithWriter(senderW)); err != nil { // a duplicate: skipped too
 		t.Fatal(err)
 	}
-	join(t, ps, "room", dispatch.WithFastlane(otherW))
+	join(t, ps, "room", fastlane.WithWriter(otherW))
 	plainSender := join(t, ps, "room")
 	plainOther := join(t, ps, "room")
 
@@ -199,7 +199,7 @@ func TestFastlaneSkipsFrom(t *testing.T) {
 	assertFrames(t, "sender", senderW, `{"topic":"room","payload":"from plain"}`, `{"topic":"room","payload":"from plain"}`)
 
 	// When the sender holds the only fastlane entries, nothing is encoded.
-	lone := join(t, ps, "lone", dispatch.WithFastlane(&recorder{}))
+	lone := join(t, ps, "lone", fastlane.WithWriter(&recorder{}))
 	join(t, ps, "lone")
 	before := calls.Load()
 	if err := ps.BroadcastFrom(ctx, lone, "lone", "x", opt); err != nil {
@@ -212,11 +212,11 @@ func TestFastlaneSkipsFrom(t *testing.T) {
 
 func TestFastlaneNilWriterSkipped(t *testing.T) {
 	var calls atomic.Int64
-	fl := &dispatch.FastlaneDispatcher{Encoder: countingEncoder(&calls)}
+	fl := &fastlane.Dispatcher{Encoder: countingEncoder(&calls)}
 	ps := newFastlane(t, fl)
-	nilOption := join(t, ps, "t", dispatch.WithFastlane(nil))
-	zeroValue := join(t, ps, "t", pubsub.WithMetadata(dispatch.Fastlane{}))
-	nilPointer := join(t, ps, "t", pubsub.WithMetadata((*dispatch.Fastlane)(nil)))
+	nilOption := join(t, ps, "t", fastlane.WithWriter(nil))
+	zeroValue := join(t, ps, "t", pubsub.WithMetadata(fastlane.Metadata{}))
+	nilPointer := join(t, ps, "t", pubsub.WithMetadata((*fastlane.Metadata)(nil)))
 
 	broadcast(t, ps, "t", "x")
 	for _, s := range []*pubsub.Subscriber{nilOption, zeroValue, nilPointer} {
@@ -227,10 +227,10 @@ func TestFastlaneNilWriterSkipped(t *testing.T) {
 	}
 
 	w := &recorder{}
-	join(t, ps, "t", dispatch.WithFastlane(w))
+	join(t, ps, "t", fastlane.WithWriter(w))
 	broadcast(t, ps, "t", "y")
 	assertFrames(t, "writer", w, `{"topic":"t","payload":"y"}`)
-	if got, want := fl.Stats(), (dispatch.FastlaneStats{Encodes: 1, Writes: 1, NilWriters: 6}); got != want {
+	if got, want := fl.Stats(), (fastlane.Stats{Encodes: 1, Writes: 1, NilWriters: 6}); got != want {
 		t.Fatalf("Stats = %+v, want %+v", got, want)
 	}
 }
@@ -239,24 +239,24 @@ func TestFastlaneEncodeError(t *testing.T) {
 	boom := errors.New("boom")
 	for _, tc := range []struct {
 		name    string
-		encoder dispatch.Encoder
+		encoder fastlane.Encoder
 		want    string
 	}{
 		{"error", func(pubsub.Message) ([]byte, error) { return nil, boom }, "boom"},
 		{"panic", func(pubsub.Message) ([]byte, error) { panic("kaboom") }, "encoder panicked: kaboom"},
-		{"json", dispatch.JSONEncoder, "unsupported type"},
+		{"json", fastlane.JSONEncoder, "unsupported type"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var reported []error
-			fl := &dispatch.FastlaneDispatcher{
+			fl := &fastlane.Dispatcher{
 				Encoder:       tc.encoder,
 				OnEncodeError: func(_ pubsub.Message, err error) { reported = append(reported, err) },
 			}
 			ps := newFastlane(t, fl)
 			w1, w2 := &recorder{}, &recorder{}
-			join(t, ps, "t", dispatch.WithFastlane(w1))
+			join(t, ps, "t", fastlane.WithWriter(w1))
 			plain := join(t, ps, "t")
-			join(t, ps, "t", dispatch.WithFastlane(w2))
+			join(t, ps, "t", fastlane.WithWriter(w2))
 
 			payload := make(chan int) // JSON cannot encode a channel
 			broadcast(t, ps, "t", payload)
@@ -267,7 +267,7 @@ func TestFastlaneEncodeError(t *testing.T) {
 			if len(reported) != 1 || !strings.Contains(reported[0].Error(), tc.want) {
 				t.Fatalf("OnEncodeError got %v, want one error mentioning %q", reported, tc.want)
 			}
-			if got, want := fl.Stats(), (dispatch.FastlaneStats{Encodes: 1, EncodeErrors: 1}); got != want {
+			if got, want := fl.Stats(), (fastlane.Stats{Encodes: 1, EncodeErrors: 1}); got != want {
 				t.Fatalf("Stats = %+v, want %+v", got, want)
 			}
 		})
@@ -275,10 +275,10 @@ func TestFastlaneEncodeError(t *testing.T) {
 }
 
 func TestFastlaneEncodeErrorWithoutCallback(t *testing.T) {
-	fl := &dispatch.FastlaneDispatcher{}
+	fl := &fastlane.Dispatcher{}
 	ps := newFastlane(t, fl)
 	w := &recorder{}
-	join(t, ps, "t", dispatch.WithFastlane(w))
+	join(t, ps, "t", fastlane.WithWriter(w))
 	broadcast(t, ps, "t", func() {})
 	assertFrames(t, "w", w)
 	if got := fl.Stats().EncodeErrors; got != 1 {
@@ -287,10 +287,10 @@ func TestFastlaneEncodeErrorWithoutCallback(t *testing.T) {
 }
 
 func TestFastlaneCountsDrops(t *testing.T) {
-	fl := &dispatch.FastlaneDispatcher{}
+	fl := &fastlane.Dispatcher{}
 	ps := newFastlane(t, fl)
-	w := dispatch.NewChanWriter(1)
-	join(t, ps, "t", dispatch.WithFastlane(w))
+	w := fastlane.NewChanWriter(1)
+	join(t, ps, "t", fastlane.WithWriter(w))
 	broadcast(t, ps, "t", 1)
 	broadcast(t, ps, "t", 2)
 	if got := string(<-w.C()); got != `{"topic":"t","payload":1}` {
@@ -299,7 +299,7 @@ func TestFastlaneCountsDrops(t *testing.T) {
 	if w.Dropped() != 1 {
 		t.Fatalf("ChanWriter.Dropped = %d, want 1", w.Dropped())
 	}
-	if got, want := fl.Stats(), (dispatch.FastlaneStats{Encodes: 2, Writes: 1, Drops: 1}); got != want {
+	if got, want := fl.Stats(), (fastlane.Stats{Encodes: 2, Writes: 1, Drops: 1}); got != want {
 		t.Fatalf("Stats = %+v, want %+v", got, want)
 	}
 }
@@ -314,10 +314,10 @@ func TestJSONEncoder(t *testing.T) {
 		{"struct uses json tags", update{Round: 7, Body: "b"}, `{"topic":"x","payload":{"round":7,"body":"b"}}`, nil},
 		{"nil", nil, `{"topic":"x","payload":null}`, nil},
 		{"bytes are base64", []byte("hi"), `{"topic":"x","payload":"aGk="}`, nil},
-		{"encoded from another node", pubsub.Encoded{Data: []byte{0xc0}}, "", dispatch.ErrEncodedPayload},
+		{"encoded from another node", pubsub.Encoded{Data: []byte{0xc0}}, "", fastlane.ErrEncodedPayload},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := dispatch.JSONEncoder(pubsub.Message{Topic: "x", Payload: tc.payload})
+			got, err := fastlane.JSONEncoder(pubsub.Message{Topic: "x", Payload: tc.payload})
 			if !errors.Is(err, tc.err) || string(got) != tc.want {
 				t.Fatalf("JSONEncoder = %s, %v; want %s, %v", got, err, tc.want, tc.err)
 			}
@@ -328,13 +328,13 @@ func TestJSONEncoder(t *testing.T) {
 // TestFastlaneDispatchDirect calls Dispatch as a remote delivery would (from nil) and with entries that
 // the dispatcher must not touch after it returns.
 func TestFastlaneDispatchDirect(t *testing.T) {
-	ps := newFastlane(t, &dispatch.FastlaneDispatcher{})
-	fl := &dispatch.FastlaneDispatcher{Encoder: func(m pubsub.Message) ([]byte, error) {
+	ps := newFastlane(t, &fastlane.Dispatcher{})
+	fl := &fastlane.Dispatcher{Encoder: func(m pubsub.Message) ([]byte, error) {
 		return []byte(m.Topic + ":" + m.Payload.(string)), nil
 	}}
 	w := &recorder{}
 	s := ps.NewSubscriber()
-	entries := []pubsub.Entry{{Subscriber: s, Metadata: dispatch.Fastlane{Writer: w}}, {Subscriber: s}}
+	entries := []pubsub.Entry{{Subscriber: s, Metadata: fastlane.Metadata{Writer: w}}, {Subscriber: s}}
 	fl.Dispatch(entries, nil, pubsub.Message{Topic: "a", Payload: "b"})
 	assertFrames(t, "w", w, "a:b")
 	assertMessage(t, s, pubsub.Message{Topic: "a", Payload: "b"})
@@ -342,7 +342,7 @@ func TestFastlaneDispatchDirect(t *testing.T) {
 
 func TestFastlaneConcurrentBroadcasters(t *testing.T) {
 	var calls atomic.Int64
-	fl := &dispatch.FastlaneDispatcher{Encoder: countingEncoder(&calls)}
+	fl := &fastlane.Dispatcher{Encoder: countingEncoder(&calls)}
 	ps := newFastlane(t, fl)
 
 	const (
@@ -351,12 +351,12 @@ func TestFastlaneConcurrentBroadcasters(t *testing.T) {
 		broadcasters = 8
 		perCaster    = 50
 	)
-	var writers []*dispatch.ChanWriter
+	var writers []*fastlane.ChanWriter
 	for i := range topics {
 		for range writersEach {
-			w := dispatch.NewChanWriter(broadcasters * perCaster)
+			w := fastlane.NewChanWriter(broadcasters * perCaster)
 			writers = append(writers, w)
-			join(t, ps, fmt.Sprintf("topic:%d", i), dispatch.WithFastlane(w))
+			join(t, ps, fmt.Sprintf("topic:%d", i), fastlane.WithWriter(w))
 		}
 	}
 	// Subscribing and unsubscribing while broadcasts run must not disturb them.
@@ -373,7 +373,7 @@ func TestFastlaneConcurrentBroadcasters(t *testing.T) {
 			default:
 			}
 			topic := fmt.Sprintf("topic:%d", i%topics)
-			churn.Subscribe(topic, dispatch.WithFastlane(nil))
+			churn.Subscribe(topic, fastlane.WithWriter(nil))
 			churn.Unsubscribe(topic)
 		}
 	})
@@ -382,7 +382,7 @@ func TestFastlaneConcurrentBroadcasters(t *testing.T) {
 		casters.Go(func() {
 			for i := range perCaster {
 				topic := fmt.Sprintf("topic:%d", (b+i)%topics)
-				if err := ps.Broadcast(context.Background(), topic, update{Round: i}, pubsub.WithDispatcher(dispatch.FastlaneName)); err != nil {
+				if err := ps.Broadcast(context.Background(), topic, update{Round: i}, pubsub.WithDispatcher(fastlane.Name)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -409,11 +409,11 @@ func TestFastlaneConcurrentBroadcasters(t *testing.T) {
 }
 
 func TestChanWriter(t *testing.T) {
-	var zero dispatch.ChanWriter
+	var zero fastlane.ChanWriter
 	if zero.WriteFrame([]byte("x")) || zero.Dropped() != 1 || zero.C() != nil {
 		t.Fatal("zero ChanWriter must drop and count")
 	}
-	w := dispatch.NewChanWriter(0) // rounded up to 1
+	w := fastlane.NewChanWriter(0) // rounded up to 1
 	if !w.WriteFrame([]byte("a")) || w.WriteFrame([]byte("b")) || w.Dropped() != 1 {
 		t.Fatalf("NewChanWriter(0): want room for exactly one frame, dropped %d", w.Dropped())
 	}
@@ -439,8 +439,8 @@ func BenchmarkFanout(b *testing.B) {
 	payload := update{Round: 42, Body: "the quick brown fox jumps over the lazy dog"}
 	perWriter := pubsub.DispatcherFunc(func(entries []pubsub.Entry, from *pubsub.Subscriber, msg pubsub.Message) {
 		for _, e := range entries {
-			if fl, ok := e.Metadata.(dispatch.Fastlane); ok && e.Subscriber != from {
-				if frame, err := dispatch.JSONEncoder(msg); err == nil {
+			if fl, ok := e.Metadata.(fastlane.Metadata); ok && e.Subscriber != from {
+				if frame, err := fastlane.JSONEncoder(msg); err == nil {
 					fl.Writer.WriteFrame(frame)
 				}
 			}
@@ -450,7 +450,7 @@ func BenchmarkFanout(b *testing.B) {
 		name string
 		d    pubsub.Dispatcher
 	}{
-		{"fastlane", &dispatch.FastlaneDispatcher{}},
+		{"fastlane", &fastlane.Dispatcher{}},
 		{"encode-per-writer", perWriter},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
@@ -462,7 +462,7 @@ func BenchmarkFanout(b *testing.B) {
 			writers := make([]discard, conns)
 			for i := range writers {
 				s := ps.NewSubscriber(pubsub.WithMailboxSize(1))
-				if err := s.Subscribe("room:big", dispatch.WithFastlane(&writers[i])); err != nil {
+				if err := s.Subscribe("room:big", fastlane.WithWriter(&writers[i])); err != nil {
 					b.Fatal(err)
 				}
 			}
