@@ -38,7 +38,7 @@ type Entry struct {
 
 // DefaultDispatcher is Phoenix's default dispatch: deliver msg to every entry except from's. It is what
 // a broadcast without WithDispatcher does (more cheaply, without copying the entries).
-var DefaultDispatcher Dispatcher = DispatcherFunc(defaultDispatch)
+func DefaultDispatcher() Dispatcher { return DispatcherFunc(defaultDispatch) }
 
 func defaultDispatch(entries []Entry, from *Subscriber, msg Message) {
 	for _, e := range entries {

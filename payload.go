@@ -33,9 +33,9 @@ func namedBytes(payload any) ([]byte, bool) {
 // checked for bounded lengths and depth before msgpack sees them.
 func decodePayload(typeName, data string) (any, error) {
 	switch typeName {
-	case TypeBytes:
+	case wire.TypeBytes:
 		return []byte(data), nil
-	case TypeString:
+	case wire.TypeString:
 		return data, nil
 	}
 	if err := wire.CheckMsgpackString(data, maxPayloadDepth); err != nil {

@@ -261,7 +261,7 @@ func TestDispatcherMayReenter(t *testing.T) {
 	d := pubsub.DispatcherFunc(func(entries []pubsub.Entry, from *pubsub.Subscriber, msg pubsub.Message) {
 		late.Subscribe(msg.Topic)
 		ps.LocalBroadcast(msg.Topic, "echo")
-		pubsub.DefaultDispatcher.Dispatch(entries, from, msg)
+		pubsub.DefaultDispatcher().Dispatch(entries, from, msg)
 	})
 	ps = newPS(t, pubsub.Config{Dispatchers: map[string]pubsub.Dispatcher{"re": d}})
 	late = ps.NewSubscriber()

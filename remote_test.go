@@ -78,7 +78,7 @@ func TestRemoteBroadcastFamily(t *testing.T) {
 		var seenFrom []*pubsub.Subscriber
 		d := pubsub.DispatcherFunc(func(entries []pubsub.Entry, from *pubsub.Subscriber, msg pubsub.Message) {
 			seenFrom = append(seenFrom, from)
-			pubsub.DefaultDispatcher.Dispatch(entries, from, msg)
+			pubsub.DefaultDispatcher().Dispatch(entries, from, msg)
 		})
 		nodes, _ := cluster(t, 3, pubsub.Config{Dispatchers: map[string]pubsub.Dispatcher{"d": d}})
 		subs := make([]*pubsub.Subscriber, 3)
@@ -213,7 +213,7 @@ func capture(t *testing.T, topic string, payload any) string {
 
 func captureWith(t *testing.T, topic string, payload any, dispatcher string) string {
 	rec := &recorder{}
-	p := newPS(t, pubsub.Config{Adapter: rec, Dispatchers: map[string]pubsub.Dispatcher{dispatcher: pubsub.DefaultDispatcher}})
+	p := newPS(t, pubsub.Config{Adapter: rec, Dispatchers: map[string]pubsub.Dispatcher{dispatcher: pubsub.DefaultDispatcher()}})
 	if err := p.Broadcast(ctx, topic, payload, pubsub.WithDispatcher(dispatcher)); err != nil {
 		t.Fatal(err)
 	}

@@ -326,7 +326,7 @@ func TestGapTopicIsReserved(t *testing.T) {
 	}
 	// A frame on it from another node (built as a hostile client would) is dropped.
 	spoof, err := wire.Append(nil, &wire.Envelope{Kind: wire.KindBroadcast, Origin: "mallory", Incarnation: [16]byte{1},
-		Seq: 1, Topic: pubsub.GapTopic, PayloadType: pubsub.TypeString, Payload: []byte("x")}, nil)
+		Seq: 1, Topic: pubsub.GapTopic, PayloadType: wire.TypeString, Payload: []byte("x")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

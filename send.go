@@ -62,15 +62,15 @@ func (ps *PubSub) send(ctx context.Context, kind wire.Kind, target, topic, dispa
 	}
 	switch p := payload.(type) {
 	case []byte:
-		env.PayloadType, env.Payload = TypeBytes, p
+		env.PayloadType, env.Payload = wire.TypeBytes, p
 	case string:
 		// wire.Append only reads the payload, so the string's bytes can be lent without a copy.
-		env.PayloadType, env.Payload = TypeString, unsafe.Slice(unsafe.StringData(p), len(p))
+		env.PayloadType, env.Payload = wire.TypeString, unsafe.Slice(unsafe.StringData(p), len(p))
 	default:
 		name := typeName(payload)
 		if name == "" {
 			if raw, ok := namedBytes(payload); ok { // json.RawMessage and its kind travel as bytes
-				env.PayloadType, env.Payload = TypeBytes, raw
+				env.PayloadType, env.Payload = wire.TypeBytes, raw
 				break
 			}
 			ps.warnUnregistered(payload)

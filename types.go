@@ -4,12 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
-)
 
-// Payload type names every node knows without registration.
-const (
-	TypeBytes  = "[]byte" // a []byte payload travels as its raw bytes
-	TypeString = "string" // a string payload travels as its raw bytes
+	"github.com/phxgo/pubsub/internal/wire"
 )
 
 // Encoded is the payload of a message from another node whose value's type was not registered on the
@@ -31,7 +27,7 @@ var types = struct {
 // a T (it travels as msgpack, tagged with name). Register the same types under the same names on every
 // node, typically in an init function. Registering the same pair again is a no-op; reusing a name for
 // another type, or registering a type under a second name, is an error, as is an empty name, a name
-// longer than 255 bytes, or one of the built-in names TypeBytes and TypeString. RegisterType is safe for
+// longer than 255 bytes, or one of the built-in names "[]byte" and "string" (the wire names of []byte and string payloads). RegisterType is safe for
 // concurrent use.
 func RegisterType[T any](name string) error {
 	t := reflect.TypeFor[T]()
@@ -40,7 +36,7 @@ func RegisterType[T any](name string) error {
 		return fmt.Errorf("pubsub: RegisterType[%v]: empty name", t)
 	case len(name) > maxNameLen:
 		return fmt.Errorf("pubsub: RegisterType[%v]: name is %d bytes, more than %d", t, len(name), maxNameLen)
-	case name == TypeBytes || name == TypeString:
+	case name == wire.TypeBytes || name == wire.TypeString:
 		return fmt.Errorf("pubsub: RegisterType[%v]: %q is a built-in type name", t, name)
 	case t.Kind() == reflect.Interface:
 		return fmt.Errorf("pubsub: RegisterType[%v]: cannot register an interface type", t)

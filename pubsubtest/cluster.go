@@ -15,7 +15,7 @@ import (
 const (
 	recordDispatcher  = "pubsubtest.record"  // records every call and delivers a dispatched to every entry
 	hookDispatcher    = "pubsubtest.hook"    // runs the cluster's hook, then the default dispatch
-	defaultDispatcher = "pubsubtest.default" // pubsub.DefaultDispatcher under a name
+	defaultDispatcher = "pubsubtest.default" // pubsub.DefaultDispatcher() under a name
 	unknownDispatcher = "pubsubtest.unknown" // never registered
 )
 
@@ -50,7 +50,7 @@ func (s *suite) start(t *testing.T, n int) *cluster {
 		Dispatchers: map[string]pubsub.Dispatcher{
 			recordDispatcher:  c.rec,
 			hookDispatcher:    pubsub.DispatcherFunc(c.runHook),
-			defaultDispatcher: pubsub.DefaultDispatcher,
+			defaultDispatcher: pubsub.DefaultDispatcher(),
 		},
 		OnSlowConsumer: c.slow.add,
 	}
@@ -118,7 +118,7 @@ func (c *cluster) runHook(entries []pubsub.Entry, from *pubsub.Subscriber, msg p
 	if h := c.hook.Load(); h != nil {
 		(*h)(entries, from, msg)
 	}
-	pubsub.DefaultDispatcher.Dispatch(entries, from, msg)
+	pubsub.DefaultDispatcher().Dispatch(entries, from, msg)
 }
 
 // setHook makes h run inside every Dispatch of the hook dispatcher on every node of the cluster.

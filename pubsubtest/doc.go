@@ -57,7 +57,7 @@
 //     nothing; the Must… variants do not panic on success; NodeName is non-empty and stable.
 //   - Dispatch: a custom dispatcher is called once per broadcast with every entry (the sender's and
 //     duplicates included) and its metadata (nil without), with from set by the *From variants only;
-//     never for a topic without subscribers; pubsub.DefaultDispatcher works by name; a dispatcher may
+//     never for a topic without subscribers; pubsub.DefaultDispatcher() works by name; a dispatcher may
 //     subscribe, unsubscribe and broadcast from inside Dispatch.
 //   - Payload: local delivery keeps values, []byte and strings as they are; across nodes a registered
 //     type arrives as itself, []byte and string as themselves, and anything else as a pubsub.Encoded;

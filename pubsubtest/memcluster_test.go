@@ -358,7 +358,7 @@ func TestClusterCountsLostFrames(t *testing.T) {
 		hold := make(chan struct{})
 		stall := pubsub.DispatcherFunc(func(entries []pubsub.Entry, from *pubsub.Subscriber, msg pubsub.Message) {
 			<-hold // b's delivery stops here, in the first frame
-			pubsub.DefaultDispatcher.Dispatch(entries, from, msg)
+			pubsub.DefaultDispatcher().Dispatch(entries, from, msg)
 		})
 		cfg := pubsub.Config{Dispatchers: map[string]pubsub.Dispatcher{"stall": stall}}
 		a, b := c.Node(t, "a", cfg), c.Node(t, "b", cfg)

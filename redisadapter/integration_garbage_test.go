@@ -48,7 +48,7 @@ func (g *garbageFrames) frame(e wire.Envelope, key []byte) string {
 }
 
 func (g *garbageFrames) valid(key []byte) string {
-	return g.frame(wire.Envelope{Kind: wire.KindBroadcast, PayloadType: pubsub.TypeString, Payload: []byte("garbage that looks fine")}, key)
+	return g.frame(wire.Envelope{Kind: wire.KindBroadcast, PayloadType: wire.TypeString, Payload: []byte("garbage that looks fine")}, key)
 }
 
 // bomb is a frame with a well-formed envelope whose msgpack payload of a registered type declares
@@ -140,17 +140,17 @@ func TestGarbageRealRedis(t *testing.T) {
 		{"bin32 bomb", "bcast", g.bomb("\xc6\xff\xff\xff\xff", nil), "malformed"},
 		{"deep nesting", "bcast", g.bomb(strings.Repeat("\x91", 10000)+"\x01", nil), "malformed"},
 		{"unknown type", "bcast", unknownType, "type"},
-		{"unknown dispatcher", "bcast", g.frame(wire.Envelope{Kind: wire.KindBroadcast, Dispatcher: "nope", PayloadType: pubsub.TypeString, Payload: []byte("x")}, nil), "dispatcher"},
-		{"direct frame for another node", "node", g.frame(wire.Envelope{Kind: wire.KindDirect, Target: "z", PayloadType: pubsub.TypeString, Payload: []byte("x")}, nil), "misaddressed"},
-		{"direct frame for another node, on the broadcast channel", "bcast", g.frame(wire.Envelope{Kind: wire.KindDirect, Target: "z", PayloadType: pubsub.TypeString, Payload: []byte("x")}, nil), "misaddressed"},
-		{"spoofed gap", "bcast", g.frame(wire.Envelope{Kind: wire.KindBroadcast, Topic: pubsub.GapTopic, PayloadType: pubsub.TypeString, Payload: []byte("x")}, nil), "reserved"},
+		{"unknown dispatcher", "bcast", g.frame(wire.Envelope{Kind: wire.KindBroadcast, Dispatcher: "nope", PayloadType: wire.TypeString, Payload: []byte("x")}, nil), "dispatcher"},
+		{"direct frame for another node", "node", g.frame(wire.Envelope{Kind: wire.KindDirect, Target: "z", PayloadType: wire.TypeString, Payload: []byte("x")}, nil), "misaddressed"},
+		{"direct frame for another node, on the broadcast channel", "bcast", g.frame(wire.Envelope{Kind: wire.KindDirect, Target: "z", PayloadType: wire.TypeString, Payload: []byte("x")}, nil), "misaddressed"},
+		{"spoofed gap", "bcast", g.frame(wire.Envelope{Kind: wire.KindBroadcast, Topic: pubsub.GapTopic, PayloadType: wire.TypeString, Payload: []byte("x")}, nil), "reserved"},
 		{"replayed unknown-type frame", "bcast", unknownType, "duplicate"},
 	}
 	signed := []garbage{
-		{"spoofed gap, signed", "bcast", g.frame(wire.Envelope{Kind: wire.KindBroadcast, Topic: pubsub.GapTopic, PayloadType: pubsub.TypeString, Payload: []byte("x")}, secret), "reserved"},
+		{"spoofed gap, signed", "bcast", g.frame(wire.Envelope{Kind: wire.KindBroadcast, Topic: pubsub.GapTopic, PayloadType: wire.TypeString, Payload: []byte("x")}, secret), "reserved"},
 		{"signed for another PubSub", "bcast", otherScope, "signature"},
 		{"unsigned", "bcast", valid, "signature"},
-		{"unsigned", "node", g.frame(wire.Envelope{Kind: wire.KindDirect, Target: "a", PayloadType: pubsub.TypeString, Payload: []byte("x")}, nil), "signature"},
+		{"unsigned", "node", g.frame(wire.Envelope{Kind: wire.KindDirect, Target: "a", PayloadType: wire.TypeString, Payload: []byte("x")}, nil), "signature"},
 		{"signed with another key", "bcast", g.valid([]byte("another key, 32 bytes long......")), "signature"},
 		{"changed after signing", "bcast", string(flipped), "signature"},
 		{"unsigned, truncated", "bcast", valid[:wire.HeaderLen+3], "signature"},

@@ -25,10 +25,10 @@ func TestSlowSubscriberCutByRedis(t *testing.T) {
 			close(stalled)
 			<-release // the first remote message blocks b's read loop until the test says so
 		})
-		pubsub.DefaultDispatcher.Dispatch(entries, from, msg)
+		pubsub.DefaultDispatcher().Dispatch(entries, from, msg)
 	})
 	a, _ := startNode(t, name, redisadapter.Config{URL: srv.URL(), NodeName: "a"},
-		pubsub.Config{Dispatchers: map[string]pubsub.Dispatcher{"stall": pubsub.DefaultDispatcher}})
+		pubsub.Config{Dispatchers: map[string]pubsub.Dispatcher{"stall": pubsub.DefaultDispatcher()}})
 	// b's probe interval is long, so that what cuts b is Redis, not b's own probe.
 	b, ab := startNode(t, name, redisadapter.Config{URL: srv.URL(), NodeName: "b", ProbeInterval: time.Minute},
 		pubsub.Config{Dispatchers: map[string]pubsub.Dispatcher{"stall": stall}})

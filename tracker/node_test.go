@@ -14,7 +14,7 @@ import (
 // gossipOf decodes a frame carrying tracker gossip; ok is false for anything else.
 func gossipOf(frame string) (g gossip, topic string, ok bool) {
 	f, err := wire.Decode(frame, wire.Limits{MaxFrame: wire.MaxFrameLen})
-	if err != nil || f.PayloadType != pubsub.TypeBytes {
+	if err != nil || f.PayloadType != wire.TypeBytes {
 		return gossip{}, "", false
 	}
 	g, err = decodeGossip([]byte(f.Payload))

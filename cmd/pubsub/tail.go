@@ -19,7 +19,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/internal/wire"
 )
 
@@ -268,9 +267,9 @@ func (t *tailer) handle(payload string) {
 func showPayload(typ string, v any) string {
 	var s string
 	switch {
-	case typ == pubsub.TypeBytes:
+	case typ == wire.TypeBytes:
 		s = v.(string)
-	case typ == pubsub.TypeString:
+	case typ == wire.TypeString:
 		s = fmt.Sprintf("%q", v)
 	default:
 		b, err := json.Marshal(v)
@@ -343,9 +342,9 @@ func globMatch(pattern, s string) bool {
 // wire.CheckMsgpackString has proved it safe to decode.
 func decodeTailPayload(typ, payload, bytesAs string) (any, error) {
 	switch typ {
-	case pubsub.TypeString:
+	case wire.TypeString:
 		return payload, nil
-	case pubsub.TypeBytes:
+	case wire.TypeBytes:
 		return encodeBytes([]byte(payload), bytesAs), nil
 	}
 	if err := wire.CheckMsgpackString(payload, wire.DefaultMaxDepth); err != nil {

@@ -25,6 +25,12 @@ const (
 	FlagSigned = 1 << 0
 )
 
+// Payload type names every node knows without registration (docs/protocol.md, "Payload types").
+const (
+	TypeBytes  = "[]byte" // a []byte payload travels as its raw bytes
+	TypeString = "string" // a string payload travels as its raw bytes
+)
+
 // Kind says how a frame is addressed.
 type Kind uint8
 
