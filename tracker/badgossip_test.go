@@ -54,7 +54,7 @@ func mustDelta(d *delta) []byte {
 }
 
 // deltaOf returns the delta of a new state of ref that tracked n presences in topic.
-func deltaOf(ref ReplicaRef, topic string, n int, meta map[string]any) *delta {
+func deltaOf(ref replicaRef, topic string, n int, meta map[string]any) *delta {
 	st := newState(ref)
 	for i := range n {
 		st.join(topic, "o", fmt.Sprint("evil", i), meta)
@@ -109,12 +109,12 @@ func TestBadGossipIsDroppedAndCounted(t *testing.T) {
 			}
 		}
 		topic := a.shard().topic
-		x := ReplicaRef{Name: "x", Vsn: 7} // never heard of
-		y := ReplicaRef{Name: "y", Vsn: 8}
-		older := ReplicaRef{Name: "b", Vsn: bref.Vsn - 1}
+		x := replicaRef{Name: "x", Vsn: 7} // never heard of
+		y := replicaRef{Name: "y", Vsn: 8}
+		older := replicaRef{Name: "b", Vsn: bref.Vsn - 1}
 		clocks := causalContext{aref: 1, bref: 1}
 
-		extractFrom := func(ref ReplicaRef) []byte {
+		extractFrom := func(ref replicaRef) []byte {
 			st := newState(ref)
 			st.join("evil", "o", "k", nil)
 			body, err := marshalExtract(st.extract(aref, causalContext{aref: 0, ref: 0}))
@@ -175,7 +175,7 @@ func TestBadGossipIsDroppedAndCounted(t *testing.T) {
 			{"transfer from b carrying a permdowned replica's values", mustGossip(gossip{kind: gossipTransferDelta, from: bref, body: mustDelta(deltaOf(cref, "evil", 3, nil))}), false, "a"},
 		}
 		for _, n := range []*hubNode{a, b} { // sent to that node only: to the other, a newer vsn is a restart
-			for _, self := range []ReplicaRef{n.ref(), {Name: n.name, Vsn: n.ref().Vsn + 1}} {
+			for _, self := range []replicaRef{n.ref(), {Name: n.name, Vsn: n.ref().Vsn + 1}} {
 				cases = append(cases,
 					badCase{"heartbeat in the receiver's own name " + self.String(), mustGossip(gossip{kind: gossipHeartbeat, from: self, clocks: causalContext{self: 9}, body: mustDelta(deltaOf(self, "evil", 1, nil))}), true, n.name},
 					badCase{"transfer in the receiver's own name " + self.String(), mustGossip(gossip{kind: gossipTransferDelta, from: self, body: mustDelta(deltaOf(self, "evil", 1, nil))}), true, n.name},

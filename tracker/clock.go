@@ -5,11 +5,11 @@ import "maps"
 // causalContext maps each replica to the highest contiguous clock seen from it (Phoenix's context; 0 means
 // known, nothing seen). It is also the shape of a delta's range bounds and of the clocks exchanged in
 // heartbeats. Functions here never modify their arguments.
-type causalContext map[ReplicaRef]uint64
+type causalContext map[replicaRef]uint64
 
 // clockEntry is one replica's clock as sampled from a heartbeat: Phoenix's {replica_ref, context}.
 type clockEntry struct {
-	replica ReplicaRef
+	replica replicaRef
 	context causalContext
 }
 
@@ -118,8 +118,8 @@ func appendClock(set []clockEntry, e clockEntry) []clockEntry {
 }
 
 // clockReplicas returns the replicas of a clock set (Clock.clockset_replicas).
-func clockReplicas(set []clockEntry) []ReplicaRef {
-	out := make([]ReplicaRef, len(set))
+func clockReplicas(set []clockEntry) []replicaRef {
+	out := make([]replicaRef, len(set))
 	for i, e := range set {
 		out[i] = e.replica
 	}

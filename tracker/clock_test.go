@@ -53,7 +53,7 @@ func TestBounds(t *testing.T) {
 	}
 }
 
-func clockOf(r ReplicaRef, c causalContext) clockEntry { return clockEntry{replica: r, context: c} }
+func clockOf(r replicaRef, c causalContext) clockEntry { return clockEntry{replica: r, context: c} }
 
 func setReplicas(set []clockEntry) []string {
 	var out []string

@@ -191,8 +191,8 @@ type stateEncoder struct {
 	buf      bytes.Buffer
 	enc      *msgpack.Encoder
 	err      error
-	replicas []ReplicaRef
-	rindex   map[ReplicaRef]int
+	replicas []replicaRef
+	rindex   map[replicaRef]int
 	topics   []string
 	tindex   map[string]int
 }
@@ -200,12 +200,12 @@ type stateEncoder struct {
 func (e *stateEncoder) init() {
 	e.enc = msgpack.NewEncoder(&e.buf)
 	e.enc.UseCompactInts(true)
-	e.rindex = make(map[ReplicaRef]int)
+	e.rindex = make(map[replicaRef]int)
 	e.tindex = make(map[string]int)
 }
 
 // replica returns the index of ref in the replica table, adding it.
-func (e *stateEncoder) replica(ref ReplicaRef) int {
+func (e *stateEncoder) replica(ref replicaRef) int {
 	i, ok := e.rindex[ref]
 	if !ok {
 		i = len(e.replicas)
@@ -319,7 +319,7 @@ func encodeMeta(enc *msgpack.Encoder, meta map[string]any) error {
 type stateDecoder struct {
 	r        *bytes.Reader
 	d        *msgpack.Decoder
-	replicas []ReplicaRef
+	replicas []replicaRef
 	topics   []string
 	metaKeys map[string]string // interned meta keys: values of one payload share them
 }
@@ -363,13 +363,13 @@ func (sd *stateDecoder) begin(b []byte, kind int) error {
 	if err != nil {
 		return err
 	}
-	sd.replicas = make([]ReplicaRef, 0, n)
-	seen := make(map[ReplicaRef]struct{}, n)
+	sd.replicas = make([]replicaRef, 0, n)
+	seen := make(map[replicaRef]struct{}, n)
 	for range n {
 		if err := sd.tuple(2); err != nil {
 			return err
 		}
-		var ref ReplicaRef
+		var ref replicaRef
 		if ref.Name, err = sd.d.DecodeString(); err != nil {
 			return err
 		}
@@ -416,13 +416,13 @@ func (sd *stateDecoder) tuple(n int) error {
 }
 
 // replica reads a replica index.
-func (sd *stateDecoder) replica() (ReplicaRef, error) {
+func (sd *stateDecoder) replica() (replicaRef, error) {
 	i, err := sd.d.DecodeUint64()
 	if err != nil {
-		return ReplicaRef{}, err
+		return replicaRef{}, err
 	}
 	if i >= uint64(len(sd.replicas)) {
-		return ReplicaRef{}, fmt.Errorf("replica index %d out of range", i)
+		return replicaRef{}, fmt.Errorf("replica index %d out of range", i)
 	}
 	return sd.replicas[i], nil
 }

@@ -61,7 +61,7 @@ func (g *deltaGenerations) push(s *state, d *delta) {
 // DeltaGeneration.extract): the smallest generation that, restricted to the remote's replicas, is not empty,
 // starts where the remote has everything, and holds something the remote lacks, extracted for the remote as
 // a delta; otherwise the full state extracted for it. Exactly one result is non-nil.
-func (g *deltaGenerations) extract(s *state, remoteRef ReplicaRef, remoteCtx causalContext) (*delta, *extract) {
+func (g *deltaGenerations) extract(s *state, remoteRef replicaRef, remoteCtx causalContext) (*delta, *extract) {
 	for _, gen := range g.gens {
 		start := filterReplicas(gen.start, remoteCtx)
 		end := filterReplicas(gen.end, remoteCtx)
@@ -74,7 +74,7 @@ func (g *deltaGenerations) extract(s *state, remoteRef ReplicaRef, remoteCtx cau
 
 // removeDownReplica prunes a permdowned replica from every generation (Phoenix PR #60: stale generations
 // brought "zombie" presences back).
-func (g *deltaGenerations) removeDownReplica(ref ReplicaRef) {
+func (g *deltaGenerations) removeDownReplica(ref replicaRef) {
 	for i, gen := range g.gens {
 		g.gens[i] = gen.withoutReplica(ref)
 	}

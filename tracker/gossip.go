@@ -37,7 +37,7 @@ var errBadGossip = errors.New("tracker: bad gossip message")
 
 type gossip struct {
 	kind   gossipKind
-	from   ReplicaRef
+	from   replicaRef
 	clocks causalContext
 	body   []byte
 }
@@ -130,14 +130,14 @@ func decodeGossip(b []byte) (gossip, error) {
 	return g, nil
 }
 
-func decodeRef(d *msgpack.Decoder) (ReplicaRef, error) {
+func decodeRef(d *msgpack.Decoder) (replicaRef, error) {
 	name, err := d.DecodeString()
 	if err != nil || name == "" || len(name) > wire.MaxNameLen {
-		return ReplicaRef{}, errors.New("bad replica name")
+		return replicaRef{}, errors.New("bad replica name")
 	}
 	vsn, err := d.DecodeUint64()
 	if err != nil || vsn == 0 {
-		return ReplicaRef{}, errors.New("bad replica vsn")
+		return replicaRef{}, errors.New("bad replica vsn")
 	}
-	return ReplicaRef{Name: name, Vsn: vsn}, nil
+	return replicaRef{Name: name, Vsn: vsn}, nil
 }

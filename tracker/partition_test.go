@@ -315,7 +315,7 @@ func TestPartitionLongerThanPermdownPeriod(t *testing.T) {
 		cfg := partitionConfig()
 		sp := newSplit(t, cfg)
 		sp.setUp()
-		refs := map[string]ReplicaRef{}
+		refs := map[string]replicaRef{}
 		for name, n := range sp.nodes {
 			refs[name] = n.ref()
 		}

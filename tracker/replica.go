@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// ReplicaRef identifies one incarnation of a tracker replica: the node it runs on and a version that is new
+// replicaRef identifies one incarnation of a tracker replica: the node it runs on and a version that is new
 // at every start. A node that restarts is a different replica; the CRDT never confuses the two.
 // The zero value is not a valid replica.
-type ReplicaRef struct {
+type replicaRef struct {
 	// Name is the node name (PubSub.NodeName), shared by every shard of the node.
 	Name string
 	// Vsn is unique per start of the replica and grows with time, so of two refs with the same Name the
@@ -19,7 +19,7 @@ type ReplicaRef struct {
 }
 
 // String returns "name@vsn".
-func (r ReplicaRef) String() string { return r.Name + "@" + strconv.FormatUint(r.Vsn, 10) }
+func (r replicaRef) String() string { return r.Name + "@" + strconv.FormatUint(r.Vsn, 10) }
 
 // lastVsn is the last version handed out by newReplicaRef in this process.
 var lastVsn atomic.Uint64
@@ -27,13 +27,13 @@ var lastVsn atomic.Uint64
 // newReplicaRef returns a new ref for a replica on the named node, like Phoenix's Replica.new: the version
 // is the wall clock in microseconds, made strictly increasing within the process, so that two replicas started
 // in the same microsecond (or a replica restarted after a clock step back within one process) still differ.
-func newReplicaRef(name string) ReplicaRef {
+func newReplicaRef(name string) replicaRef {
 	now := uint64(time.Now().UnixMicro())
 	for {
 		last := lastVsn.Load()
 		vsn := max(now, last+1)
 		if lastVsn.CompareAndSwap(last, vsn) {
-			return ReplicaRef{Name: name, Vsn: vsn}
+			return replicaRef{Name: name, Vsn: vsn}
 		}
 	}
 }
@@ -51,7 +51,7 @@ const (
 // context (clock and cloud) and the values it owns. A replica is known from replicaUp until
 // removeDownReplica; the state's own replica is known from the start and never goes down.
 type replicaState struct {
-	ref    ReplicaRef
+	ref    replicaRef
 	status replicaStatus
 	// clock is the replica's entry in the context: every dot of this replica with a clock up to it was seen.
 	clock uint64
@@ -62,7 +62,7 @@ type replicaState struct {
 	values map[uint64]*value
 }
 
-func newReplicaState(ref ReplicaRef) *replicaState {
+func newReplicaState(ref replicaRef) *replicaState {
 	return &replicaState{ref: ref, values: make(map[uint64]*value)}
 }
 
@@ -121,7 +121,7 @@ func (r *replicaState) compact() {
 // A permdowned ref never comes back: replicaUp returns ok == false for it and changes nothing. The shard
 // should treat a heartbeat from such a ref as a stale incarnation. Calling it for the state's own ref, or for
 // a replica already up, returns no joins.
-func (s *state) replicaUp(ref ReplicaRef) (joins []*value, ok bool) {
+func (s *state) replicaUp(ref replicaRef) (joins []*value, ok bool) {
 	if _, gone := s.permdowned[ref]; gone {
 		return nil, false
 	}
@@ -145,7 +145,7 @@ func (s *state) replicaUp(ref ReplicaRef) (joins []*value, ok bool) {
 // replicaDown marks a known replica down and returns the values it owns, now hidden from reads, as leaves.
 // The values are kept (and still served in full-state extracts) until the replica comes back up or is
 // permdowned. Unknown refs, the state's own ref and replicas already down give no leaves.
-func (s *state) replicaDown(ref ReplicaRef) (leaves []*value) {
+func (s *state) replicaDown(ref replicaRef) (leaves []*value) {
 	r := s.replicas[ref]
 	if r == nil || r == s.self || r.status == replicaDown {
 		return nil
@@ -168,7 +168,7 @@ func (s *state) replicaDown(ref ReplicaRef) (leaves []*value) {
 // already down they were emitted by replicaDown. The state's own ref is never removed.
 //
 // Tombstones are kept until expirePermdowned drops them; see there for how long that must be.
-func (s *state) removeDownReplica(ref ReplicaRef, now time.Time) (leaves []*value) {
+func (s *state) removeDownReplica(ref replicaRef, now time.Time) (leaves []*value) {
 	if ref == s.self.ref {
 		return nil
 	}
@@ -208,7 +208,7 @@ func (s *state) removeDownReplica(ref ReplicaRef, now time.Time) (leaves []*valu
 // It returns the own values under their old tags as leaves and under the new ones as joins, for views kept
 // by tag; presences do not change for users (same topic, owner, key and meta), so the shard need not pass
 // these to the handler. Values returned by earlier calls keep their old tags.
-func (s *state) renew(ref ReplicaRef, now time.Time) (leaves, joins []*value) {
+func (s *state) renew(ref replicaRef, now time.Time) (leaves, joins []*value) {
 	old := s.self
 	leaves = slices.Collect(s.ownValues())
 	for _, v := range leaves {
@@ -253,7 +253,7 @@ func (s *state) expirePermdowned(cutoff time.Time) int {
 }
 
 // isPermdowned reports whether ref was permdowned and its tombstone has not expired yet.
-func (s *state) isPermdowned(ref ReplicaRef) bool {
+func (s *state) isPermdowned(ref replicaRef) bool {
 	_, ok := s.permdowned[ref]
 	return ok
 }

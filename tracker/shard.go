@@ -53,12 +53,12 @@ type forgetting struct {
 }
 
 type peer struct {
-	ref  ReplicaRef
+	ref  replicaRef
 	last time.Time // last heartbeat
 	up   bool
 }
 
-func newShard(t *Tracker, i int, ref ReplicaRef) (*shard, error) {
+func newShard(t *Tracker, i int, ref replicaRef) (*shard, error) {
 	s := &shard{
 		t:             t,
 		topic:         fmt.Sprintf("phx_presence:%s_shard%d", t.cfg.Name, i),

@@ -21,7 +21,7 @@ import (
 
 // tag is a dot: the unique id of one add, the replica that made it and that replica's clock at the time.
 type tag struct {
-	replica ReplicaRef
+	replica replicaRef
 	clock   uint64
 }
 
@@ -44,11 +44,11 @@ type state struct {
 	self *replicaState
 	// replicas are the known replicas, the state's own included: the keys of the causal context. Entries are
 	// removed on permdown (fixing Phoenix #179).
-	replicas map[ReplicaRef]*replicaState
+	replicas map[replicaRef]*replicaState
 	// down lists the known replicas marked down, whose values reads hide. Usually empty or tiny.
 	down []*replicaState
 	// permdowned holds tombstones of removed replicas, with the time of removal; see expirePermdowned.
-	permdowned map[ReplicaRef]time.Time
+	permdowned map[replicaRef]time.Time
 	// topics indexes every value held by topic.
 	topics map[string]*valueSet
 	// owners holds the state's own values, by owner (self.values stays empty: a second index of every own
@@ -62,12 +62,12 @@ type state struct {
 }
 
 // newState returns an empty state for the replica ref, which knows only itself.
-func newState(ref ReplicaRef) *state {
+func newState(ref replicaRef) *state {
 	self := newReplicaState(ref)
 	s := &state{
 		self:       self,
-		replicas:   map[ReplicaRef]*replicaState{ref: self},
-		permdowned: make(map[ReplicaRef]time.Time),
+		replicas:   map[replicaRef]*replicaState{ref: self},
+		permdowned: make(map[replicaRef]time.Time),
 		topics:     make(map[string]*valueSet),
 		owners:     make(map[string]*ownerValues),
 	}
@@ -76,12 +76,12 @@ func newState(ref ReplicaRef) *state {
 }
 
 // ref returns the state's own replica ref.
-func (s *state) ref() ReplicaRef { return s.self.ref }
+func (s *state) ref() replicaRef { return s.self.ref }
 
 // clocks returns the own ref and the causal context without down replicas (Phoenix #136: a down replica in
 // the clocks made peers request transfers from each other until it was permdowned). Heartbeats and
 // transfer requests carry it; the result is a fresh map.
-func (s *state) clocks() (ReplicaRef, causalContext) {
+func (s *state) clocks() (replicaRef, causalContext) {
 	ctx := make(causalContext, len(s.replicas))
 	for ref, r := range s.replicas {
 		if r.status == replicaUp {

@@ -90,7 +90,7 @@ func BenchmarkLeaveJoin(b *testing.B) {
 }
 
 // list10k returns a state with a 10 000-presence topic, half of them from another replica.
-func list10k(b *testing.B) (*state, ReplicaRef) {
+func list10k(b *testing.B) (*state, replicaRef) {
 	a, r := newState(namedRef("a")), newState(namedRef("b"))
 	a.replicaUp(r.ref())
 	fillState(a, 5_000, 1, nil)

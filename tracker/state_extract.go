@@ -6,7 +6,7 @@ import "maps"
 type dotCloud map[uint64]struct{}
 
 // dotClouds maps replicas to the dots seen from them beyond a context (Phoenix's clouds).
-type dotClouds map[ReplicaRef]dotCloud
+type dotClouds map[replicaRef]dotCloud
 
 // delta is a delta-state of the set (Phoenix's delta-mode State): the values added and the dots seen within a
 // range of clocks. A dot in the clouds whose value is absent is a remove. Its context is always empty, so
@@ -75,7 +75,7 @@ func (d *delta) hasDots() bool {
 }
 
 // rangeHole returns a replica of the range that has a dot in (start, end] missing from the clouds, if any.
-func (d *delta) rangeHole() (ReplicaRef, bool) {
+func (d *delta) rangeHole() (replicaRef, bool) {
 	for ref, end := range d.end {
 		start := d.start[ref]
 		n := uint64(0)
@@ -88,11 +88,11 @@ func (d *delta) rangeHole() (ReplicaRef, bool) {
 			return ref, true
 		}
 	}
-	return ReplicaRef{}, false
+	return replicaRef{}, false
 }
 
 // has reports whether the delta mentions ref at all.
-func (d *delta) has(ref ReplicaRef) bool {
+func (d *delta) has(ref replicaRef) bool {
 	if _, ok := d.end[ref]; ok {
 		return true
 	}
@@ -101,7 +101,7 @@ func (d *delta) has(ref ReplicaRef) bool {
 }
 
 // removeReplica drops everything of ref from the delta, in place (for the state's current delta).
-func (d *delta) removeReplica(ref ReplicaRef) {
+func (d *delta) removeReplica(ref replicaRef) {
 	delete(d.start, ref)
 	delete(d.end, ref)
 	delete(d.clouds, ref)
@@ -114,7 +114,7 @@ func (d *delta) removeReplica(ref ReplicaRef) {
 
 // withoutReplica returns the delta without anything of ref (Phoenix's remove_down_replicas on a delta), as
 // a new delta, or d itself if it does not mention ref.
-func (d *delta) withoutReplica(ref ReplicaRef) *delta {
+func (d *delta) withoutReplica(ref replicaRef) *delta {
 	if !d.has(ref) {
 		return d
 	}
@@ -144,7 +144,7 @@ func (d *delta) clone() *delta {
 // name, so nothing is dropped). Keeping the dots is wrong: the remote pushes transfer deltas into its
 // generations, where a dot seen without its value reads as a remove, and merging it would drop the remote's
 // live own values from its generations. A replica needs nothing about its own dots, so all of them go.
-func extractDelta(d *delta, remoteRef ReplicaRef, remoteCtx causalContext) *delta {
+func extractDelta(d *delta, remoteRef replicaRef, remoteCtx causalContext) *delta {
 	out := &delta{
 		start:  filterReplicas(d.start, remoteCtx),
 		end:    filterReplicas(d.end, remoteCtx),
@@ -197,7 +197,7 @@ func (s *state) takeDelta() *delta {
 // extract of a normal-mode State): their context and clouds, and the values they tagged, except the
 // requester's own values, which it has (Phoenix passes the node name here, so its filter never fires).
 // Down replicas' values are included.
-func (s *state) extract(remoteRef ReplicaRef, remoteCtx causalContext) *extract {
+func (s *state) extract(remoteRef replicaRef, remoteCtx causalContext) *extract {
 	e := &extract{
 		context: make(causalContext, len(remoteCtx)),
 		clouds:  make(dotClouds),

@@ -123,7 +123,7 @@ func (m *sim) checkView(nd *simNode) {
 // simMsg is a message in flight: a heartbeat (with an encoded delta or none) or a transfer ack.
 type simMsg struct {
 	to      int
-	from    ReplicaRef
+	from    replicaRef
 	ack     bool
 	full    bool   // the ack holds an extract
 	payload []byte // nil for an empty heartbeat
@@ -135,12 +135,12 @@ type sim struct {
 	rng   *rand.Rand
 	nodes []*simNode
 	net   []simMsg
-	dead  []ReplicaRef // incarnations that crashed
+	dead  []replicaRef // incarnations that crashed
 	now   time.Time
 	log   []string
 	// permdowned records, per incarnation, every ref it permdowned, to check they never come back
 	// independently of the state's own tombstones.
-	permdowned map[ReplicaRef]map[ReplicaRef]bool
+	permdowned map[replicaRef]map[replicaRef]bool
 	reliable   bool // no drops or duplicates (the final rounds)
 	failed     bool
 }
@@ -152,7 +152,7 @@ func runSim(t *testing.T, seed uint64, ops int) bool {
 		seed:       seed,
 		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		now:        time.Unix(1_000_000, 0),
-		permdowned: map[ReplicaRef]map[ReplicaRef]bool{},
+		permdowned: map[replicaRef]map[replicaRef]bool{},
 	}
 	n := 3 + m.rng.IntN(3)
 	for i := range n {
@@ -184,11 +184,11 @@ func (m *sim) logf(format string, args ...any) { m.log = append(m.log, fmt.Sprin
 func (m *sim) start(i int) {
 	nd := m.nodes[i]
 	nd.vsn++
-	nd.s = newState(ReplicaRef{Name: nd.name, Vsn: nd.vsn})
+	nd.s = newState(replicaRef{Name: nd.name, Vsn: nd.vsn})
 	nd.gens = newDeltaGenerations([]int{3, 10, 40})
 	nd.alive = true
 	nd.view = map[tag]*value{}
-	m.permdowned[nd.s.ref()] = map[ReplicaRef]bool{}
+	m.permdowned[nd.s.ref()] = map[replicaRef]bool{}
 }
 
 func (m *sim) alive() []int {
@@ -439,7 +439,7 @@ func (m *sim) deliverAt(i int) {
 
 // handleHeartbeat is the shard's replica bookkeeping on a heartbeat: a new incarnation of a node replaces
 // (permdowns) the old one at once, a stale incarnation is ignored, a down replica comes back up.
-func (m *sim) handleHeartbeat(nd *simNode, from ReplicaRef) bool {
+func (m *sim) handleHeartbeat(nd *simNode, from replicaRef) bool {
 	if nd.s.isPermdowned(from) {
 		return false
 	}
@@ -461,7 +461,7 @@ func (m *sim) handleHeartbeat(nd *simNode, from ReplicaRef) bool {
 	return true
 }
 
-func (m *sim) permdown(nd *simNode, ref ReplicaRef) {
+func (m *sim) permdown(nd *simNode, ref replicaRef) {
 	m.logf("%v permdowns %v", nd.s.ref(), ref)
 	m.apply(nd, nil, nd.s.replicaDown(ref))
 	m.apply(nd, nil, nd.s.removeDownReplica(ref, m.now))
@@ -490,7 +490,7 @@ func (m *sim) renewIfPermdowned(x int) {
 		if y != x && m.nodes[y].s.isPermdowned(nd.s.ref()) {
 			old := nd.s.ref()
 			nd.vsn++
-			leaves, joins := nd.s.renew(ReplicaRef{Name: nd.name, Vsn: nd.vsn}, m.now)
+			leaves, joins := nd.s.renew(replicaRef{Name: nd.name, Vsn: nd.vsn}, m.now)
 			m.apply(nd, joins, leaves)
 			nd.gens.removeDownReplica(old)
 			m.permdowned[nd.s.ref()] = m.permdowned[old]
@@ -751,7 +751,7 @@ func crdtState(s *state) string {
 // cloneState returns a deep copy of s (values are immutable and shared).
 func cloneState(s *state) *state {
 	c := &state{
-		replicas:   make(map[ReplicaRef]*replicaState, len(s.replicas)),
+		replicas:   make(map[replicaRef]*replicaState, len(s.replicas)),
 		permdowned: maps.Clone(s.permdowned),
 		topics:     make(map[string]*valueSet, len(s.topics)),
 		owners:     make(map[string]*ownerValues, len(s.owners)),

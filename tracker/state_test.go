@@ -12,7 +12,7 @@ import (
 )
 
 // testRef returns the ref of replica name, incarnation 1.
-func namedRef(name string) ReplicaRef { return ReplicaRef{Name: name, Vsn: 1} }
+func namedRef(name string) replicaRef { return replicaRef{Name: name, Vsn: 1} }
 
 func newNamedState(name string) *state { return newState(namedRef(name)) }
 
@@ -132,7 +132,7 @@ func ctxString(c causalContext) string {
 	return "{" + strings.Join(parts, " ") + "}"
 }
 
-func compareRefs(a, b ReplicaRef) int {
+func compareRefs(a, b replicaRef) int {
 	if c := strings.Compare(a.Name, b.Name); c != 0 {
 		return c
 	}
@@ -706,7 +706,7 @@ func TestRenewAfterPermdown(t *testing.T) {
 	}
 
 	old := a.ref()
-	renewed := ReplicaRef{Name: "a", Vsn: 2}
+	renewed := replicaRef{Name: "a", Vsn: 2}
 	leaves, joins := a.renew(renewed, time.Now())
 	if len(leaves) != 1 || len(joins) != 1 || leaves[0].tag.replica != old || joins[0].tag.replica != renewed {
 		t.Fatalf("renew events: %v %v", leaves, joins)
@@ -970,7 +970,7 @@ func TestValueSet(t *testing.T) {
 }
 
 func TestNewReplicaRef(t *testing.T) {
-	seen := map[ReplicaRef]bool{}
+	seen := map[replicaRef]bool{}
 	var last uint64
 	for range 1000 {
 		r := newReplicaRef("n")
@@ -979,7 +979,7 @@ func TestNewReplicaRef(t *testing.T) {
 		}
 		seen[r], last = true, r.Vsn
 	}
-	if s := (ReplicaRef{Name: "n", Vsn: 7}).String(); s != "n@7" {
+	if s := (replicaRef{Name: "n", Vsn: 7}).String(); s != "n@7" {
 		t.Fatal(s)
 	}
 }

@@ -105,7 +105,7 @@ func (n *hubNode) knows(name string) (known, up bool) {
 	return p != nil, p != nil && p.up
 }
 
-func (n *hubNode) ref() ReplicaRef {
+func (n *hubNode) ref() replicaRef {
 	s := n.shard()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -680,7 +680,7 @@ func localTestPS(t testing.TB, node string) *pubsub.PubSub {
 
 // bigState returns a state of replica ref holding n presences in topic, each with its own owner and a
 // phx_ref, as Track makes them.
-func bigState(ref ReplicaRef, topic string, n int) *state {
+func bigState(ref replicaRef, topic string, n int) *state {
 	st := newState(ref)
 	for i := range n {
 		st.join(topic, fmt.Sprint(i), fmt.Sprint("user:", i), map[string]any{MetaRef: newRef()})
@@ -711,7 +711,7 @@ func TestReadsDuringBigMerge(t *testing.T) {
 	defer tr.Close()
 	tr.Track(ps.NewSubscriber(), "other", "j", nil)
 	s := tr.shards[0]
-	big := ReplicaRef{Name: "big", Vsn: 1}
+	big := replicaRef{Name: "big", Vsn: 1}
 	deliver(s, gossip{kind: gossipHeartbeat, from: big, clocks: causalContext{big: 0}})
 	const n = 100_000
 	src := bigState(big, "huge", n)
