@@ -34,7 +34,7 @@ func BenchmarkFloorChannel(b *testing.B) {
 // dropping, so that the figure counts deliveries only.
 func BenchmarkBroadcastOneSubscriber(b *testing.B) {
 	ps := newPS(b, pubsub.Config{})
-	sub := ps.NewSubscriber(pubsub.WithMailboxSize(4096))
+	sub := newSub(b, ps, pubsub.WithMailboxSize(4096))
 	sub.Subscribe("t")
 	var received atomic.Int64
 	done := make(chan struct{})
@@ -77,7 +77,7 @@ func BenchmarkFanout10k(b *testing.B) {
 	ps := newPS(b, pubsub.Config{})
 	subs := make([]*pubsub.Subscriber, n)
 	for i := range subs {
-		subs[i] = ps.NewSubscriber(pubsub.WithMailboxSize(64))
+		subs[i] = newSub(b, ps, pubsub.WithMailboxSize(64))
 		subs[i].Subscribe("room")
 	}
 	var payload any = "preallocated"
@@ -109,7 +109,7 @@ func BenchmarkManyTopics(b *testing.B) {
 	topics := make([]string, n)
 	for i := range subs {
 		topics[i] = "topic:" + strconv.Itoa(i)
-		subs[i] = ps.NewSubscriber(pubsub.WithMailboxSize(2))
+		subs[i] = newSub(b, ps, pubsub.WithMailboxSize(2))
 		subs[i].Subscribe(topics[i])
 	}
 	var payload any = "preallocated"
@@ -141,7 +141,7 @@ func BenchmarkBroadcastParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		topic := "t" + strconv.FormatInt(next.Add(1), 10)
-		s := ps.NewSubscriber(pubsub.WithMailboxSize(1024))
+		s := newSub(b, ps, pubsub.WithMailboxSize(1024))
 		s.Subscribe(topic)
 		i := 0
 		for pb.Next() {
@@ -214,7 +214,7 @@ func BenchmarkSubscribeUnsubscribeCycle(b *testing.B) {
 }
 
 func holding(b *testing.B, ps *pubsub.PubSub, n int) *pubsub.Subscriber {
-	s := ps.NewSubscriber()
+	s := newSub(b, ps)
 	for i := range n {
 		s.Subscribe("held:" + strconv.Itoa(i))
 	}
@@ -248,7 +248,7 @@ func BenchmarkMemoryPerSubscription(b *testing.B) {
 				ps := newPS(b, pubsub.Config{})
 				subs := make([]*pubsub.Subscriber, shape.subs)
 				for i := range subs {
-					subs[i] = ps.NewSubscriber(pubsub.WithMailboxSize(1))
+					subs[i] = newSub(b, ps, pubsub.WithMailboxSize(1))
 				}
 				before := heap()
 				for i, s := range subs {
@@ -295,7 +295,7 @@ func TestBroadcastDoesNotAllocate(t *testing.T) {
 	d := pubsub.DispatcherFunc(func(entries []pubsub.Entry, _ *pubsub.Subscriber, _ pubsub.Message) { seen.Add(int64(len(entries))) })
 	ps := newPS(t, pubsub.Config{Dispatchers: map[string]pubsub.Dispatcher{"d": d}})
 	var wg sync.WaitGroup
-	s := ps.NewSubscriber(pubsub.WithMailboxSize(1 << 16))
+	s := newSub(t, ps, pubsub.WithMailboxSize(1<<16))
 	s.Subscribe("t")
 	var payload any = "preallocated"
 	opt := []pubsub.BroadcastOption{pubsub.WithDispatcher("d")}

@@ -6,7 +6,7 @@
 //
 //	ps, err := pubsub.New(ctx, pubsub.Config{Name: "my_pubsub"}) // one node, no adapter
 //	defer ps.Close()
-//	sub := ps.NewSubscriber()
+//	sub, err := ps.NewSubscriber()
 //	err = sub.Subscribe("user:123")
 //	err = ps.Broadcast(ctx, "user:123", UserUpdate{ID: 123, Name: "Shane"})
 //	msg := <-sub.C()                              // msg.Topic == "user:123"

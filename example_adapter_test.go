@@ -73,7 +73,10 @@ func ExampleAdapter() {
 	}
 	defer b.Close()
 
-	sub := b.NewSubscriber()
+	sub, err := b.NewSubscriber()
+	if err != nil {
+		panic(err)
+	}
 	sub.Subscribe("room:lobby")
 	if err := a.Broadcast(context.Background(), "room:lobby", "hello from a"); err != nil {
 		panic(err)

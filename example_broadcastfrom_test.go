@@ -15,7 +15,14 @@ func ExamplePubSub_BroadcastFrom() {
 	}
 	defer ps.Close()
 
-	alice, bob := ps.NewSubscriber(), ps.NewSubscriber()
+	alice, err := ps.NewSubscriber()
+	if err != nil {
+		panic(err)
+	}
+	bob, err := ps.NewSubscriber()
+	if err != nil {
+		panic(err)
+	}
 	for _, s := range []*pubsub.Subscriber{alice, bob} {
 		if err := s.Subscribe("room:lobby"); err != nil {
 			panic(err)

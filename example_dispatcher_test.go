@@ -27,7 +27,14 @@ func ExampleDispatcher() {
 	}
 	defer ps.Close()
 
-	admin, guest := ps.NewSubscriber(), ps.NewSubscriber()
+	admin, err := ps.NewSubscriber()
+	if err != nil {
+		panic(err)
+	}
+	guest, err := ps.NewSubscriber()
+	if err != nil {
+		panic(err)
+	}
 	if err := admin.Subscribe("room:ops", pubsub.WithMetadata("admin")); err != nil {
 		panic(err)
 	}

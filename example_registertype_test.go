@@ -33,7 +33,10 @@ func ExampleRegisterType() {
 		panic(err)
 	}
 	defer ps.Close()
-	sub := ps.NewSubscriber()
+	sub, err := ps.NewSubscriber()
+	if err != nil {
+		panic(err)
+	}
 	if err := sub.Subscribe("prices"); err != nil {
 		panic(err)
 	}

@@ -19,7 +19,10 @@ func ExampleSlowConsumer() {
 		panic(err)
 	}
 
-	slow := ps.NewSubscriber(pubsub.WithMailboxSize(2)) // and it never reads
+	slow, err := ps.NewSubscriber(pubsub.WithMailboxSize(2)) // and it never reads
+	if err != nil {
+		panic(err)
+	}
 	if err := slow.Subscribe("ticks"); err != nil {
 		panic(err)
 	}

@@ -24,7 +24,10 @@ func Example() {
 	}
 	defer ps.Close()
 
-	sub := ps.NewSubscriber()
+	sub, err := ps.NewSubscriber()
+	if err != nil {
+		log.Fatal(err)
+	}
 	if err := sub.Subscribe("user:123"); err != nil {
 		log.Fatal(err)
 	}

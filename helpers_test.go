@@ -23,7 +23,7 @@ func newPS(t testing.TB, cfg pubsub.Config) *pubsub.PubSub {
 
 func subscribe(t testing.TB, ps *pubsub.PubSub, topics ...string) *pubsub.Subscriber {
 	t.Helper()
-	s := ps.NewSubscriber()
+	s := newSub(t, ps)
 	for _, topic := range topics {
 		if err := s.Subscribe(topic); err != nil {
 			t.Fatalf("Subscribe(%q): %v", topic, err)
@@ -54,4 +54,14 @@ func assertEmpty(t testing.TB, s *pubsub.Subscriber) {
 		}
 	default:
 	}
+}
+
+// newSub returns a new subscriber of ps, or fails the test.
+func newSub(t testing.TB, ps *pubsub.PubSub, opts ...pubsub.MailboxOption) *pubsub.Subscriber {
+	t.Helper()
+	s, err := ps.NewSubscriber(opts...)
+	if err != nil {
+		t.Fatalf("NewSubscriber: %v", err)
+	}
+	return s
 }

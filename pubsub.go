@@ -131,28 +131,33 @@ func (ps *PubSub) Name() string { return ps.name }
 // NodeName returns the name of this node: the adapter's, or Config.NodeName without an adapter.
 func (ps *PubSub) NodeName() string { return ps.nodeName }
 
-// NewSubscriber returns a new Subscriber with an empty mailbox of Config.MailboxSize (or the size set by
-// WithMailboxSize). After Close it returns a subscriber that is already closed (its calls return
-// ErrClosed).
-func (ps *PubSub) NewSubscriber(opts ...SubscriberOption) *Subscriber {
-	s := &Subscriber{ps: ps, id: ps.nextID.Add(1), policy: ps.cfg.Overflow, topics: make(map[string]*slot)}
+// NewSubscriber returns a new Subscriber with an empty mailbox of Config.MailboxSize messages and
+// Config.Overflow's policy, or what opts set. It returns ErrClosed after Close, and an error wrapping
+// ErrInvalidConfig for an invalid option (a size below 1, an unknown policy).
+func (ps *PubSub) NewSubscriber(opts ...MailboxOption) (*Subscriber, error) {
+	size, policy := ps.cfg.MailboxSize, ps.cfg.Overflow
 	for _, opt := range opts {
-		if opt != nil {
-			opt(s)
+		if opt.hasSize {
+			if opt.size < 1 {
+				return nil, fmt.Errorf("%w: WithMailboxSize(%d): a mailbox holds at least 1 message", ErrInvalidConfig, opt.size)
+			}
+			size = opt.size
+		}
+		if opt.hasPolicy {
+			if err := opt.policy.validate(); err != nil {
+				return nil, fmt.Errorf("WithOverflow: %w", err)
+			}
+			policy = opt.policy
 		}
 	}
-	if s.ch == nil {
-		s.ch = make(chan Message, ps.cfg.MailboxSize)
-	}
+	s := &Subscriber{ps: ps, id: ps.nextID.Add(1), policy: policy, topics: make(map[string]*slot), ch: make(chan Message, size)}
 	ps.subsMu.Lock()
+	defer ps.subsMu.Unlock()
 	if ps.closed.Load() {
-		ps.subsMu.Unlock()
-		s.close(ErrClosed)
-		return s
+		return nil, ErrClosed
 	}
 	ps.subs[s] = struct{}{}
-	ps.subsMu.Unlock()
-	return s
+	return s, nil
 }
 
 // forget drops a closed subscriber from the live set.

@@ -111,8 +111,8 @@ func TestDirectBroadcast(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	ps := newPS(t, pubsub.Config{})
 	other := newPS(t, pubsub.Config{Name: "other"})
-	s := ps.NewSubscriber()
-	closed := ps.NewSubscriber()
+	s := newSub(t, ps)
+	closed := newSub(t, ps)
 	closed.Close()
 	var nilSub *pubsub.Subscriber
 	for _, tc := range []struct {
@@ -166,16 +166,19 @@ func TestCloseReturnsErrClosedEverywhere(t *testing.T) {
 	if _, ok := <-s.C(); ok {
 		t.Fatal("C() not closed")
 	}
-	late := ps.NewSubscriber()
+	late, lateErr := ps.NewSubscriber()
+	if late != nil {
+		t.Error("NewSubscriber after Close returned a subscriber")
+	}
 	for name, err := range map[string]error{
+		"NewSubscriber":      lateErr,
 		"Broadcast":          ps.Broadcast(ctx, "t", 1),
-		"BroadcastFrom":      ps.BroadcastFrom(ctx, late, "t", 1),
+		"BroadcastFrom":      ps.BroadcastFrom(ctx, s, "t", 1),
 		"LocalBroadcast":     ps.LocalBroadcast("t", 1),
-		"LocalBroadcastFrom": ps.LocalBroadcastFrom(late, "t", 1),
+		"LocalBroadcastFrom": ps.LocalBroadcastFrom(s, "t", 1),
 		"DirectBroadcast":    ps.DirectBroadcast(ctx, "n", "t", 1),
 		"Subscribe":          s.Subscribe("t"),
 		"Unsubscribe":        s.Unsubscribe("t"),
-		"late Subscribe":     late.Subscribe("t"),
 	} {
 		if !errors.Is(err, pubsub.ErrClosed) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
@@ -226,7 +229,7 @@ func TestCustomDispatcherSeesAllEntriesMetadataAndFrom(t *testing.T) {
 		mu.Unlock()
 	})
 	ps := newPS(t, pubsub.Config{Dispatchers: map[string]pubsub.Dispatcher{"custom": d}, PoolSize: 4})
-	a := ps.NewSubscriber()
+	a := newSub(t, ps)
 	a.Subscribe("t", pubsub.WithMetadata("special"))
 	b := subscribe(t, ps, "t")
 
@@ -264,7 +267,7 @@ func TestDispatcherMayReenter(t *testing.T) {
 		pubsub.DefaultDispatcher().Dispatch(entries, from, msg)
 	})
 	ps = newPS(t, pubsub.Config{Dispatchers: map[string]pubsub.Dispatcher{"re": d}})
-	late = ps.NewSubscriber()
+	late = newSub(t, ps)
 	s := subscribe(t, ps, "t")
 	done := make(chan struct{})
 	go func() {
@@ -291,7 +294,7 @@ func TestSlowConsumerDropsCountsAndReportsOncePerEpisode(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ps.Close()
-		s := ps.NewSubscriber(pubsub.WithMailboxSize(4))
+		s := newSub(t, ps, pubsub.WithMailboxSize(4))
 		s.Subscribe("t")
 		noReport := func(when string) {
 			t.Helper()
@@ -350,7 +353,7 @@ func TestSlowConsumerCallbackPanicIsContained(t *testing.T) {
 		ps, _ := pubsub.New(context.Background(), pubsub.Config{Name: "p", OnSlowConsumer: func(pubsub.SlowConsumer) { calls++; panic("boom") }})
 		defer ps.Close()
 		for range 2 {
-			s := ps.NewSubscriber(pubsub.WithMailboxSize(1))
+			s := newSub(t, ps, pubsub.WithMailboxSize(1))
 			s.Subscribe("t")
 			ps.Broadcast(ctx, "t", 1)
 			ps.Broadcast(ctx, "t", 2)
@@ -365,7 +368,7 @@ func TestSlowConsumerCallbackPanicIsContained(t *testing.T) {
 
 func TestDropOldestKeepsNewest(t *testing.T) {
 	ps := newPS(t, pubsub.Config{})
-	s := ps.NewSubscriber(pubsub.WithMailboxSize(3), pubsub.WithOverflow(pubsub.DropOldest))
+	s := newSub(t, ps, pubsub.WithMailboxSize(3), pubsub.WithOverflow(pubsub.DropOldest))
 	s.Subscribe("t")
 	for i := range 10 {
 		ps.Broadcast(ctx, "t", i)
@@ -389,7 +392,7 @@ func TestOrderAndNothingLostSilently(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make([][broadcasters]int, len(subs))
 	for i := range subs {
-		subs[i] = ps.NewSubscriber(pubsub.WithMailboxSize(64))
+		subs[i] = newSub(t, ps, pubsub.WithMailboxSize(64))
 		subs[i].Subscribe("t")
 		wg.Go(func() {
 			last := [broadcasters]int{-1, -1, -1, -1}
@@ -464,7 +467,13 @@ func TestConcurrencyChaos(t *testing.T) {
 					return
 				default:
 				}
-				s := ps.NewSubscriber(pubsub.WithMailboxSize(8))
+				s, err := ps.NewSubscriber(pubsub.WithMailboxSize(8))
+				if errors.Is(err, pubsub.ErrClosed) {
+					return // the chaos ended with the PubSub's Close
+				} else if err != nil {
+					t.Error(err)
+					return
+				}
 				for _, topic := range topics[:1+(i+n)%len(topics)] {
 					s.Subscribe(topic, pubsub.WithMetadata(n))
 				}
@@ -493,7 +502,7 @@ func TestConcurrencyChaos(t *testing.T) {
 func TestDeliverIsSafeAgainstConcurrentClose(t *testing.T) {
 	ps := newPS(t, pubsub.Config{})
 	for range 200 {
-		s := ps.NewSubscriber(pubsub.WithMailboxSize(1))
+		s := newSub(t, ps, pubsub.WithMailboxSize(1))
 		var wg sync.WaitGroup
 		for range 4 {
 			wg.Go(func() {
@@ -508,19 +517,33 @@ func TestDeliverIsSafeAgainstConcurrentClose(t *testing.T) {
 }
 
 func ExampleSubscriber_Receive() {
-	ps, _ := pubsub.New(context.Background(), pubsub.Config{Name: "example"})
+	ctx := context.Background()
+	ps, err := pubsub.New(ctx, pubsub.Config{Name: "example"})
+	if err != nil {
+		panic(err)
+	}
 	defer ps.Close()
-	sub := ps.NewSubscriber()
-	sub.Subscribe("user:123")
-	ps.Broadcast(context.Background(), "user:123", "hello")
-	msg, _ := sub.Receive(context.Background())
+	sub, err := ps.NewSubscriber()
+	if err != nil {
+		panic(err)
+	}
+	if err := sub.Subscribe("user:123"); err != nil {
+		panic(err)
+	}
+	if err := ps.Broadcast(ctx, "user:123", "hello"); err != nil {
+		panic(err)
+	}
+	msg, err := sub.Receive(ctx)
+	if err != nil {
+		panic(err)
+	}
 	fmt.Println(msg.Topic, msg.Payload)
 	// Output: user:123 hello
 }
 
 func TestDoneAndAfterClose(t *testing.T) {
 	ps := newPS(t, pubsub.Config{})
-	s := ps.NewSubscriber()
+	s := newSub(t, ps)
 	ran := make(chan string, 3)
 	s.AfterClose(func() { ran <- "a" })
 	stop := s.AfterClose(func() { ran <- "stopped" })
@@ -542,7 +565,7 @@ func TestDoneAndAfterClose(t *testing.T) {
 	if got := <-ran; got != "late" {
 		t.Fatalf("ran %q", got)
 	}
-	other := ps.NewSubscriber()
+	other := newSub(t, ps)
 	ps.Close()
 	<-other.Done()
 	select {
@@ -556,7 +579,7 @@ func TestDoneAndAfterClose(t *testing.T) {
 // ErrSubscriberClosed stays distinguishable.
 func TestClosedErrorsMatchErrClosed(t *testing.T) {
 	ps := newPS(t, pubsub.Config{})
-	s := ps.NewSubscriber()
+	s := newSub(t, ps)
 	s.Close()
 	err := s.Subscribe("t")
 	if !errors.Is(err, pubsub.ErrSubscriberClosed) || !errors.Is(err, pubsub.ErrClosed) {
@@ -575,7 +598,7 @@ func TestClosedErrorsMatchErrClosed(t *testing.T) {
 func TestCloseOnOverflow(t *testing.T) {
 	reports := make(chan pubsub.SlowConsumer, 1)
 	ps := newPS(t, pubsub.Config{OnSlowConsumer: func(e pubsub.SlowConsumer) { reports <- e }})
-	s := ps.NewSubscriber(pubsub.WithMailboxSize(2), pubsub.WithOverflow(pubsub.CloseOnOverflow))
+	s := newSub(t, ps, pubsub.WithMailboxSize(2), pubsub.WithOverflow(pubsub.CloseOnOverflow))
 	s.Subscribe("t")
 	for i := range 5 {
 		if err := ps.Broadcast(context.Background(), "t", i); err != nil {
@@ -608,5 +631,23 @@ func TestCloseOnOverflow(t *testing.T) {
 	}
 	if err := ps.Broadcast(context.Background(), "t", "more"); err != nil {
 		t.Errorf("broadcasting after the close: %v", err)
+	}
+}
+
+// NewSubscriber reports an invalid option instead of ignoring it.
+func TestNewSubscriberRejectsBadOptions(t *testing.T) {
+	ps := newPS(t, pubsub.Config{})
+	for name, opt := range map[string]pubsub.MailboxOption{
+		"size 0":         pubsub.WithMailboxSize(0),
+		"size -1":        pubsub.WithMailboxSize(-1),
+		"unknown policy": pubsub.WithOverflow(pubsub.OverflowPolicy(99)),
+	} {
+		if s, err := ps.NewSubscriber(opt); !errors.Is(err, pubsub.ErrInvalidConfig) || s != nil {
+			t.Errorf("%s: NewSubscriber = %v, %v; want ErrInvalidConfig and no subscriber", name, s, err)
+		}
+	}
+	s := newSub(t, ps, pubsub.WithMailboxSize(3), pubsub.WithOverflow(pubsub.DropOldest))
+	if cap(s.C()) != 3 {
+		t.Errorf("mailbox of %d, want 3", cap(s.C()))
 	}
 }

@@ -38,7 +38,7 @@ func BenchmarkHandleFrame(b *testing.B) {
 					recv, rt = sender, st
 				}
 				if bc.subscribe {
-					s := recv.NewSubscriber(pubsub.WithMailboxSize(1))
+					s := newSub(b, recv, pubsub.WithMailboxSize(1))
 					s.Subscribe("t")
 				}
 			}

@@ -301,7 +301,7 @@ func TestGapTopicIsReserved(t *testing.T) {
 	b, bt := node(t, "ps", "b")
 	a, at := node(t, "ps", "a")
 	s := subscribe(t, b, pubsub.GapTopic)
-	from := b.NewSubscriber()
+	from := newSub(t, b)
 	bg := context.Background()
 	for name, call := range map[string]func() error{
 		"Broadcast":          func() error { return b.Broadcast(bg, pubsub.GapTopic, "x") },

@@ -37,27 +37,21 @@ type Subscriber struct {
 	slow    atomic.Bool // inside a slow-consumer episode (see slowReporter)
 }
 
-// SubscriberOption configures one Subscriber (see PubSub.NewSubscriber).
-type SubscriberOption func(*Subscriber)
-
-// WithMailboxSize bounds the subscriber's mailbox to n messages (n ≥ 1; other values keep the default).
-func WithMailboxSize(n int) SubscriberOption {
-	return func(s *Subscriber) {
-		if n >= 1 {
-			s.ch = make(chan Message, n)
-		}
-	}
+// MailboxOption configures the mailbox of a new Subscriber (see PubSub.NewSubscriber). Options are
+// values, like SubscribeOption; NewSubscriber reports an invalid one.
+type MailboxOption struct {
+	size      int
+	policy    OverflowPolicy
+	hasSize   bool
+	hasPolicy bool
 }
 
-// WithOverflow sets what the subscriber's full mailbox does: drop the newest, drop the oldest, or
-// close the subscriber (unknown policies keep the default).
-func WithOverflow(p OverflowPolicy) SubscriberOption {
-	return func(s *Subscriber) {
-		if p.validate() == nil {
-			s.policy = p
-		}
-	}
-}
+// WithMailboxSize bounds the subscriber's mailbox to n messages, n ≥ 1.
+func WithMailboxSize(n int) MailboxOption { return MailboxOption{size: n, hasSize: true} }
+
+// WithOverflow sets what the subscriber's full mailbox does: drop the newest (DropNewest), drop the
+// oldest (DropOldest), or close the subscriber (CloseOnOverflow).
+func WithOverflow(p OverflowPolicy) MailboxOption { return MailboxOption{policy: p, hasPolicy: true} }
 
 // SubscribeOption configures one subscription (see Subscriber.Subscribe). The zero value changes
 // nothing. (Options are values, not functions, so that passing one costs no allocation.)

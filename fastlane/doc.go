@@ -14,7 +14,7 @@
 //		Dispatchers: map[string]pubsub.Dispatcher{fastlane.Name: fl},
 //	})
 //	...
-//	sub := ps.NewSubscriber()
+//	sub, err := ps.NewSubscriber()
 //	err = sub.Subscribe("room:lobby", fastlane.WithWriter(conn)) // conn implements FrameWriter
 //	...
 //	err = ps.Broadcast(ctx, "room:lobby", msg, pubsub.WithDispatcher(fastlane.Name))

@@ -26,11 +26,18 @@ func ExampleDispatcher() {
 	for range 3 {
 		conn := fastlane.NewChanWriter(16) // a websocket's outbound queue, say
 		conns = append(conns, conn)
-		if err := ps.NewSubscriber().Subscribe("room:lobby", fastlane.WithWriter(conn)); err != nil {
+		connSub, err := ps.NewSubscriber()
+		if err != nil {
+			panic(err)
+		}
+		if err := connSub.Subscribe("room:lobby", fastlane.WithWriter(conn)); err != nil {
 			panic(err)
 		}
 	}
-	audit := ps.NewSubscriber() // no fastlane metadata: receives pubsub.Messages
+	audit, err := ps.NewSubscriber() // no fastlane metadata: receives pubsub.Messages
+	if err != nil {
+		panic(err)
+	}
 	if err := audit.Subscribe("room:lobby"); err != nil {
 		panic(err)
 	}

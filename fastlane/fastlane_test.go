@@ -62,7 +62,10 @@ func (r *recorder) got() [][]byte {
 // join subscribes a new subscriber of ps to topic with opts.
 func join(t testing.TB, ps *pubsub.PubSub, topic string, opts ...pubsub.SubscribeOption) *pubsub.Subscriber {
 	t.Helper()
-	s := ps.NewSubscriber(pubsub.WithMailboxSize(4))
+	s, err := ps.NewSubscriber(pubsub.WithMailboxSize(4))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Subscribe(topic, opts...); err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
@@ -333,7 +336,10 @@ func TestFastlaneDispatchDirect(t *testing.T) {
 		return []byte(m.Topic + ":" + m.Payload.(string)), nil
 	}}
 	w := &recorder{}
-	s := ps.NewSubscriber()
+	s, err := ps.NewSubscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
 	entries := []pubsub.Entry{{Subscriber: s, Metadata: fastlane.Metadata{Writer: w}}, {Subscriber: s}}
 	fl.Dispatch(entries, nil, pubsub.Message{Topic: "a", Payload: "b"})
 	assertFrames(t, "w", w, "a:b")
@@ -360,7 +366,10 @@ func TestFastlaneConcurrentBroadcasters(t *testing.T) {
 		}
 	}
 	// Subscribing and unsubscribing while broadcasts run must not disturb them.
-	churn := ps.NewSubscriber()
+	churn, err := ps.NewSubscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer churn.Close()
 
 	var wg sync.WaitGroup
@@ -461,7 +470,10 @@ func BenchmarkFanout(b *testing.B) {
 			defer ps.Close()
 			writers := make([]discard, conns)
 			for i := range writers {
-				s := ps.NewSubscriber(pubsub.WithMailboxSize(1))
+				s, err := ps.NewSubscriber(pubsub.WithMailboxSize(1))
+				if err != nil {
+					b.Fatal(err)
+				}
 				if err := s.Subscribe("room:big", fastlane.WithWriter(&writers[i])); err != nil {
 					b.Fatal(err)
 				}

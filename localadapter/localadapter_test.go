@@ -110,7 +110,10 @@ func ExampleNew() {
 	}
 	defer ps.Close()
 
-	sub := ps.NewSubscriber()
+	sub, err := ps.NewSubscriber()
+	if err != nil {
+		panic(err)
+	}
 	if err := sub.Subscribe("room:lobby"); err != nil {
 		panic(err)
 	}

@@ -131,7 +131,7 @@ func (c *cluster) awaitReady(t *testing.T) {
 	n := len(c.nodes)
 	subs := make([]*pubsub.Subscriber, n)
 	for i, ps := range c.nodes {
-		subs[i] = ps.NewSubscriber(pubsub.WithMailboxSize(4096))
+		subs[i] = newSub(t, ps, pubsub.WithMailboxSize(4096))
 		defer subs[i].Close()
 		if err := subs[i].Subscribe(readyTopic); err != nil {
 			t.Fatalf("node %d: Subscribe(%q): %v", i, readyTopic, err)

@@ -58,7 +58,7 @@ func testChurnWhileBroadcasting(t *testing.T, s *suite) {
 		ps := c.nodes[w%n]
 		wg.Go(func() {
 			for r := range rounds {
-				sub := ps.NewSubscriber(pubsub.WithMailboxSize(4))
+				sub := newSub(t, ps, pubsub.WithMailboxSize(4))
 				fails.check("Subscribe", sub.Subscribe(watched(r)))
 				fails.check("Subscribe", sub.Subscribe(side(r+w)))
 				fails.check("Subscribe", sub.Subscribe(watched(r)))
@@ -148,8 +148,15 @@ func testCloseRacingBroadcasts(t *testing.T, s *suite) {
 	for range 4 {
 		wg.Go(func() {
 			for {
-				sub := victim.NewSubscriber(pubsub.WithMailboxSize(4))
-				err := sub.Subscribe("race")
+				sub, err := victim.NewSubscriber(pubsub.WithMailboxSize(4))
+				if errors.Is(err, pubsub.ErrClosed) {
+					return // NewSubscriber after the PubSub's Close
+				}
+				fails.check("NewSubscriber while the PubSub closes", err)
+				if err != nil {
+					return
+				}
+				err = sub.Subscribe("race")
 				if errors.Is(err, pubsub.ErrClosed) {
 					return
 				}

@@ -129,7 +129,7 @@ func testDirectBroadcastUnknownAcrossNodes(t *testing.T, s *suite) {
 func testDispatcherTravels(t *testing.T, s *suite) {
 	c := s.start(t, s.clusterSize())
 	a, b := c.nodes[0], c.nodes[1]
-	sender, onA, onB := a.NewSubscriber(), a.NewSubscriber(), b.NewSubscriber()
+	sender, onA, onB := newSub(t, a), newSub(t, a), newSub(t, b)
 	mustSubscribe(t, sender, "room", pubsub.WithMetadata("sender"))
 	mustSubscribe(t, onA, "room", pubsub.WithMetadata("a"))
 	mustSubscribe(t, onB, "room", pubsub.WithMetadata("b"))
@@ -183,7 +183,7 @@ func testDispatcherReentersRemotely(t *testing.T, s *suite) {
 		}
 		// On B's receiving goroutine: subscribe, and broadcast back to A.
 		once.Do(func() {
-			late := b.NewSubscriber()
+			late := newSub(t, b)
 			fails.check("Subscribe inside a remote Dispatch", late.Subscribe("late"))
 			fails.check("Close inside a remote Dispatch", late.Close())
 			fails.check("Broadcast inside a remote Dispatch", b.Broadcast(ctx, "out", "echo"))

@@ -21,10 +21,10 @@ var dispatchChecks = []check{
 func testDispatcherSeesEveryEntry(t *testing.T, s *suite) {
 	c := s.start(t, 1)
 	ps := c.nodes[0]
-	sender := ps.NewSubscriber()
+	sender := newSub(t, ps)
 	mustSubscribe(t, sender, "room", pubsub.WithMetadata("special"))
 	plainSub := sub(t, ps, "room")
-	twice := ps.NewSubscriber()
+	twice := newSub(t, ps)
 	mustSubscribe(t, twice, "room", pubsub.WithMetadata(1))
 	mustSubscribe(t, twice, "room", pubsub.WithMetadata(2))
 	sub(t, ps, "elsewhere")
@@ -143,7 +143,7 @@ func testDispatcherMayReenter(t *testing.T, s *suite) {
 	ps := c.nodes[0]
 	inside := sub(t, ps, "in")
 	outside := sub(t, ps, "out")
-	joiner := ps.NewSubscriber()
+	joiner := newSub(t, ps)
 	leaver := sub(t, ps, "gone")
 	var fails failures
 	c.setHook(func(entries []pubsub.Entry, from *pubsub.Subscriber, msg pubsub.Message) {
@@ -157,7 +157,7 @@ func testDispatcherMayReenter(t *testing.T, s *suite) {
 		report("Broadcast", ps.Broadcast(ctx, "out", "from dispatcher"))
 		report("Broadcast with a dispatcher", ps.Broadcast(ctx, "out", "from dispatcher, dispatched", pubsub.WithDispatcher(recordDispatcher)))
 		report("LocalBroadcast", ps.LocalBroadcast("out", "local from dispatcher"))
-		extra := ps.NewSubscriber()
+		extra := newSub(t, ps)
 		report("Subscribe of a new subscriber", extra.Subscribe("in"))
 		report("Close of a new subscriber", extra.Close())
 	})

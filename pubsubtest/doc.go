@@ -153,7 +153,10 @@
 //			c := pubsubtest.NewCluster()
 //			a := c.Node(t, "a", pubsub.Config{Name: "chat"})
 //			b := c.Node(t, "b", pubsub.Config{Name: "chat"})
-//			sub := b.NewSubscriber()
+//			sub, err := b.NewSubscriber()
+//			if err != nil {
+//				t.Fatal(err)
+//			}
 //			sub.Subscribe("room:1")
 //			a.Broadcast(ctx, "room:1", "hello")
 //			c.Partition([]string{"a"}, []string{"b"})

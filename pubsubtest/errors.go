@@ -54,7 +54,7 @@ func mustCalls(ctx context.Context, ps *pubsub.PubSub, from *pubsub.Subscriber, 
 
 func testEmptyTopic(t *testing.T, s *suite) {
 	ps := s.start(t, 1).nodes[0]
-	a := ps.NewSubscriber()
+	a := newSub(t, ps)
 	isErr(t, `Subscribe("")`, a.Subscribe(""), pubsub.ErrEmptyTopic)
 	isErr(t, `Unsubscribe("")`, a.Unsubscribe(""), pubsub.ErrEmptyTopic)
 	for _, c := range broadcastCalls(t.Context(), ps, a, "") {
@@ -146,10 +146,12 @@ func testClosedPubSub(t *testing.T, s *suite) {
 	isErr(t, "Unsubscribe on a subscriber of a closed PubSub", a.Unsubscribe("room"), pubsub.ErrClosed)
 	noErr(t, "Close of a subscriber of a closed PubSub", a.Close())
 
-	// A subscriber made after Close is born closed.
-	late := ps.NewSubscriber()
-	s.awaitClosed(t, late)
-	isErr(t, "Subscribe on a subscriber made after Close", late.Subscribe("room"), pubsub.ErrClosed)
+	// No subscriber is made after Close.
+	late, err := ps.NewSubscriber()
+	isErr(t, "NewSubscriber after Close", err, pubsub.ErrClosed)
+	if late != nil {
+		t.Errorf("NewSubscriber after Close returned a subscriber")
+	}
 
 	for _, c := range broadcastCalls(t.Context(), ps, from, "room") {
 		isErr(t, c.name+" after Close", c.call(), pubsub.ErrClosed)

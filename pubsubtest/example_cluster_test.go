@@ -27,7 +27,10 @@ func ExampleNewCluster() {
 		log.Fatal(err)
 	}
 	defer b.Close()
-	sub := b.NewSubscriber()
+	sub, err := b.NewSubscriber()
+	if err != nil {
+		panic(err)
+	}
 	if err := sub.Subscribe("room:1"); err != nil {
 		log.Fatal(err)
 	}

@@ -12,9 +12,9 @@ import (
 )
 
 // subscribe returns a new subscriber of ps (made with opts) subscribed to topics.
-func subscribe(t testing.TB, ps *pubsub.PubSub, topics []string, opts ...pubsub.SubscriberOption) *pubsub.Subscriber {
+func subscribe(t testing.TB, ps *pubsub.PubSub, topics []string, opts ...pubsub.MailboxOption) *pubsub.Subscriber {
 	t.Helper()
-	sub := ps.NewSubscriber(opts...)
+	sub := newSub(t, ps, opts...)
 	for _, topic := range topics {
 		mustSubscribe(t, sub, topic)
 	}
@@ -236,4 +236,14 @@ func (f *failures) report(t testing.TB) {
 		t.Error(e)
 	}
 	f.errs = nil
+}
+
+// newSub returns a new subscriber of ps, or fails t.
+func newSub(t testing.TB, ps *pubsub.PubSub, opts ...pubsub.MailboxOption) *pubsub.Subscriber {
+	t.Helper()
+	s, err := ps.NewSubscriber(opts...)
+	if err != nil {
+		t.Fatalf("NewSubscriber: %v", err)
+	}
+	return s
 }

@@ -61,7 +61,7 @@ func bubble(t *testing.T, f func(t *testing.T, c *pubsubtest.Cluster, nodes map[
 		nodes, subs := map[string]*pubsub.PubSub{}, map[string]*pubsub.Subscriber{}
 		for _, name := range names {
 			nodes[name] = c.Node(t, name, pubsub.Config{Name: "cluster-test"})
-			subs[name] = nodes[name].NewSubscriber()
+			subs[name] = newSub(t, nodes[name])
 			if err := subs[name].Subscribe("t"); err != nil {
 				t.Fatal(err)
 			}
@@ -139,7 +139,7 @@ func TestClusterKeepsOrder(t *testing.T) {
 
 func TestClusterPartitionAndHeal(t *testing.T) {
 	bubble(t, func(t *testing.T, c *pubsubtest.Cluster, nodes map[string]*pubsub.PubSub, subs map[string]*pubsub.Subscriber) {
-		gaps := nodes["c"].NewSubscriber()
+		gaps := newSub(t, nodes["c"])
 		if err := gaps.Subscribe(pubsub.GapTopic); err != nil {
 			t.Fatal(err)
 		}
@@ -268,7 +268,7 @@ func TestClusterInject(t *testing.T) {
 // Disrupt loses what is queued for a node and reports a Gap there.
 func TestClusterDisrupt(t *testing.T) {
 	bubble(t, func(t *testing.T, c *pubsubtest.Cluster, nodes map[string]*pubsub.PubSub, subs map[string]*pubsub.Subscriber) {
-		gaps := nodes["b"].NewSubscriber()
+		gaps := newSub(t, nodes["b"])
 		if err := gaps.Subscribe(pubsub.GapTopic); err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +329,7 @@ func TestClusterNodeNames(t *testing.T) {
 		a.Close()
 		a2 := c.Node(t, "a", pubsub.Config{})
 		b := c.Node(t, "b", pubsub.Config{})
-		s := a2.NewSubscriber()
+		s := newSub(t, a2)
 		s.Subscribe("t")
 		broadcast(t, b, "x")
 		synctest.Wait()
@@ -341,7 +341,7 @@ func TestClusterNodeNames(t *testing.T) {
 func TestClusterInRealTime(t *testing.T) {
 	c := pubsubtest.NewCluster()
 	a, b := c.Node(t, "a", pubsub.Config{}), c.Node(t, "b", pubsub.Config{})
-	s := b.NewSubscriber()
+	s := newSub(t, b)
 	s.Subscribe("t")
 	broadcast(t, a, "x")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -362,7 +362,7 @@ func TestClusterCountsLostFrames(t *testing.T) {
 		})
 		cfg := pubsub.Config{Dispatchers: map[string]pubsub.Dispatcher{"stall": stall}}
 		a, b := c.Node(t, "a", cfg), c.Node(t, "b", cfg)
-		s := b.NewSubscriber()
+		s := newSub(t, b)
 		s.Subscribe("t")
 		for _, p := range []string{"x1", "x2", "x3"} {
 			if err := a.Broadcast(context.Background(), "t", p, pubsub.WithDispatcher("stall")); err != nil {
@@ -388,4 +388,14 @@ func TestClusterCountsLostFrames(t *testing.T) {
 		}
 		expectQueued(t, "b", s, "y")
 	})
+}
+
+// newSub returns a new subscriber of ps, or fails the test.
+func newSub(t testing.TB, ps *pubsub.PubSub, opts ...pubsub.MailboxOption) *pubsub.Subscriber {
+	t.Helper()
+	s, err := ps.NewSubscriber(opts...)
+	if err != nil {
+		t.Fatalf("NewSubscriber: %v", err)
+	}
+	return s
 }

@@ -58,7 +58,7 @@ func testUnsubscribeRemovesDuplicates(t *testing.T, s *suite) {
 
 func testUnsubscribeUnknownTopic(t *testing.T, s *suite) {
 	ps := s.start(t, 1).nodes[0]
-	a := ps.NewSubscriber()
+	a := newSub(t, ps)
 	noErr(t, "Unsubscribe of a topic never subscribed", a.Unsubscribe("never"))
 	mustSubscribe(t, a, "room")
 	noErr(t, "Unsubscribe of another topic", a.Unsubscribe("never"))
@@ -139,7 +139,7 @@ func testSubscriberIDsDistinct(t *testing.T, s *suite) {
 	ps := s.start(t, 1).nodes[0]
 	seen := map[uint64]bool{}
 	for range 100 {
-		id := ps.NewSubscriber().ID()
+		id := newSub(t, ps).ID()
 		if seen[id] {
 			t.Fatalf("two subscribers of one PubSub have the ID %d", id)
 		}

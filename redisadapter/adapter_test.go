@@ -51,7 +51,7 @@ func TestBroadcastCrossesNodes(t *testing.T) {
 	name := uniqueName(t)
 	a, aa := startNode(t, name, redisadapter.Config{URL: url, NodeName: "a"}, pubsub.Config{})
 	b, ab := startNode(t, name, redisadapter.Config{URL: url, NodeName: "b"}, pubsub.Config{})
-	sa, sb := a.NewSubscriber(), b.NewSubscriber()
+	sa, sb := newSub(t, a), newSub(t, b)
 	sa.Subscribe("t")
 	sb.Subscribe("t")
 	if err := a.Broadcast(ctx, "t", "hello"); err != nil {
@@ -82,7 +82,7 @@ func TestNamesDoNotCrosstalk(t *testing.T) {
 	_, url := miniURL(t)
 	a, _ := startNode(t, "app1", redisadapter.Config{URL: url, NodeName: "a"}, pubsub.Config{})
 	b, ab := startNode(t, "app2", redisadapter.Config{URL: url, NodeName: "b"}, pubsub.Config{})
-	sb := b.NewSubscriber()
+	sb := newSub(t, b)
 	sb.Subscribe("t")
 	a.Broadcast(ctx, "t", 1)
 	a.DirectBroadcast(ctx, "b", "t", 2)
@@ -99,7 +99,7 @@ func TestGarbageIsDroppedAndCounted(t *testing.T) {
 	name := uniqueName(t)
 	ps, a := startNode(t, name, redisadapter.Config{URL: url, NodeName: "a", MaxMessageSize: 4096}, pubsub.Config{})
 	other, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "b"}, pubsub.Config{})
-	s := ps.NewSubscriber()
+	s := newSub(t, ps)
 	s.Subscribe("t")
 	rdb := plainClient(t, url)
 	for _, ch := range []string{"phx:{" + name + "}:broadcast", "phx:{" + name + "}:node:a"} {
@@ -131,7 +131,7 @@ func TestSecretRejectsForeignFrames(t *testing.T) {
 	unsigned, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "b"}, pubsub.Config{})
 	wrong, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "c"}, pubsub.Config{Secrets: [][]byte{[]byte("0123456789abcdef-other")}})
 	good, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "d"}, pubsub.Config{Secrets: secret})
-	s := ps.NewSubscriber()
+	s := newSub(t, ps)
 	s.Subscribe("t")
 	unsigned.Broadcast(ctx, "t", "unsigned")
 	wrong.Broadcast(ctx, "t", "wrong")
@@ -152,7 +152,7 @@ func TestDuplicateNodeNameIsReported(t *testing.T) {
 	eventually(t, 2*time.Second, "both nodes to notice", func() bool {
 		return a1.Stats().DuplicateNodes > 0 && a2.Stats().DuplicateNodes > 0
 	})
-	s := p2.NewSubscriber()
+	s := newSub(t, p2)
 	s.Subscribe("t")
 	p1.Broadcast(ctx, "t", "x")
 	if receive(t, s).Payload != "x" {
@@ -170,9 +170,9 @@ func TestReconnectReportsGapAndResumes(t *testing.T) {
 	}
 	a, _ := startNode(t, name, cfg("a"), pubsub.Config{})
 	b, ab := startNode(t, name, cfg("b"), pubsub.Config{})
-	gaps := b.NewSubscriber()
+	gaps := newSub(t, b)
 	gaps.Subscribe(pubsub.GapTopic)
-	s := b.NewSubscriber()
+	s := newSub(t, b)
 	s.Subscribe("t")
 
 	m.Close()
@@ -206,7 +206,7 @@ func TestBroadcastTooLarge(t *testing.T) {
 		name := uniqueName(t)
 		ps, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "a", MaxMessageSize: 1024}, pubsub.Config{Secrets: secrets})
 		peer, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "b", MaxMessageSize: 1024}, pubsub.Config{Secrets: secrets})
-		s := peer.NewSubscriber()
+		s := newSub(t, peer)
 		s.Subscribe("t")
 		s.Subscribe(pubsub.GapTopic)
 		if err := ps.Broadcast(ctx, "t", "before"); err != nil {
@@ -244,7 +244,7 @@ func TestSecondPubSubDoesNotCloseTheAdapter(t *testing.T) {
 		}
 		t.Fatalf("second New on a used adapter: %v, want ErrAdapterInUse", err)
 	}
-	s := ps.NewSubscriber()
+	s := newSub(t, ps)
 	s.Subscribe("t")
 	if err := other.Broadcast(ctx, "t", "still works"); err != nil {
 		t.Fatal(err)

@@ -108,7 +108,7 @@ func BenchmarkRedisClusterBroadcast(b *testing.B) {
 				}
 				a, pc := node("a")
 				nb, _ := node("b")
-				sub := nb.NewSubscriber(pubsub.WithMailboxSize(1 << 16))
+				sub := newSub(b, nb, pubsub.WithMailboxSize(1<<16))
 				if err := sub.Subscribe("t"); err != nil {
 					b.Fatal(err)
 				}

@@ -258,7 +258,7 @@ func BenchmarkRedisBroadcast(b *testing.B) {
 			name := uniqueName(b)
 			a, _, pc := benchNode(b, url, name, "a")
 			nb, ab, _ := benchNode(b, url, name, "b")
-			sub := nb.NewSubscriber(pubsub.WithMailboxSize(1 << 16))
+			sub := newSub(b, nb, pubsub.WithMailboxSize(1<<16))
 			if err := sub.Subscribe("t"); err != nil {
 				b.Fatal(err)
 			}
@@ -354,8 +354,8 @@ func TestBatchesKeepFramesApart(t *testing.T) {
 	b, ab := startNode(t, name, redisadapter.Config{URL: url, NodeName: "b"}, pubsub.Config{})
 	c, ac := startNode(t, name, redisadapter.Config{URL: url, NodeName: "c"}, pubsub.Config{})
 	const goroutines, each = 16, 50
-	sb := b.NewSubscriber(pubsub.WithMailboxSize(2 * goroutines * each))
-	sc := c.NewSubscriber(pubsub.WithMailboxSize(2 * goroutines * each))
+	sb := newSub(t, b, pubsub.WithMailboxSize(2*goroutines*each))
+	sc := newSub(t, c, pubsub.WithMailboxSize(2*goroutines*each))
 	for _, s := range []*pubsub.Subscriber{sb, sc} {
 		s.Subscribe("broadcast")
 		s.Subscribe("direct")

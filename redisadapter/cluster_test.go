@@ -48,7 +48,7 @@ func TestFakeClusterRoutesEveryPublishBySlot(t *testing.T) {
 	name := uniqueName(t)
 	a, aa := startNode(t, name, redisadapter.Config{Client: client, NodeName: "a"}, pubsub.Config{})
 	b, ab := startNode(t, name, redisadapter.Config{Client: client, NodeName: "b"}, pubsub.Config{})
-	sb := b.NewSubscriber(pubsub.WithMailboxSize(4096))
+	sb := newSub(t, b, pubsub.WithMailboxSize(4096))
 	if err := sb.Subscribe("t"); err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,10 @@ func Example() {
 	defer a.Close()
 	defer b.Close()
 
-	sub := b.NewSubscriber()
+	sub, err := b.NewSubscriber()
+	if err != nil {
+		log.Fatal(err)
+	}
 	if err := sub.Subscribe("room:lobby"); err != nil {
 		log.Fatal(err)
 	}

@@ -101,3 +101,13 @@ func assertQuiet(t testing.TB, s *pubsub.Subscriber, d time.Duration) {
 	case <-time.After(d):
 	}
 }
+
+// newSub returns a new subscriber of ps, or fails the test.
+func newSub(t testing.TB, ps *pubsub.PubSub, opts ...pubsub.MailboxOption) *pubsub.Subscriber {
+	t.Helper()
+	s, err := ps.NewSubscriber(opts...)
+	if err != nil {
+		t.Fatalf("NewSubscriber: %v", err)
+	}
+	return s
+}

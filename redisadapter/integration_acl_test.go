@@ -36,7 +36,7 @@ func TestACLRestrictedUser(t *testing.T) {
 	url := aclUser(t, srv.URL(), "phx", "s3cret", "resetchannels", "&phx:{"+name+"}:*", "-@all", "+subscribe", "+publish")
 	a, aa := startNode(t, name, redisadapter.Config{URL: url, NodeName: "a", ProbeInterval: 100 * time.Millisecond}, pubsub.Config{})
 	b, ab := startNode(t, name, redisadapter.Config{URL: url, NodeName: "b", ProbeInterval: 100 * time.Millisecond}, pubsub.Config{})
-	sa, sb := a.NewSubscriber(), b.NewSubscriber()
+	sa, sb := newSub(t, a), newSub(t, b)
 	sa.Subscribe("d") // a's own broadcasts on "t" would reach it locally
 	sb.Subscribe("t")
 	if err := a.Broadcast(ctx, "t", "restricted"); err != nil {

@@ -79,7 +79,7 @@ func forgedSequence(t *testing.T, url string) {
 	name := uniqueName(t)
 	a, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "a"}, pubsub.Config{})
 	b, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "b"}, pubsub.Config{})
-	s := a.NewSubscriber()
+	s := newSub(t, a)
 	s.Subscribe("t")
 	bcast := "phx:{" + name + "}:broadcast"
 	c := capture(t, url, bcast)
@@ -120,7 +120,7 @@ func replays(t *testing.T, url string) {
 	a, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "a"}, cfg)
 	b, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "b"}, cfg)
 	o, _ := startNode(t, other, redisadapter.Config{URL: url, NodeName: "o"}, cfg)
-	sa, so := a.NewSubscriber(), o.NewSubscriber()
+	sa, so := newSub(t, a), newSub(t, o)
 	sa.Subscribe("t")
 	so.Subscribe("t")
 	bcast := "phx:{" + name + "}:broadcast"
@@ -150,7 +150,7 @@ func replays(t *testing.T, url string) {
 	time.Sleep(10 * time.Millisecond)
 	a.Close()
 	a2, _ := startNode(t, name, redisadapter.Config{URL: url, NodeName: "a"}, cfg)
-	s2 := a2.NewSubscriber()
+	s2 := newSub(t, a2)
 	s2.Subscribe("t")
 	publish(bcast)
 	eventually(t, 5*time.Second, "the replay to the restarted node dropped", func() bool {

@@ -347,7 +347,7 @@ func clusterNodes(t testing.TB, c *liveCluster, name string, names ...string) ([
 // subscribe returns a subscriber of ps to topic, with a mailbox large enough for the tests' bursts.
 func subscribeTo(t testing.TB, ps *pubsub.PubSub, topic string) *pubsub.Subscriber {
 	t.Helper()
-	s := ps.NewSubscriber(pubsub.WithMailboxSize(1 << 16))
+	s := newSub(t, ps, pubsub.WithMailboxSize(1<<16))
 	if err := s.Subscribe(topic); err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +449,7 @@ func TestRedisClusterTrackerConverges(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { tr.Close() })
-		trs, owners = append(trs, tr), append(owners, ps.NewSubscriber())
+		trs, owners = append(trs, tr), append(owners, newSub(t, ps))
 	}
 	list := func(tr *tracker.Tracker) []string {
 		var out []string

@@ -175,7 +175,7 @@ func TestGarbageRealRedis(t *testing.T) {
 			}
 			a, aa := startNode(t, name, cfg("a"), pubsub.Config{Secrets: secrets})
 			b, _ := startNode(t, name, cfg("b"), pubsub.Config{Secrets: secrets})
-			s := a.NewSubscriber(pubsub.WithMailboxSize(1024))
+			s := newSub(t, a, pubsub.WithMailboxSize(1024))
 			s.Subscribe("t")
 			s.Subscribe(pubsub.GapTopic)
 			channels := map[string]string{"bcast": "phx:{" + name + "}:broadcast", "node": "phx:{" + name + "}:node:a"}

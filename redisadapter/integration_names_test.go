@@ -26,7 +26,7 @@ func TestNamesDoNotCrosstalkRealRedis(t *testing.T) {
 		name := uniqueName(t)
 		x.a, x.aa = startNode(t, name, redisadapter.Config{URL: url, NodeName: "a"}, pubsub.Config{})
 		x.b, x.ab = startNode(t, name, redisadapter.Config{URL: url, NodeName: "b"}, pubsub.Config{})
-		x.sa, x.sb = x.a.NewSubscriber(), x.b.NewSubscriber()
+		x.sa, x.sb = newSub(t, x.a), newSub(t, x.b)
 		for _, s := range []*pubsub.Subscriber{x.sa, x.sb} {
 			s.Subscribe("t")
 			s.Subscribe(pubsub.GapTopic)

@@ -84,9 +84,9 @@ func TestRawSubscriptionHostileStream(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: m.Addr(), Dialer: d.dial, MaxRetries: -1})
 	t.Cleanup(func() { client.Close() })
 	b, ab := startNode(t, name, redisadapter.Config{Client: client, NodeName: "b", MaxMessageSize: 4096}, pubsub.Config{})
-	gaps := b.NewSubscriber()
+	gaps := newSub(t, b)
 	gaps.Subscribe(pubsub.GapTopic)
-	s := b.NewSubscriber()
+	s := newSub(t, b)
 	s.Subscribe("t")
 	conn := d.subConn()
 	if conn == nil {

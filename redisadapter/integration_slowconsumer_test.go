@@ -36,7 +36,7 @@ func TestSlowSubscriberCutByRedis(t *testing.T) {
 	unblock := func() { releaseOnce.Do(func() { close(release) }) }
 	t.Cleanup(unblock) // before the nodes close (cleanups run last-registered first)
 	gaps := gapSubscriber(t, b)
-	sb := b.NewSubscriber(pubsub.WithMailboxSize(1 << 14))
+	sb := newSub(t, b, pubsub.WithMailboxSize(1<<14))
 	sb.Subscribe("big")
 
 	// 16 KiB messages until Redis has cut b: the kernel's socket buffers take a few MiB first, then

@@ -19,7 +19,7 @@ import (
 // gapSubscriber subscribes a new subscriber of ps to pubsub.GapTopic.
 func gapSubscriber(t testing.TB, ps *pubsub.PubSub) *pubsub.Subscriber {
 	t.Helper()
-	s := ps.NewSubscriber(pubsub.WithMailboxSize(1024))
+	s := newSub(t, ps, pubsub.WithMailboxSize(1024))
 	if err := s.Subscribe(pubsub.GapTopic); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func startTwoNodes(t testing.TB, urlA, urlB string, probe time.Duration) *twoNod
 	n.a, n.aa = startNode(t, name, redisadapter.Config{URL: urlA, NodeName: "a", ProbeInterval: probe}, pubsub.Config{})
 	n.b, n.ab = startNode(t, name, redisadapter.Config{URL: urlB, NodeName: "b", ProbeInterval: probe}, pubsub.Config{})
 	n.gapsA, n.gapsB = gapSubscriber(t, n.a), gapSubscriber(t, n.b)
-	n.sa, n.sb = n.a.NewSubscriber(pubsub.WithMailboxSize(4096)), n.b.NewSubscriber(pubsub.WithMailboxSize(4096))
+	n.sa, n.sb = newSub(t, n.a, pubsub.WithMailboxSize(4096)), newSub(t, n.b, pubsub.WithMailboxSize(4096))
 	n.sa.Subscribe("t")
 	n.sb.Subscribe("t")
 	return n

@@ -120,7 +120,7 @@ func TestTLS(t *testing.T) {
 	}
 	a, _ := startNode(t, name, cfg("a"), pubsub.Config{})
 	b, ab := startNode(t, name, cfg("b"), pubsub.Config{})
-	sa, sb := a.NewSubscriber(), b.NewSubscriber()
+	sa, sb := newSub(t, a), newSub(t, b)
 	sa.Subscribe("t")
 	sb.Subscribe("t")
 	if err := a.Broadcast(ctx, "t", "over tls"); err != nil {

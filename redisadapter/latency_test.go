@@ -79,7 +79,7 @@ func BenchmarkRedisLatency(b *testing.B) {
 	name := uniqueName(b)
 	a, _, _ := benchNode(b, url, name, "a")
 	nb, _, _ := benchNode(b, url, name, "b")
-	sub := nb.NewSubscriber(pubsub.WithMailboxSize(1 << 12))
+	sub := newSub(b, nb, pubsub.WithMailboxSize(1<<12))
 	if err := sub.Subscribe("t"); err != nil {
 		b.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func TestSoak(t *testing.T) {
 	checkers := make([]*soakChecker, nodes)
 	var consumers sync.WaitGroup
 	for i := range ps {
-		s := ps[i].NewSubscriber(pubsub.WithMailboxSize(1 << 16))
+		s := newSub(t, ps[i], pubsub.WithMailboxSize(1<<16))
 		s.Subscribe("soak")
 		s.Subscribe(pubsub.GapTopic)
 		c := newSoakChecker(i)

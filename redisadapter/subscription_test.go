@@ -153,7 +153,10 @@ func TestSubscriptionKind(t *testing.T) {
 			if raw != tc.raw {
 				t.Errorf("subscription %T, want raw %v", adapters[1].recv.current(), tc.raw)
 			}
-			s := nodes[1].NewSubscriber()
+			s, err := nodes[1].NewSubscriber()
+			if err != nil {
+				t.Fatal(err)
+			}
 			s.Subscribe("t")
 			if err := nodes[0].Broadcast(context.Background(), "t", "hi"); err != nil {
 				t.Fatal(err)

@@ -28,7 +28,10 @@ func Example() {
 	}
 	defer t.Close()
 
-	alice := ps.NewSubscriber() // alice's connection
+	alice, err := ps.NewSubscriber() // alice's connection
+	if err != nil {
+		log.Fatal(err)
+	}
 	if _, err := t.Track(alice, "room:lobby", "alice", map[string]any{"status": "online"}); err != nil {
 		log.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestTrackerFollowsItsPubSub(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	owner := ps.NewSubscriber()
+	owner := newOwner(t, ps)
 	if _, err := tr.Track(owner, "room", "alice", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestGracefulPermdownReportsAnUnsentAnnouncement(t *testing.T) {
 	if err := tr.GracefulPermdown(context.Background()); !errors.Is(err, refused) {
 		t.Fatalf("GracefulPermdown with a transport that refuses: %v, want the transport's error", err)
 	}
-	if _, err := tr.Track(ps.NewSubscriber(), "room", "a", nil); !errors.Is(err, tracker.ErrClosed) {
+	if _, err := tr.Track(newOwner(t, ps), "room", "a", nil); !errors.Is(err, tracker.ErrClosed) {
 		t.Errorf("Track after GracefulPermdown: %v, want ErrClosed", err)
 	}
 }

@@ -63,7 +63,13 @@ func (n *hubNode) crash() {
 }
 
 // owner returns a new owner on the node, closed at the end of the test with the node.
-func (n *hubNode) owner() *pubsub.Subscriber { return n.ps.NewSubscriber() }
+func (n *hubNode) owner() *pubsub.Subscriber {
+	s, err := n.ps.NewSubscriber()
+	if err != nil {
+		panic(err) // the node's PubSub is open while the test uses it
+	}
+	return s
+}
 
 // diffLog is a Handler that keeps every diff with the (possibly fake) time it was handled.
 type diffLog struct {
@@ -121,4 +127,14 @@ func presenceKeys(ps []Presence) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// newSub returns a new subscriber of ps, or fails the test.
+func newSub(t testing.TB, ps *pubsub.PubSub, opts ...pubsub.MailboxOption) *pubsub.Subscriber {
+	t.Helper()
+	s, err := ps.NewSubscriber(opts...)
+	if err != nil {
+		t.Fatalf("NewSubscriber: %v", err)
+	}
+	return s
 }

@@ -55,7 +55,7 @@ func TestRedisRestartLosesNoPresence(t *testing.T) {
 		c := cfg
 		c.Handler = h
 		tr := newTracker(t, ps, c)
-		o := ps.NewSubscriber()
+		o := newOwner(t, ps)
 		for _, k := range []string{"1", "2"} {
 			if _, err := tr.Track(o, "room", string(rune('a'+i))+k, nil); err != nil {
 				t.Fatal(err)
@@ -145,7 +145,7 @@ func TestRealRedisJoinsAndLeavesPropagate(t *testing.T) {
 	for i := range 3 {
 		ps := realRedisNode(t, url, name, string(rune('a'+i)))
 		trs = append(trs, newTracker(t, ps, cfg))
-		owners = append(owners, ps.NewSubscriber())
+		owners = append(owners, newOwner(t, ps))
 	}
 	for i, tr := range trs {
 		if _, err := tr.Track(owners[i], "room", "user:"+string(rune('a'+i)), map[string]any{"n": i}); err != nil {

@@ -72,7 +72,11 @@ func newShard(t *Tracker, i int, ref replicaRef) (*shard, error) {
 		silentPeriods: t.cfg.MaxSilentPeriods, // the first tick always sends a heartbeat
 		sampleCount:   t.cfg.ClockSamplePeriods,
 	}
-	s.sub = t.ps.NewSubscriber(pubsub.WithMailboxSize(gossipMailbox))
+	sub, err := t.ps.NewSubscriber(pubsub.WithMailboxSize(gossipMailbox))
+	if err != nil {
+		return nil, err
+	}
+	s.sub = sub
 	if err := s.sub.Subscribe(s.topic); err != nil {
 		return nil, err
 	}

@@ -645,7 +645,7 @@ func TestReadsNeverWaitForShardOrHandler(t *testing.T) {
 	}
 	defer tr.Close()
 	defer close(release)
-	o := ps.NewSubscriber()
+	o := newSub(t, ps)
 	tr.Track(o, "busy", "k", nil)
 	tr.Track(o, "other", "j", nil)
 	s := tr.shards[0]
@@ -709,7 +709,7 @@ func TestReadsDuringBigMerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	tr.Track(ps.NewSubscriber(), "other", "j", nil)
+	tr.Track(newSub(t, ps), "other", "j", nil)
 	s := tr.shards[0]
 	big := replicaRef{Name: "big", Vsn: 1}
 	deliver(s, gossip{kind: gossipHeartbeat, from: big, clocks: causalContext{big: 0}})

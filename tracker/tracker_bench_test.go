@@ -168,7 +168,7 @@ func BenchmarkTrackerMemoryPerPresence(b *testing.B) {
 				}
 				owners := make([]*pubsub.Subscriber, n/perOwner)
 				for i := range owners {
-					owners[i] = ps.NewSubscriber(pubsub.WithMailboxSize(1))
+					owners[i] = newSub(b, ps, pubsub.WithMailboxSize(1))
 				}
 				keys := make([]string, n)
 				for i := range keys {

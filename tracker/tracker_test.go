@@ -64,7 +64,7 @@ func TestTrackListUpdateUntrackLocally(t *testing.T) {
 	ps := localPS(t, "a")
 	rec := &recorder{}
 	tr := newTracker(t, ps, tracker.TestConfig("presence", rec))
-	owner := ps.NewSubscriber()
+	owner := newOwner(t, ps)
 
 	ref, err := tr.Track(owner, "lobby", "user:1", map[string]any{"status": "away"})
 	if err != nil || len(ref) != 16 {
@@ -118,7 +118,7 @@ func TestTrackListUpdateUntrackLocally(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	ps := localPS(t, "a")
 	tr := newTracker(t, ps, tracker.TestConfig("presence", nil))
-	o := ps.NewSubscriber()
+	o := newOwner(t, ps)
 	for name, err := range map[string]error{
 		"nil owner":   func() error { _, err := tr.Track(nil, "t", "k", nil); return err }(),
 		"empty topic": func() error { _, err := tr.Track(o, "", "k", nil); return err }(),
@@ -130,7 +130,7 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrInvalidArgument", name, err)
 		}
 	}
-	closed := ps.NewSubscriber()
+	closed := newOwner(t, ps)
 	closed.Close()
 	if _, err := tr.Track(closed, "t", "k", nil); !errors.Is(err, tracker.ErrInvalidArgument) {
 		t.Errorf("closed owner: %v", err)
@@ -159,7 +159,7 @@ func TestHandlerPanicIsContained(t *testing.T) {
 			panic("boom")
 		}
 	})))
-	o := ps.NewSubscriber()
+	o := newOwner(t, ps)
 	tr.Track(o, "t", "a", nil)
 	tr.Track(o, "t", "b", nil)
 	for want := 1; want <= 2; want++ {
@@ -216,7 +216,7 @@ func TestJoinsAndLeavesPropagate(t *testing.T) {
 	nodes, trs, _ := cluster(t, 3, tracker.TestConfig("presence", nil))
 	owners := make([]*pubsub.Subscriber, 3)
 	for i, ps := range nodes {
-		owners[i] = ps.NewSubscriber()
+		owners[i] = newOwner(t, ps)
 		if _, err := trs[i].Track(owners[i], "room", "user:"+string(rune('a'+i)), map[string]any{"n": i}); err != nil {
 			t.Fatal(err)
 		}
@@ -241,7 +241,7 @@ func TestCrashVersusGracefulPermdown(t *testing.T) {
 	cfg := tracker.TestConfig("presence", nil)
 	nodes, trs, _ := cluster(t, 3, cfg)
 	for i, ps := range nodes {
-		trs[i].Track(ps.NewSubscriber(), "room", string(rune('a'+i)), nil)
+		trs[i].Track(newOwner(t, ps), "room", string(rune('a'+i)), nil)
 	}
 	for _, tr := range trs {
 		eventually(t, 3*time.Second, "all three", func() bool { return len(tr.List("room")) == 3 })
@@ -266,7 +266,7 @@ func TestLateJoinerGetsState(t *testing.T) {
 	cfg := tracker.TestConfig("presence", nil)
 	nodes, trs, m := cluster(t, 2, cfg)
 	for i := range 50 {
-		trs[0].Track(nodes[0].NewSubscriber(), "room", "u"+string(rune('A'+i)), nil)
+		trs[0].Track(newOwner(t, nodes[0]), "room", "u"+string(rune('A'+i)), nil)
 	}
 	late := redisNode(t, m.Addr(), t.Name(), "late")
 	tl := newTracker(t, late, cfg)
@@ -281,4 +281,14 @@ func TestErrClosedMatchesPubSub(t *testing.T) {
 	if errors.Is(tracker.ErrClosed, pubsub.ErrSubscriberClosed) {
 		t.Fatal("tracker.ErrClosed matches pubsub.ErrSubscriberClosed")
 	}
+}
+
+// newOwner returns a new subscriber of ps, to own presences, or fails the test.
+func newOwner(t testing.TB, ps *pubsub.PubSub, opts ...pubsub.MailboxOption) *pubsub.Subscriber {
+	t.Helper()
+	s, err := ps.NewSubscriber(opts...)
+	if err != nil {
+		t.Fatalf("NewSubscriber: %v", err)
+	}
+	return s
 }

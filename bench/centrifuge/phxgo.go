@@ -35,7 +35,9 @@ func startPhxgo(cfg pairConfig) (pair, error) {
 		if err != nil {
 			return
 		}
-		p.sub = p.b.NewSubscriber(pubsub.WithMailboxSize(cfg.mailbox))
+		if p.sub, err = p.b.NewSubscriber(pubsub.WithMailboxSize(cfg.mailbox)); err != nil {
+			return
+		}
 		go func() { // B's consumer: takes every message from the mailbox and counts it
 			defer close(p.done)
 			for m := range p.sub.C() {

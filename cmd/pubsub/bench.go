@@ -204,7 +204,10 @@ func benchOneSubscriber(ctx context.Context, d time.Duration) (float64, error) {
 		return 0, err
 	}
 	defer ps.Close()
-	sub := ps.NewSubscriber(pubsub.WithMailboxSize(4096))
+	sub, err := ps.NewSubscriber(pubsub.WithMailboxSize(4096))
+	if err != nil {
+		return 0, err
+	}
 	if err := sub.Subscribe("t"); err != nil {
 		return 0, err
 	}
@@ -257,7 +260,9 @@ func benchFanout(ctx context.Context, d time.Duration) (float64, error) {
 	defer ps.Close()
 	subs := make([]*pubsub.Subscriber, fanout)
 	for i := range subs {
-		subs[i] = ps.NewSubscriber(pubsub.WithMailboxSize(fanoutBox))
+		if subs[i], err = ps.NewSubscriber(pubsub.WithMailboxSize(fanoutBox)); err != nil {
+			return 0, err
+		}
 		if err := subs[i].Subscribe("room"); err != nil {
 			return 0, err
 		}
@@ -305,7 +310,9 @@ func benchTopics(ctx context.Context, d time.Duration) (float64, error) {
 	subs := make([]*pubsub.Subscriber, manyTopics)
 	topics := topicNames("topic:", manyTopics)
 	for i := range subs {
-		subs[i] = ps.NewSubscriber(pubsub.WithMailboxSize(2))
+		if subs[i], err = ps.NewSubscriber(pubsub.WithMailboxSize(2)); err != nil {
+			return 0, err
+		}
 		if err := subs[i].Subscribe(topics[i]); err != nil {
 			return 0, err
 		}
@@ -354,13 +361,19 @@ func benchSubscribe(ctx context.Context, d time.Duration) (float64, error) {
 		return 0, err
 	}
 	defer ps.Close()
-	s := ps.NewSubscriber()
+	s, err := ps.NewSubscriber()
+	if err != nil {
+		return 0, err
+	}
 	for _, t := range topicNames("held:", heldTopics) {
 		if err := s.Subscribe(t); err != nil {
 			return 0, err
 		}
 	}
-	other := ps.NewSubscriber()
+	other, err := ps.NewSubscriber()
+	if err != nil {
+		return 0, err
+	}
 	if err := other.Subscribe("room"); err != nil { // the topic outlives the cycle
 		return 0, err
 	}

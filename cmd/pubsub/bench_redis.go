@@ -55,7 +55,10 @@ func benchRedis(ctx context.Context, cfg benchConfig, target *redisTarget, w io.
 		return fmt.Errorf("%w: %v", errJoin, err)
 	}
 	defer b.Close()
-	sub := b.NewSubscriber(pubsub.WithMailboxSize(benchWindow + 1024))
+	sub, err := b.NewSubscriber(pubsub.WithMailboxSize(benchWindow + 1024))
+	if err != nil {
+		return err
+	}
 	if err := sub.Subscribe("bench"); err != nil {
 		return err
 	}

@@ -298,7 +298,9 @@ func (d *demo) startNode(name string) error {
 	if n.tracker, err = tracker.New(ps, tracker.TestConfig(demoTracker, n.diffs)); err != nil {
 		return err
 	}
-	n.sync = ps.NewSubscriber()
+	if n.sync, err = ps.NewSubscriber(); err != nil {
+		return err
+	}
 	return n.sync.Subscribe(syncTopic)
 }
 
@@ -331,7 +333,11 @@ func (d *demo) node(name string) *demoNode {
 
 // subscribe makes a subscriber called name on node and subscribes it to topic.
 func (d *demo) subscribe(name string, node *demoNode, topic string, opts ...pubsub.SubscribeOption) (*demoSub, error) {
-	s := &demoSub{name: name, node: node, Subscriber: node.ps.NewSubscriber()}
+	sub, err := node.ps.NewSubscriber()
+	if err != nil {
+		return nil, err
+	}
+	s := &demoSub{name: name, node: node, Subscriber: sub}
 	if err := s.Subscribe(topic, opts...); err != nil {
 		return nil, err
 	}
@@ -473,7 +479,11 @@ func (d *demo) fastlaneStep(ctx context.Context) error {
 // and counts, and reports the slow consumer once; node-a, the broadcaster, never waits.
 func (d *demo) slowConsumer(ctx context.Context) error {
 	a, b := d.node("node-a"), d.node("node-b")
-	erin := &demoSub{name: "erin", node: b, Subscriber: b.ps.NewSubscriber(pubsub.WithMailboxSize(d.mailbox))}
+	sub, err := b.ps.NewSubscriber(pubsub.WithMailboxSize(d.mailbox))
+	if err != nil {
+		return err
+	}
+	erin := &demoSub{name: "erin", node: b, Subscriber: sub}
 	defer erin.Close()
 	if err := erin.Subscribe("ticks"); err != nil {
 		return err

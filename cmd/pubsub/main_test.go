@@ -459,7 +459,10 @@ func trackPresences(t *testing.T, url, name, node, trackerName string) *tracker.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tr.Close() }) // runs before the node's Close
-	owner := ps.NewSubscriber()
+	owner, err := ps.NewSubscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for key, status := range map[string]string{"user:1": "online", "user:2": "away"} {
 		if _, err := tr.Track(owner, "room:lobby", key, map[string]any{"status": status}); err != nil {
 			t.Fatal(err)

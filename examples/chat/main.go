@@ -61,7 +61,10 @@ func (n *node) close() {
 // join puts user in room on this node: a subscriber (the user's connection) that receives the room's
 // messages, and a presence that ends when the connection closes.
 func (n *node) join(user, room string) (*pubsub.Subscriber, error) {
-	conn := n.ps.NewSubscriber()
+	conn, err := n.ps.NewSubscriber()
+	if err != nil {
+		return nil, err
+	}
 	if err := conn.Subscribe("room:" + room); err != nil {
 		return nil, err
 	}

@@ -94,7 +94,9 @@ func main() {
 	for i := range conns {
 		conns[i] = newConn()
 		wg.Go(conns[i].writeLoop)
-		subs[i] = ps.NewSubscriber()
+		if subs[i], err = ps.NewSubscriber(); err != nil {
+			log.Fatal(err)
+		}
 		if err := subs[i].Subscribe("room:lobby", fastlane.WithWriter(conns[i])); err != nil {
 			log.Fatal(err)
 		}

@@ -35,7 +35,10 @@ func TestShippedReachesOtherNodes(t *testing.T) {
 	m := miniredis.RunT(t) // an in-process Redis, stopped at the end of the test
 	api, worker := node(t, m, "api"), node(t, m, "worker")
 
-	sub := worker.NewSubscriber()
+	sub, err := worker.NewSubscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := sub.Subscribe("customer:ada"); err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,10 @@ func newLocal(t *testing.T, name string) *pubsub.PubSub {
 
 func TestLocalPubSub(t *testing.T) {
 	ps := newLocal(t, "local")
-	sub := ps.NewSubscriber()
+	sub, err := ps.NewSubscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer sub.Close()
 	if err := sub.Subscribe("t"); err != nil {
 		t.Fatal(err)
@@ -146,7 +149,10 @@ func TestRedisAdapterAndTracker(t *testing.T) {
 	}
 	defer tr.Close()
 
-	sub := psB.NewSubscriber()
+	sub, err := psB.NewSubscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer sub.Close()
 	if err := sub.Subscribe("room"); err != nil {
 		t.Fatal(err)

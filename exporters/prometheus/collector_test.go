@@ -69,7 +69,10 @@ func newLocal(t *testing.T, name string) *pubsub.PubSub {
 // On the local adapter: every pubsub counter, zero, with its labels; nothing else.
 func TestLocalPubSub(t *testing.T) {
 	ps := newLocal(t, "local")
-	sub := ps.NewSubscriber()
+	sub, err := ps.NewSubscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer sub.Close()
 	if err := sub.Subscribe("t"); err != nil {
 		t.Fatal(err)
@@ -128,7 +131,10 @@ func TestRedisAdapterAndTracker(t *testing.T) {
 	}
 	defer tr.Close()
 
-	sub := psB.NewSubscriber()
+	sub, err := psB.NewSubscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer sub.Close()
 	if err := sub.Subscribe("room"); err != nil {
 		t.Fatal(err)
