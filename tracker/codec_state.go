@@ -168,7 +168,25 @@ func unmarshalExtract(b []byte) (*extract, error) {
 // normalizeMeta returns meta as a peer decodes it from gossip (see the normalisation rules above), or an
 // error if it cannot be sent. The shard applies it to meta given to Track and Update, so that a presence has
 // the same types on every node and bad meta is refused at the call instead of breaking gossip later.
+// It returns a new map (nil for nil), with room for the two refs Track adds.
 func normalizeMeta(meta map[string]any) (map[string]any, error) {
+	if meta == nil {
+		return nil, nil
+	}
+	m := make(map[string]any, len(meta)+2)
+	for k, v := range meta {
+		nv, ok := normalScalar(v)
+		if !ok {
+			return normalizeMetaSlow(meta)
+		}
+		m[k] = nv
+	}
+	return m, nil
+}
+
+// normalizeMetaSlow is normalizeMeta for meta with values that are not plain scalars: a round trip
+// through the gossip encoding itself.
+func normalizeMetaSlow(meta map[string]any) (map[string]any, error) {
 	var buf bytes.Buffer
 	enc := msgpack.NewEncoder(&buf)
 	enc.UseCompactInts(true)
@@ -182,6 +200,43 @@ func normalizeMeta(meta map[string]any) (map[string]any, error) {
 		return nil, fmt.Errorf("tracker: meta cannot be decoded by peers: %w", err)
 	}
 	return out, nil
+}
+
+// normalScalar returns v as a peer decodes it from gossip (normalizeMeta's rules: integers become int64,
+// unsigned ones above math.MaxInt64 stay uint64, floats become float64), for the scalar types whose
+// encoding is plain; ok is false for anything else, which then takes the round trip through msgpack.
+func normalScalar(v any) (any, bool) {
+	switch x := v.(type) {
+	case nil, string, bool, int64, float64:
+		return v, true
+	case int:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case int16:
+		return int64(x), true
+	case int8:
+		return int64(x), true
+	case uint8:
+		return int64(x), true
+	case uint16:
+		return int64(x), true
+	case uint32:
+		return int64(x), true
+	case uint:
+		if uint64(x) > math.MaxInt64 {
+			return uint64(x), true
+		}
+		return int64(x), true
+	case uint64:
+		if x > math.MaxInt64 {
+			return x, true
+		}
+		return int64(x), true
+	case float32:
+		return float64(x), true
+	}
+	return nil, false
 }
 
 func invalid(err error) error { return fmt.Errorf("%w: %w", errInvalidPayload, err) }

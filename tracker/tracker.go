@@ -7,7 +7,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"maps"
-	"math"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -135,71 +134,21 @@ func (t *Tracker) Track(owner Owner, topic, key string, meta map[string]any) (st
 	return ref, nil
 }
 
-// prepareMeta copies meta, sets the refs, and normalises it as peers will decode it.
+// prepareMeta copies meta, normalised as peers will decode it, and sets the refs.
 func prepareMeta(meta map[string]any, ref, prev string) (map[string]any, error) {
-	m := make(map[string]any, len(meta)+2)
-	simple := true
-	for k, v := range meta {
-		nv, ok := normalScalar(v)
-		simple = simple && ok
-		m[k] = nv
-	}
-	delete(m, MetaRefPrev)
-	m[MetaRef] = ref
-	if prev != "" {
-		m[MetaRefPrev] = prev
-	}
-	if simple { // normalScalar did what the round trip through msgpack would do
-		return m, nil
-	}
-	maps.Copy(m, meta) // the originals, for normalizeMeta
-	delete(m, MetaRefPrev)
-	m[MetaRef] = ref
-	if prev != "" {
-		m[MetaRefPrev] = prev
-	}
-	n, err := normalizeMeta(m)
+	m, err := normalizeMeta(meta)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	return n, nil
-}
-
-// normalScalar returns v as a peer decodes it from gossip (normalizeMeta's rules: integers become int64,
-// unsigned ones above math.MaxInt64 stay uint64, floats become float64), for the scalar types whose
-// encoding is plain; ok is false for anything else, which then takes the round trip through msgpack.
-func normalScalar(v any) (any, bool) {
-	switch x := v.(type) {
-	case nil, string, bool, int64, float64:
-		return v, true
-	case int:
-		return int64(x), true
-	case int32:
-		return int64(x), true
-	case int16:
-		return int64(x), true
-	case int8:
-		return int64(x), true
-	case uint8:
-		return int64(x), true
-	case uint16:
-		return int64(x), true
-	case uint32:
-		return int64(x), true
-	case uint:
-		if uint64(x) > math.MaxInt64 {
-			return uint64(x), true
-		}
-		return int64(x), true
-	case uint64:
-		if x > math.MaxInt64 {
-			return x, true
-		}
-		return int64(x), true
-	case float32:
-		return float64(x), true
+	if m == nil {
+		m = make(map[string]any, 2)
 	}
-	return nil, false
+	delete(m, MetaRefPrev)
+	m[MetaRef] = ref
+	if prev != "" {
+		m[MetaRefPrev] = prev
+	}
+	return m, nil
 }
 
 // Untrack removes owner's presence under key in topic. Untracking what is not tracked is not an error.
