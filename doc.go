@@ -47,6 +47,22 @@
 // idempotent, stops every goroutine the PubSub started, and closes every subscriber; every call after
 // it returns ErrClosed.
 //
+// # Shutdown
+//
+// A node leaves in one of two ways. A crash (or Close without more) is noticed by the others through
+// silence: the tracker's peers remove its presences after DownPeriod. A graceful leave tells them at
+// once. The order for a graceful leave is: the tracker's GracefulPermdown(ctx) first (it needs the
+// PubSub to announce the departure, and reports whether it could), then the tracker's Close is implied,
+// then PubSub.Close (which closes the adapter, every subscriber, and stops every goroutine):
+//
+//	if err := presence.GracefulPermdown(ctx); err != nil {
+//		log.Printf("leaving without telling the peers (they will notice within DownPeriod): %v", err)
+//	}
+//	ps.Close()
+//
+// Close is idempotent and bounded in time, even while Redis does not answer. After it, every call
+// returns ErrClosed (errors.Is), the tracker's included.
+//
 // # Between nodes
 //
 // The PubSub encodes each remote broadcast into a frame, numbers it and, with Config.Secrets, signs it;

@@ -23,6 +23,14 @@
 // An Owner stands in for the Elixir process that tracks: a *pubsub.Subscriber, a context.Context, or
 // any comparable value with a Done channel. When it is done, its presences leave, on every node.
 //
+// # Shutdown
+//
+// Close stops the tracker like a crash: peers remove this replica's presences after DownPeriod.
+// GracefulPermdown(ctx) tells them at once (Phoenix's graceful_permdown, memberlist's Leave), then
+// closes the tracker, and returns why the announcement could not be sent if it was not. Call it before
+// closing the PubSub, which the tracker needs to send: once the PubSub is closed, every tracker call
+// returns ErrClosed.
+//
 // # Reads and diffs
 //
 // List and GetByKey read per-topic views that never wait for a merge or a handler. The Handler's
