@@ -51,9 +51,9 @@
 //
 // A node leaves in one of two ways. A crash (or Close without more) is noticed by the others through
 // silence: the tracker's peers remove its presences after DownPeriod. A graceful leave tells them at
-// once. The order for a graceful leave is: the tracker's GracefulPermdown(ctx) first (it needs the
-// PubSub to announce the departure, and reports whether it could), then the tracker's Close is implied,
-// then PubSub.Close (which closes the adapter, every subscriber, and stops every goroutine):
+// once. The order for a graceful leave: the tracker's GracefulPermdown(ctx) first (it announces the
+// departure through the PubSub, says whether it could, and closes the tracker), then PubSub.Close (which
+// closes the adapter and every subscriber, and stops every goroutine):
 //
 //	if err := presence.GracefulPermdown(ctx); err != nil {
 //		log.Printf("leaving without telling the peers (they will notice within DownPeriod): %v", err)
