@@ -94,9 +94,12 @@ func (ps *PubSub) send(ctx context.Context, kind wire.Kind, target, topic, dispa
 		return fmt.Errorf("%w: the frame is %d bytes, the adapter takes at most %d", ErrTooLarge, size, ps.maxFrame)
 	}
 	wire.StampSeq(frame, ps.out.next(kind, target))
-	wire.StampTime(frame, time.Now().UnixMilli())
 	if ps.signingKey != nil {
+		// Receivers check the send time of signed frames only (replays): it must be exact then.
+		wire.StampTime(frame, time.Now().UnixMilli())
 		frame = wire.Sign(frame, ps.name, ps.signingKey)
+	} else {
+		wire.StampTime(frame, ps.clock.Load()/int64(time.Millisecond)) // informational: to 100 ms
 	}
 	b.frame = frame
 	f.Bytes = frame

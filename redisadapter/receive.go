@@ -30,7 +30,10 @@ type receiver struct {
 	ctx      context.Context // canceled by close: ends a resubscription in progress
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
-	lastSeen atomic.Int64 // unix nanos of the last message read
+	// seen counts what was read (and resubscriptions, and kills, which restart the silence window): the
+	// read loop only increments it (reading the clock for every message costs more on some virtual
+	// machines than the rest of an echo's handling), and the probe loop notes when it last changed.
+	seen atomic.Uint64
 	probing  atomic.Bool  // a probe is in flight
 
 	mu   sync.Mutex
@@ -41,7 +44,6 @@ type receiver struct {
 func newReceiver(a *Adapter, sub subscription) *receiver {
 	r := &receiver{a: a, closing: make(chan struct{}), sub: sub}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.lastSeen.Store(time.Now().UnixNano())
 	r.wg.Add(2)
 	go r.readLoop()
 	go r.probeLoop()
@@ -87,7 +89,7 @@ func (r *receiver) read(sub subscription) error {
 		if err != nil {
 			return err
 		}
-		r.lastSeen.Store(time.Now().UnixNano())
+		r.seen.Add(1)
 		r.a.handleEvent(ev)
 	}
 }
@@ -107,7 +109,7 @@ func (r *receiver) resubscribe() subscription {
 				return nil
 			}
 			r.sub, r.dead = sub, nil
-			r.lastSeen.Store(time.Now().UnixNano())
+			r.seen.Add(1)
 			r.mu.Unlock()
 			return sub
 		}
@@ -148,6 +150,7 @@ func (r *receiver) probeLoop() {
 	tick := time.NewTicker(interval / 4)
 	defer tick.Stop()
 	lastProbe := time.Time{}
+	lastCount, lastChange := r.seen.Load(), time.Now()
 	for {
 		select {
 		case <-r.closing:
@@ -160,7 +163,10 @@ func (r *receiver) probeLoop() {
 				r.wg.Add(1)
 				go r.sendProbe(probe, interval)
 			}
-			if silent := time.Duration(now.UnixNano() - r.lastSeen.Load()); silent > interval*3/2 {
+			if n := r.seen.Load(); n != lastCount {
+				lastCount, lastChange = n, now
+			}
+			if silent := now.Sub(lastChange); silent > interval*3/2 {
 				r.kill(fmt.Errorf("%w for %v", errProbeTimeout, silent.Round(time.Millisecond)))
 			}
 		}
@@ -195,7 +201,7 @@ func (r *receiver) kill(reason error) {
 	}
 	r.a.stats.probeFailures.Add(1)
 	r.dead = reason
-	r.lastSeen.Store(time.Now().UnixNano()) // give the replacement a full window
+	r.seen.Add(1) // give the replacement a full window
 	r.sub.close()
 }
 
