@@ -25,16 +25,16 @@ const (
 // publishes a probe to this node's channel every ProbeInterval and replaces the subscription when
 // nothing at all (not even the probe) has arrived for 1.5 intervals.
 type receiver struct {
-	a        *Adapter
-	closing  chan struct{}
-	ctx      context.Context // canceled by close: ends a resubscription in progress
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	a       *Adapter
+	closing chan struct{}
+	ctx     context.Context // canceled by close: ends a resubscription in progress
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 	// seen counts what was read (and resubscriptions, and kills, which restart the silence window): the
 	// read loop only increments it (reading the clock for every message costs more on some virtual
 	// machines than the rest of an echo's handling), and the probe loop notes when it last changed.
-	seen atomic.Uint64
-	probing  atomic.Bool  // a probe is in flight
+	seen    atomic.Uint64
+	probing atomic.Bool // a probe is in flight
 
 	mu   sync.Mutex
 	sub  subscription // the live subscription; closed to interrupt the read loop

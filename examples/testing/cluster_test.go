@@ -29,7 +29,7 @@ func TestShippedAcrossAPartition(t *testing.T) {
 
 		n.Shipped(ctx, 40, "ada")
 		c.Partition([]string{"api"}, []string{"worker"}) // the network splits
-		n.Shipped(ctx, 41, "ada")                         // lost
+		n.Shipped(ctx, 41, "ada")                        // lost
 		c.Heal()
 		n.Shipped(ctx, 42, "ada")
 		synctest.Wait() // every frame sent has been handled
