@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,7 +72,7 @@ func (s *inStreams) observe(f *wire.Frame, signed bool, now time.Time) (verdict,
 		if len(s.m) >= maxStreams {
 			s.evictOldest()
 		}
-		st = &inStream{origin: f.Origin}
+		st = &inStream{origin: strings.Clone(f.Origin)} // f.Origin aliases the frame: do not keep it alive
 		s.m[key] = st
 	}
 	st.seen = nanos
