@@ -28,8 +28,9 @@ type Config struct {
 	// namespace their traffic with it, so two PubSubs with different names never see each other.
 	Name string
 
-	// Adapter carries broadcasts to other nodes. Nil means none: a single node, as with
-	// localadapter.New. The PubSub starts the adapter in New and closes it in Close.
+	// Adapter carries broadcasts to other nodes. Nil means none: a single node (localadapter.New
+	// behaves the same). The PubSub owns the adapter from the moment New is called: it starts it in New
+	// and closes it in every outcome (New's failure, or Close).
 	Adapter Adapter
 
 	// NodeName names this node when Adapter is nil (with an adapter, the adapter names the node).
