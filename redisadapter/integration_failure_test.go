@@ -131,8 +131,14 @@ func TestBlackholeCloseIsBounded(t *testing.T) {
 			t.Fatal("a broadcast was still waiting 100 ms after Close returned")
 		}
 	}
-	if left := adapterGoroutines(); left != "" {
-		t.Errorf("goroutines of the adapter or go-redis still running after Close:\n%s", left)
+	// A goroutine that has closed the channel Close waits on may not have returned yet (the last
+	// deferred call runs, then the function's epilogue): allow it the moment goleak would.
+	left := adapterGoroutines()
+	for deadline := time.Now().Add(100 * time.Millisecond); left != "" && time.Now().Before(deadline); left = adapterGoroutines() {
+		time.Sleep(time.Millisecond)
+	}
+	if left != "" {
+		t.Errorf("goroutines of the adapter or go-redis still running 100 ms after Close:\n%s", left)
 	}
 }
 
