@@ -22,7 +22,7 @@ func checkCancelledContext(t *testing.T, s *adapterSuite) {
 			what = "DirectBroadcast"
 		}
 		var nils atomic.Int32
-		returned := c.bounded(s.timeout, func() {
+		returned := finishes(s.timeout, func() {
 			for seq := 1; seq <= 10; seq++ {
 				if c.send(ctx, frameID{from: 0, to: to, lane: "cancelled", seq: seq}) == nil {
 					nils.Add(1)
@@ -108,7 +108,7 @@ func checkSendAfterClose(t *testing.T, s *adapterSuite) {
 			what = "DirectBroadcast"
 		}
 		var err error
-		if !c.bounded(s.closeTimeout, func() { err = c.send(t.Context(), id) }) {
+		if !finishes(s.closeTimeout, func() { err = c.send(t.Context(), id) }) {
 			broke(t, ruleAccepted, "%s after Close has not returned after %v; it must return an error", what, s.closeTimeout)
 		} else if err == nil {
 			broke(t, ruleAccepted, "%s after Close returned nil; a closed adapter has no transport to accept the frame", what)
@@ -128,22 +128,4 @@ func checkCloseOthersKeepWorking(t *testing.T, s *adapterSuite) {
 	}
 	c.expectStream(t, ruleBroadcast, 1, frameID{from: 0, to: toAll, lane: "after-close"}.stream(), framesPerSender)
 	c.expectStream(t, ruleDirect, 0, frameID{from: 1, to: 0, lane: "after-close"}.stream(), framesPerSender)
-}
-
-// bounded runs f and reports whether it returned within d. A call that does not is left behind (the
-// check fails; t's context ends when it does, which may free the call).
-func (c *adapterCluster) bounded(d time.Duration, f func()) bool {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-done:
-		return true
-	case <-timer.C:
-		return false
-	}
 }

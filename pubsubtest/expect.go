@@ -176,6 +176,14 @@ func catch(f func()) (v any) {
 // the test has failed anyway.
 func within(t testing.TB, d time.Duration, what string, f func()) {
 	t.Helper()
+	if !finishes(d, f) {
+		t.Fatalf("%s did not finish within %v (blocked or deadlocked)", what, d)
+	}
+}
+
+// finishes runs f and reports whether it returned within d. A call that does not is left behind (the
+// caller's check fails; the test's context ends when it does, which may free the call).
+func finishes(d time.Duration, f func()) bool {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -185,8 +193,9 @@ func within(t testing.TB, d time.Duration, what string, f func()) {
 	defer timer.Stop()
 	select {
 	case <-done:
+		return true
 	case <-timer.C:
-		t.Fatalf("%s did not finish within %v (blocked or deadlocked)", what, d)
+		return false
 	}
 }
 
