@@ -23,12 +23,13 @@ type PubSub struct {
 	cfg         Config
 	log         *slog.Logger
 
-	adapter     Adapter // nil without one
-	remote      bool    // the adapter has other nodes: send them broadcasts
-	carrier     bool    // the adapter carries messages, not frames (MessageCarrier)
-	signingKey  []byte  // Config.Secrets[0], or nil
-	maxFrame    int     // the adapter's FrameLimit, or 0
-	startedMs   int64   // Unix milliseconds at New: signed frames sent before are not owed to this node
+	adapter     Adapter     // nil without one
+	router      TopicRouter // the adapter, when it routes broadcasts by topic; else nil
+	remote      bool        // the adapter has other nodes: send them broadcasts
+	carrier     bool        // the adapter carries messages, not frames (MessageCarrier)
+	signingKey  []byte      // Config.Secrets[0], or nil
+	maxFrame    int         // the adapter's FrameLimit, or 0
+	startedMs   int64       // Unix milliseconds at New: signed frames sent before are not owed to this node
 	out         *outStreams
 	in          inStreams
 	stats       counters
@@ -94,6 +95,9 @@ func New(ctx context.Context, cfg Config) (*PubSub, error) {
 		}
 		mc, ok := a.(MessageCarrier)
 		ps.carrier = ok && mc.CarriesMessages()
+		if tr, ok := a.(TopicRouter); ok && ps.remote && !ps.carrier && tr.Routes() > 0 {
+			ps.router, ps.registry.router = tr, tr
+		}
 		if ps.carrier && len(cfg.Secrets) > 0 {
 			err := fmt.Errorf("%w: Secrets: adapter %T carries messages in its own format, which cannot be signed", ErrInvalidConfig, a)
 			return nil, errors.Join(err, a.Close())

@@ -17,7 +17,14 @@ var frameLimits = wire.Limits{MaxFrame: wire.MaxFrameLen}
 
 // handleFrame checks a frame from another node and delivers its message, in the order docs/protocol.md
 // ("Receiving") gives: the cheap checks first, the payload last and only when someone here wants it.
-func (ps *PubSub) handleFrame(frame string) error {
+func (ps *PubSub) handleFrame(frame string) error { return ps.handleRoutedFrame(routeUnchecked, frame) }
+
+// routeUnchecked is the route of a frame handed over by HandleFrame: the adapter did not say on which
+// route it arrived, so it is not checked.
+const routeUnchecked = -2
+
+// handleRoutedFrame is handleFrame for a frame that arrived on route arrived (RoutedHost).
+func (ps *PubSub) handleRoutedFrame(arrived int, frame string) error {
 	if inc, ok := wire.PeekIncarnation(frame); ok && inc == ps.incarnation {
 		return nil // our own frame, echoed back by the transport: delivered locally already
 	}
@@ -39,6 +46,15 @@ func (ps *PubSub) handleFrame(frame string) error {
 	case reserved(f.Topic):
 		return ps.drop(&ps.stats.reserved, "reserved_topic", fmt.Errorf("%w: frame on the reserved topic %q from node %q", ErrBadFrame, f.Topic, f.Origin))
 	}
+	route := -1 // the stream's route: a direct frame's stream is not routed
+	if f.Kind == wire.KindBroadcast {
+		if arrived != routeUnchecked {
+			if err := ps.checkRoute(arrived, f.Topic, f.Origin); err != nil {
+				return err
+			}
+		}
+		route = ps.routeOf(f.Topic)
+	}
 	now := ps.coarseNow()
 	signed := len(ps.cfg.Secrets) > 0
 	if signed {
@@ -46,10 +62,10 @@ func (ps *PubSub) handleFrame(frame string) error {
 			return ps.drop(&ps.stats.stale, "stale", fmt.Errorf("%w: frame %d of node %q: %w", ErrBadFrame, f.Seq, f.Origin, err))
 		}
 	}
-	v, gap := ps.in.observe(&f, signed, now)
+	v, gap := ps.in.observe(&f, route, signed, now)
 	if gap != nil {
 		ps.stats.gaps.Add(1)
-		ps.handleGap(gap)
+		ps.handleScopedGap(ps.scopeOf(route), gap)
 	}
 	switch v {
 	case duplicate:

@@ -10,9 +10,10 @@ import (
 // read lock, lets broadcasts on different topics run on different cores without sharing a lock, and
 // hands a dispatcher all of a topic's entries in one call.
 type registry struct {
-	seed  maphash.Seed
-	mask  uint64
-	parts []partition
+	seed   maphash.Seed
+	mask   uint64
+	parts  []partition
+	router TopicRouter // told of each topic's first and last local subscription (interest); nil: none
 }
 
 type partition struct {
@@ -65,6 +66,7 @@ func (r *registry) add(topic string, e Entry) (string, *slot) {
 		ts = &topicSubs{topic: topic}
 		ts.subs = ts.one[:0]
 		p.topics[topic] = ts
+		r.interest(ts.topic, true)
 	}
 	sl.idx = len(ts.subs)
 	ts.subs = append(ts.subs, subscription{e, sl})
@@ -82,6 +84,7 @@ func (r *registry) remove(topic string, sl *slot) {
 		}
 		if len(ts.subs) == 0 {
 			delete(p.topics, topic)
+			r.interest(topic, false)
 		}
 	}
 	p.mu.Unlock()

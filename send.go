@@ -93,7 +93,7 @@ func (ps *PubSub) send(ctx context.Context, kind wire.Kind, target, topic, dispa
 		b.frame = frame
 		return fmt.Errorf("%w: the frame is %d bytes, the adapter takes at most %d", ErrTooLarge, size, ps.maxFrame)
 	}
-	wire.StampSeq(frame, ps.out.next(kind, target))
+	wire.StampSeq(frame, ps.out.next(kind, target, ps.routeOf(topic)))
 	if ps.signingKey != nil {
 		// Receivers check the send time of signed frames only (replays): it must be exact then.
 		wire.StampTime(frame, time.Now().UnixMilli())

@@ -13,6 +13,7 @@ import (
 // sent). See docs/protocol.md, "Sequence numbers".
 type outStreams struct {
 	broadcast atomic.Uint64
+	routed    routedCounters // the streams of routed broadcasts (TopicRouter)
 
 	mu     sync.Mutex
 	direct map[string]*outStream
@@ -35,9 +36,13 @@ func newOutStreams(now time.Time) *outStreams {
 	return s
 }
 
-// next returns the next number of the stream of kind (and target, for direct frames).
-func (s *outStreams) next(kind wire.Kind, target string) uint64 {
+// next returns the next number of the stream of kind (and target, for direct frames; route, for
+// broadcasts: -1 when they are not routed).
+func (s *outStreams) next(kind wire.Kind, target string, route int) uint64 {
 	if kind != wire.KindDirect {
+		if route >= 0 {
+			return s.routed.next(route)
+		}
 		return s.broadcast.Add(1)
 	}
 	now := time.Now()

@@ -19,6 +19,7 @@ type Stats struct {
 	DroppedReserved     uint64 // a frame on a reserved topic (GapTopic)
 	DroppedDispatcher   uint64 // names a dispatcher this node does not have
 	DroppedType         uint64 // names a payload type this node has not registered
+	DroppedMisrouted    uint64 // a broadcast that arrived on another route than its topic's (TopicRouter)
 
 	Reordered      uint64 // frames that arrived after a later frame of their sender, delivered once
 	Rebased        uint64 // unsigned streams restarted by a frame far below their window (forged or corrupt numbers)
@@ -30,7 +31,8 @@ type Stats struct {
 // Dropped returns the total of the Dropped… counters.
 func (s Stats) Dropped() uint64 {
 	return s.DroppedTooLarge + s.DroppedMalformed + s.DroppedVersion + s.DroppedSignature + s.DroppedStale +
-		s.DroppedDuplicate + s.DroppedMisaddressed + s.DroppedReserved + s.DroppedDispatcher + s.DroppedType
+		s.DroppedDuplicate + s.DroppedMisaddressed + s.DroppedReserved + s.DroppedDispatcher + s.DroppedType +
+		s.DroppedMisrouted
 }
 
 // Stats returns the PubSub's counters.
@@ -48,6 +50,7 @@ func (ps *PubSub) Stats() Stats {
 		DroppedReserved:     c.reserved.Load(),
 		DroppedDispatcher:   c.dispatcher.Load(),
 		DroppedType:         c.typ.Load(),
+		DroppedMisrouted:    c.misrouted.Load(),
 		Reordered:           c.reordered.Load(),
 		Rebased:             c.rebased.Load(),
 		Gaps:                c.gaps.Load(),
@@ -59,6 +62,6 @@ func (ps *PubSub) Stats() Stats {
 type counters struct {
 	received                                                  atomic.Uint64
 	tooLarge, malformed, version, signature, stale, duplicate atomic.Uint64
-	misaddressed, reserved, dispatcher, typ                   atomic.Uint64
+	misaddressed, reserved, dispatcher, typ, misrouted        atomic.Uint64
 	reordered, rebased, gaps, gapsReported, duplicateNodes    atomic.Uint64
 }

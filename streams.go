@@ -43,8 +43,9 @@ type inStream struct {
 }
 
 type inStreams struct {
-	mu sync.Mutex
-	m  map[streamKey]*inStream
+	mu     sync.Mutex
+	m      map[streamKey]*inStream
+	routed routedStreams // the streams of routed broadcasts, by route
 }
 
 // verdict is what observe decided about a frame.
@@ -62,18 +63,27 @@ const (
 // lost, a reason to report as a gap (nil otherwise). signed says whether frames are authenticated: an
 // unsigned stream is reset by a frame far below its window (a forged number far ahead must not
 // silence the sender), a signed one refuses it (a replay).
-func (s *inStreams) observe(f *wire.Frame, signed bool, now time.Time) (verdict, error) {
-	key := streamKey{f.Incarnation, f.Kind == wire.KindDirect}
+//
+// route is the frame's route (TopicRouter): -1 for a direct frame or a broadcast that reaches every
+// node, whose stream is the sender's broadcast (or direct) stream; else the stream is the sender's
+// broadcasts on that route (see routedStreams).
+func (s *inStreams) observe(f *wire.Frame, route int, signed bool, now time.Time) (verdict, error) {
 	nanos := now.UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.m[key]
-	if st == nil {
-		if len(s.m) >= maxStreams {
-			s.evictOldest()
+	var st *inStream
+	if route >= 0 {
+		st = s.routed.stream(route, f)
+	} else {
+		key := streamKey{f.Incarnation, f.Kind == wire.KindDirect}
+		st = s.m[key]
+		if st == nil {
+			if len(s.m) >= maxStreams {
+				s.evictOldest()
+			}
+			st = &inStream{origin: strings.Clone(f.Origin)} // f.Origin aliases the frame: do not keep it alive
+			s.m[key] = st
 		}
-		st = &inStream{origin: strings.Clone(f.Origin)} // f.Origin aliases the frame: do not keep it alive
-		s.m[key] = st
 	}
 	st.seen = nanos
 	v, lost := st.w.Observe(f.Seq, nanos)
@@ -113,23 +123,29 @@ func (s *inStreams) evictOldest() {
 	delete(s.m, oldest)
 }
 
+// lostGap is a loss found by sweep: frames of a stream of route (-1: not routed) given up for lost.
+type lostGap struct {
+	route  int
+	reason error
+}
+
 // sweep gives up for lost the holes open longer than reorderGrace, and forgets streams silent longer
-// than forgetInAfter. It returns a gap reason per stream that lost frames.
-func (s *inStreams) sweep(now time.Time) []error {
-	var gaps []error
+// than forgetInAfter. It returns a gap per stream that lost frames.
+func (s *inStreams) sweep(now time.Time) []lostGap {
+	var gaps []lostGap
 	deadline := now.Add(-reorderGrace).UnixNano()
 	forget := now.Add(-forgetInAfter).UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, st := range s.m {
 		if lost := st.w.Expire(deadline); lost > 0 {
-			gaps = append(gaps, lostFrames(lost, st.origin))
+			gaps = append(gaps, lostGap{-1, lostFrames(lost, st.origin)})
 		}
 		if st.seen < forget {
 			delete(s.m, k)
 		}
 	}
-	return gaps
+	return s.routed.sweep(gaps, deadline, forget)
 }
 
 // sweeper runs sweep every sweepInterval until stop is closed, and reports the gaps it finds.
@@ -146,7 +162,7 @@ func (ps *PubSub) sweeper(stop <-chan struct{}, done chan<- struct{}) {
 			ps.clock.Store(now.UnixNano())
 			for _, gap := range ps.in.sweep(now) {
 				ps.stats.gaps.Add(1)
-				ps.handleGap(gap)
+				ps.handleScopedGap(ps.scopeOf(gap.route), gap.reason)
 			}
 			if now.Sub(lastOut) > time.Minute {
 				lastOut = now

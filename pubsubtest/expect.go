@@ -1,6 +1,7 @@
 package pubsubtest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -27,12 +28,20 @@ func sub(t testing.TB, ps *pubsub.PubSub, topics ...string) *pubsub.Subscriber {
 	return subscribe(t, ps, topics)
 }
 
+// mustSubscribe subscribes s to topic with SubscribeContext, so that broadcasts from other nodes reach
+// it from the moment it returns, also with an adapter that routes by topic (pubsub.TopicRouter).
 func mustSubscribe(t testing.TB, s *pubsub.Subscriber, topic string, opts ...pubsub.SubscribeOption) {
 	t.Helper()
-	if err := s.Subscribe(topic, opts...); err != nil {
-		t.Fatalf("%v: Subscribe(%q): %v", s, topic, err)
+	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
+	defer cancel()
+	if err := s.SubscribeContext(ctx, topic, opts...); err != nil {
+		t.Fatalf("%v: SubscribeContext(%q): %v", s, topic, err)
 	}
 }
+
+// subscribeTimeout bounds SubscribeContext in the checks: a routed subscription is confirmed in a
+// round trip to the transport.
+const subscribeTimeout = 10 * time.Second
 
 // recv returns the next message of sub, failing t if none arrives within the delivery timeout or the
 // mailbox is closed.

@@ -23,7 +23,9 @@ import (
 // for everything once it has carried one broadcast and one direct broadcast between every pair of
 // nodes: before its first assertion on a cluster of more than one node, the suite sends such sentinels
 // (on a topic of their own) until each has arrived, bounded by Features.DeliveryTimeout. From then on,
-// a subscription made on any node must be effective for every broadcast made after Subscribe returns.
+// a subscription made on any node must be effective for every broadcast made after Subscribe returns,
+// or, with an adapter that routes by topic (pubsub.TopicRouter), after SubscribeContext returns: the
+// checks subscribe with SubscribeContext.
 type Factory func(t testing.TB, n int, cfg pubsub.Config) []*pubsub.PubSub
 
 // Features says what the adapter under test can do. The zero value describes a single-node adapter.

@@ -38,6 +38,12 @@ type Adapter struct {
 	pub         *publisher
 	recv        *receiver
 
+	// Routing by topic (Config.RouteByTopic): routes is set by New; rhost and table by Start, when the
+	// host is a PubSub (a pubsub.RoutedHost). Without them the adapter does not route.
+	routes *routes
+	rhost  pubsub.RoutedHost
+	table  *bucketTable
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -53,7 +59,11 @@ func New(cfg Config) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Adapter{cfg: cfg, client: client, ownsClient: conns != nil, conns: conns, reload: newClusterReloader(client)}, nil
+	a := &Adapter{cfg: cfg, client: client, ownsClient: conns != nil, conns: conns, reload: newClusterReloader(client)}
+	if cfg.RouteByTopic {
+		a.routes = newRoutes(cfg)
+	}
+	return a, nil
 }
 
 // Start implements pubsub.Adapter: it subscribes to the PubSub's broadcast channel and this node's
@@ -73,6 +83,10 @@ func (a *Adapter) Start(ctx context.Context, host pubsub.Host) error {
 	a.rlog = ratelog.New(a.log, 10*time.Second)
 	a.channels = newChannels(a.cfg.ChannelPrefix, host.Name())
 	a.bcast, a.own = a.channels.broadcast(), a.channels.node(a.cfg.NodeName)
+	if rh, ok := host.(pubsub.RoutedHost); ok && a.routes != nil {
+		a.rhost = rh
+		a.routes.chPrefix = a.channels.routePrefix()
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
@@ -91,6 +105,10 @@ func (a *Adapter) Start(ctx context.Context, host pubsub.Host) error {
 	}
 	a.pub = newPublisher(a.client, a.cfg.MaxBatch, &a.stats)
 	a.pub.reload = a.reload // before anything can publish
+	if a.rhost != nil {
+		a.table = newBucketTable(a, a.rhost)
+		a.table.attach(sub)
+	}
 	a.recv = newReceiver(a, sub)
 	return nil
 }
@@ -111,9 +129,18 @@ func (a *Adapter) NodeName() string { return a.cfg.NodeName }
 // published it, so other nodes may receive it. A failed round trip (a timeout, a broken connection) and
 // a Close that abandons the pipeline also give ErrMaybeDelivered errors; an error answer from Redis,
 // ErrTooLarge and the errors of a closed adapter do not (nothing was published).
+//
+// With Config.RouteByTopic the frame goes to the channel of its topic's bucket instead (unless the
+// topic is one of Config.BroadcastPrefixes).
 func (a *Adapter) Broadcast(ctx context.Context, f pubsub.Frame) error {
 	if err := a.checkSize(f.Bytes); err != nil {
 		return err
+	}
+	if a.table != nil {
+		if b := a.routes.route(f.Topic); b >= 0 {
+			name, arg := a.routes.channel(b)
+			return a.pub.publishBoxed(ctx, name, arg, f.Bytes)
+		}
 	}
 	return a.pub.publish(ctx, a.bcast, f.Bytes)
 }
@@ -160,6 +187,9 @@ func (a *Adapter) Close() error {
 		go func() {
 			defer close(recvDone)
 			a.recv.close()
+			if a.table != nil {
+				a.table.close() // its command in flight, if any, failed with the subscription's close
+			}
 		}()
 		a.pub.stop()
 		// Round trips in flight (the publisher's pipeline, a resubscription) have the grace to end.

@@ -65,7 +65,45 @@ type Config struct {
 
 	// Logger receives the adapter's events. Nil means the PubSub's logger.
 	Logger *slog.Logger
+
+	// RouteByTopic makes the adapter route broadcasts by topic (docs/operations.md, "Routing by
+	// topic"): each topic maps to one of Buckets buckets, each bucket to a Redis channel of its own, and
+	// a node subscribes to a bucket while any of its subscribers holds a topic in it, so that it receives
+	// only (about) what its subscribers want, instead of every broadcast of the PubSub. A subscription
+	// is then effective once Redis confirms its bucket: use pubsub.Subscriber.SubscribeContext to wait
+	// for it. Every node of a PubSub must agree on RouteByTopic, Buckets and BroadcastPrefixes.
+	RouteByTopic bool
+
+	// Buckets is the number of buckets topics are hashed into with RouteByTopic: a power of two, at
+	// most MaxBuckets. Default DefaultBuckets.
+	Buckets int
+
+	// RouteLinger is how long a node stays subscribed to a bucket after the last local subscription to
+	// its topics is gone, so that a topic left and joined again (a reconnecting client) costs Redis
+	// nothing. Default DefaultRouteLinger.
+	RouteLinger time.Duration
+
+	// BroadcastPrefixes lists topic prefixes whose broadcasts reach every node even with RouteByTopic,
+	// on the channel every node keeps: the tracker's gossip ("phx_presence:"), which every node running
+	// a tracker holds anyway. Default DefaultBroadcastPrefixes; an empty non-nil slice means none.
+	BroadcastPrefixes []string
 }
+
+// Routing defaults (Config.RouteByTopic).
+const (
+	// DefaultBuckets: a node holding a random eighth of 100,000 topics (12,500) subscribes to
+	// 1-exp(-12500/2^18) ≈ 4.7 % of 2^18 buckets, and so receives 1/8 + 7/8 × 4.7 % ≈ 16.6 % of the
+	// cluster's broadcasts; with 2^16 buckets it would be 27.7 %, with 4,096 about 96 %.
+	// docs/operations.md has the arithmetic.
+	DefaultBuckets = 1 << 18
+	// MaxBuckets bounds Config.Buckets.
+	MaxBuckets = 1 << 22
+	// DefaultRouteLinger is Config.RouteLinger's default.
+	DefaultRouteLinger = 2 * time.Second
+)
+
+// DefaultBroadcastPrefixes is Config.BroadcastPrefixes's default: the tracker's gossip topics.
+var DefaultBroadcastPrefixes = []string{"phx_presence:"}
 
 func (c Config) withDefaults() (Config, error) {
 	bad := func(format string, args ...any) (Config, error) {
@@ -86,6 +124,27 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxBatch < 0 {
 		return bad("MaxBatch %d is negative", c.MaxBatch)
 	}
+	if c.Buckets != 0 && (c.Buckets < 1 || c.Buckets > MaxBuckets || c.Buckets&(c.Buckets-1) != 0) {
+		return bad("Buckets %d is not a power of two in 1..%d", c.Buckets, MaxBuckets)
+	}
+	if c.RouteLinger < 0 {
+		return bad("RouteLinger %v is negative", c.RouteLinger)
+	}
+	for _, p := range c.BroadcastPrefixes {
+		if p == "" {
+			return bad("BroadcastPrefixes holds an empty prefix, which would match every topic")
+		}
+	}
+	if c.Buckets == 0 {
+		c.Buckets = DefaultBuckets
+	}
+	if c.RouteLinger == 0 {
+		c.RouteLinger = DefaultRouteLinger
+	}
+	if c.BroadcastPrefixes == nil {
+		c.BroadcastPrefixes = DefaultBroadcastPrefixes
+	}
+	c.BroadcastPrefixes = append([]string(nil), c.BroadcastPrefixes...) // the caller's slice may change
 	if c.NodeName == "" {
 		c.NodeName = defaultNodeName()
 	}

@@ -36,6 +36,7 @@ const publishTimeout = 10 * time.Second
 // done (which never blocks: it has room for the one answer).
 type request struct {
 	channel string
+	arg     any    // channel boxed by the caller (a bucket's channel), or nil
 	frame   []byte // the caller's frame until taken, then the publisher's copy
 	state   atomic.Int32
 	done    chan error // capacity 1
@@ -206,8 +207,14 @@ var errPublisherClosed = fmt.Errorf("redisadapter: %w", pubsub.ErrClosed)
 // only read, and only until publish returns. An error wraps ErrMaybeDelivered when the frame may have
 // been published anyway.
 func (p *publisher) publish(ctx context.Context, channel string, frame []byte) error {
+	return p.publishBoxed(ctx, channel, nil, frame)
+}
+
+// publishBoxed is publish with channel already boxed in arg (nil: the publisher boxes it), for
+// channels too many to cache by name (the buckets of Config.RouteByTopic).
+func (p *publisher) publishBoxed(ctx context.Context, channel string, arg any, frame []byte) error {
 	r := requests.Get().(*request)
-	r.channel, r.frame = channel, frame
+	r.channel, r.arg, r.frame = channel, arg, frame
 	r.state.Store(queued)
 	p.mu.Lock()
 	select {
@@ -409,7 +416,11 @@ func (p *publisher) command(i int, r *request) redis.Cmder {
 	// master (which reorders frames). go-redis caches the slot in the command: every channel of a
 	// PubSub shares one slot (see newChannels).
 	routeBySlot(c.cmd)
-	c.args[1] = p.channelArg(r.channel)
+	if r.arg != nil {
+		c.args[1] = r.arg
+	} else {
+		c.args[1] = p.channelArg(r.channel)
+	}
 	c.frame.b = r.frame
 	c.cmd.SetErr(nil)
 	c.cmd.SetVal(0)

@@ -73,11 +73,17 @@ func (r *receiver) readLoop() {
 		if dead := r.detach(); dead != nil {
 			err = dead
 		}
+		if r.a.table != nil {
+			r.a.table.detach()
+		}
 		r.a.log.Warn("redisadapter: subscription lost, resubscribing", slog.Any("reason", err))
 		if sub = r.resubscribe(); sub == nil {
 			return // closing
 		}
 		r.a.stats.reconnects.Add(1)
+		if r.a.table != nil {
+			r.a.table.attach(sub) // subscribes the buckets again, on the new connection
+		}
 		r.a.host.HandleGap(fmt.Errorf("redisadapter: resubscribed after: %w", err))
 	}
 }
@@ -223,6 +229,12 @@ func (a *Adapter) handleEvent(ev event) {
 		a.handle(ev.channel, ev.payload, ev.owned)
 	case evTooLarge:
 		a.dropTooLarge(ev.channel, ev.size)
+	case evSubscribed, evUnsubscribed:
+		if a.table != nil {
+			if b := a.routes.bucketOf(ev.channel); b >= 0 {
+				a.table.confirmed(b, ev.kind == evSubscribed)
+			}
+		}
 	}
 }
 
@@ -245,7 +257,13 @@ func (a *Adapter) handle(channel, payload string, owned bool) {
 	if !owned {
 		payload = strings.Clone(payload)
 	}
-	switch err := a.host.HandleFrame(payload); {
+	var err error
+	if a.table != nil {
+		err = a.rhost.HandleRoutedFrame(a.routeOfChannel(channel), payload)
+	} else {
+		err = a.host.HandleFrame(payload)
+	}
+	switch {
 	case err == nil:
 		a.stats.received.Add(1)
 	case errors.Is(err, pubsub.ErrClosed):

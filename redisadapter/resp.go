@@ -219,10 +219,11 @@ func (r *respReader) payload(n int) ([]byte, error) {
 type eventKind uint8
 
 const (
-	evOther      eventKind = iota // anything else (an unsubscribe confirmation, an unexpected reply): ignored
-	evMessage                     // a message: channel and payload
-	evTooLarge                    // a message whose payload (size bytes) is over the bound: skipped
-	evSubscribed                  // a subscribe confirmation: channel
+	evOther        eventKind = iota // anything else (an unsubscribe confirmation, an unexpected reply): ignored
+	evMessage                       // a message: channel and payload
+	evTooLarge                      // a message whose payload (size bytes) is over the bound: skipped
+	evSubscribed                    // a subscribe confirmation: channel
+	evUnsubscribed                  // an unsubscribe confirmation (or a sharded channel's unsubscription by the server): channel
 )
 
 // event is one thing read from a subscription.
@@ -272,21 +273,32 @@ func (r *respReader) next() (event, error) {
 	if err != nil {
 		return event{}, err
 	}
-	switch {
-	case isShort && str(kind) == "message":
+	switch k := str(kind); {
+	case isShort && (k == "message" || k == "smessage"):
 		return r.message()
-	case isShort && str(kind) == "subscribe":
-		ch, _, err := r.channelName()
-		if err != nil {
-			return event{}, err
-		}
-		if _, err := r.header(':'); err != nil {
-			return event{}, err
-		}
-		return event{kind: evSubscribed, channel: ch}, nil
+	case isShort && (k == "subscribe" || k == "ssubscribe"):
+		return r.confirmation(evSubscribed)
+	case isShort && (k == "unsubscribe" || k == "sunsubscribe"):
+		return r.confirmation(evUnsubscribed)
 	default:
 		return event{kind: evOther}, r.skipElems(2, 1)
 	}
+}
+
+// confirmation reads the channel and count of a (un)subscribe confirmation. A channel name too long to
+// be one of ours is reported as evOther.
+func (r *respReader) confirmation(kind eventKind) (event, error) {
+	ch, ok, err := r.channelName()
+	if err != nil {
+		return event{}, err
+	}
+	if _, err := r.header(':'); err != nil {
+		return event{}, err
+	}
+	if !ok {
+		return event{kind: evOther}, nil
+	}
+	return event{kind: kind, channel: ch}, nil
 }
 
 // message reads the channel and payload of a message.

@@ -30,6 +30,10 @@ type subscription interface {
 	// close closes the subscription, interrupting a receive in progress. It may be called more than
 	// once and concurrently with receive.
 	close()
+	// command sends name (SUBSCRIBE, UNSUBSCRIBE) for channels, in as many commands as
+	// maxChannelsPerCommand calls for; Redis's confirmations come through receive. Called after ready,
+	// from one goroutine at a time, concurrently with receive.
+	command(name string, channels []string) error
 }
 
 // openSubscription opens a subscription to channels, on the adapter's own connection when the client
@@ -95,6 +99,9 @@ func (s redisSub) receive() (event, error) {
 		if m.Kind == "subscribe" {
 			return event{kind: evSubscribed, owned: true, channel: m.Channel}, nil
 		}
+		if m.Kind == "unsubscribe" {
+			return event{kind: evUnsubscribed, owned: true, channel: m.Channel}, nil
+		}
 	}
 	return event{kind: evOther}, nil
 }
@@ -102,12 +109,26 @@ func (s redisSub) receive() (event, error) {
 func (s redisSub) ready(context.Context) error { return nil }
 func (s redisSub) close()                      { s.sub.Close() }
 
+func (s redisSub) command(name string, channels []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	if name == "UNSUBSCRIBE" {
+		return s.sub.Unsubscribe(ctx, channels...)
+	}
+	return s.sub.Subscribe(ctx, channels...)
+}
+
+// commandTimeout bounds the write of commands on a subscription's connection.
+const commandTimeout = 5 * time.Second
+
 // rawSub is the adapter's own subscription connection.
 type rawSub struct {
 	conn      net.Conn
 	rd        *respReader
 	stopWatch func() bool // ends the set-up's watch of its context
 	closeOnce sync.Once
+	writeMu   sync.Mutex // serialises command
+	wbuf      []byte     // command's buffer, under writeMu
 }
 
 // dialRaw dials a connection with opt's Dialer, authenticates as go-redis would (AUTH with the
@@ -218,4 +239,25 @@ func (s *rawSub) close() {
 		s.stopWatch()
 		s.conn.Close() // interrupts a blocked read
 	})
+}
+
+func (s *rawSub) command(name string, channels []string) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	b := s.wbuf[:0]
+	args := make([]string, 0, 1+min(len(channels), maxChannelsPerCommand))
+	for len(channels) > 0 {
+		n := min(len(channels), maxChannelsPerCommand)
+		args = append(append(args[:0], name), channels[:n]...)
+		b = appendCommand(b, args...)
+		channels = channels[n:]
+	}
+	if cap(b) <= 64<<10 {
+		s.wbuf = b
+	}
+	if err := s.conn.SetWriteDeadline(time.Now().Add(commandTimeout)); err != nil {
+		return err
+	}
+	_, err := s.conn.Write(b)
+	return err
 }

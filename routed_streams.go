@@ -1,0 +1,151 @@
+package pubsub
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/phxgo/pubsub/internal/wire"
+)
+
+// Routed streams (docs/protocol.md, "Routed streams"). With a TopicRouter a receiver sees only the
+// routes it subscribes to, so one sequence for all of a sender's broadcasts would show it every frame
+// of the other routes as lost. A sender numbers its broadcasts per route instead, and a receiver keeps
+// one replay window per (sender incarnation, route) it receives, which it forgets when it stops
+// receiving the route (RoutedHost.ForgetRoute). A loss is then reported as a gap scoped to the route.
+
+// routeChunk is how many routes share one lazily allocated block of counters: a node that broadcasts on
+// a few topics allocates a few blocks (8 KiB each), not one counter per route.
+const routeChunk = 1024
+
+// routedCounters numbers a sender's broadcasts per route.
+type routedCounters struct {
+	mu     sync.Mutex
+	chunks atomic.Pointer[[]atomic.Pointer[[routeChunk]atomic.Uint64]] // grown under mu
+}
+
+// next returns the next number of route's stream. A route's first number is firstSeq of the moment its
+// block was allocated, so a stream never restarts below where a receiver saw it.
+func (c *routedCounters) next(route int) uint64 {
+	i, j := route/routeChunk, route%routeChunk
+	if chunks := c.chunks.Load(); chunks != nil && i < len(*chunks) {
+		if b := (*chunks)[i].Load(); b != nil {
+			return b[j].Add(1)
+		}
+	}
+	return c.grow(i)[j].Add(1)
+}
+
+// grow allocates the block of counters i (and the index up to it).
+func (c *routedCounters) grow(i int) *[routeChunk]atomic.Uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	chunks := c.chunks.Load()
+	if chunks == nil || i >= len(*chunks) {
+		bigger := make([]atomic.Pointer[[routeChunk]atomic.Uint64], i+1)
+		if chunks != nil {
+			for k := range *chunks {
+				bigger[k].Store((*chunks)[k].Load())
+			}
+		}
+		chunks = &bigger
+		c.chunks.Store(chunks)
+	}
+	if b := (*chunks)[i].Load(); b != nil {
+		return b
+	}
+	b := new([routeChunk]atomic.Uint64)
+	start := firstSeq(time.Now())
+	for k := range b {
+		b[k].Store(start)
+	}
+	(*chunks)[i].Store(b)
+	return b
+}
+
+// maxRoutedStreams bounds the routed streams a receiver remembers: 8 senders on 32,768 routes each. A
+// genuine cluster stays far below (a node receives the routes of its own topics); beyond it a route is
+// forgotten whole (its next frames start afresh: no false gap, only a hole that goes unreported). Only
+// forged unsigned frames (random incarnations) come near it.
+const maxRoutedStreams = 1 << 18
+
+// routedStreams are a receiver's replay windows of routed broadcasts, by route then sender incarnation.
+// Guarded by inStreams.mu.
+type routedStreams struct {
+	routes map[int]map[[16]byte]*inStream
+	n      int // streams in routes
+}
+
+// stream returns the stream of f's sender on route, made on its first frame.
+func (r *routedStreams) stream(route int, f *wire.Frame) *inStream {
+	if r.routes == nil {
+		r.routes = make(map[int]map[[16]byte]*inStream)
+	}
+	senders := r.routes[route]
+	if st := senders[f.Incarnation]; st != nil {
+		return st
+	}
+	if r.n >= maxRoutedStreams {
+		r.evictRoute(route)
+		senders = r.routes[route]
+	}
+	if senders == nil {
+		senders = make(map[[16]byte]*inStream, 4)
+		r.routes[route] = senders
+	}
+	st := &inStream{origin: strings.Clone(f.Origin)} // f.Origin aliases the frame
+	senders[f.Incarnation] = st
+	r.n++
+	return st
+}
+
+// evictRoute forgets the streams of a route other than keep (the first the map yields, which is
+// random), or of keep itself when it is the only one.
+func (r *routedStreams) evictRoute(keep int) {
+	victim := keep
+	for route := range r.routes {
+		if route != keep {
+			victim = route
+			break
+		}
+	}
+	r.forget(victim)
+}
+
+// forget drops the streams of route.
+func (r *routedStreams) forget(route int) {
+	r.n -= len(r.routes[route])
+	delete(r.routes, route)
+}
+
+// sweep appends to gaps the losses of routed streams whose holes are older than deadline, and forgets
+// streams silent since before forget.
+func (r *routedStreams) sweep(gaps []lostGap, deadline, forget int64) []lostGap {
+	for route, senders := range r.routes {
+		for inc, st := range senders {
+			if lost := st.w.Expire(deadline); lost > 0 {
+				gaps = append(gaps, lostGap{route, lostFrames(lost, st.origin)})
+			}
+			if st.seen < forget {
+				delete(senders, inc)
+				r.n--
+			}
+		}
+		if len(senders) == 0 {
+			delete(r.routes, route)
+		}
+	}
+	return gaps
+}
+
+// forgetRoute drops the windows of route (all routes for -1): see RoutedHost.ForgetRoute.
+func (s *inStreams) forgetRoute(route int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if route < 0 {
+		s.routed = routedStreams{}
+		return
+	}
+	s.routed.forget(route)
+}
