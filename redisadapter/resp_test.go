@@ -47,11 +47,15 @@ func TestRESPReaderStream(t *testing.T) {
 		respMessage("bc", big) +
 		respMessage("bc", tooLarge) +
 		respMessage(longChannel, "lost") +
-		"*3\r\n$11\r\nunsubscribe\r\n$2\r\nbc\r\n:1\r\n" + // another pub/sub array: ignored
+		"*3\r\n$11\r\nunsubscribe\r\n$2\r\nbc\r\n:1\r\n" + // an unsubscribe confirmation
 		"*2\r\n$4\r\npong\r\n$0\r\n\r\n" + // an array of another length: ignored
 		"+OK\r\n:12\r\n$-1\r\n*-1\r\n" + // other replies: ignored
 		"*4\r\n$8\r\npmessage\r\n*2\r\n:1\r\n$1\r\nx\r\n$2\r\nbc\r\n$1\r\np\r\n" +
-		respMessage("bc", "last")
+		respMessage("bc", "last") +
+		"*3\r\n$10\r\nssubscribe\r\n$1\r\ns\r\n:1\r\n" +
+		"*3\r\n$8\r\nsmessage\r\n$1\r\ns\r\n$7\r\nsharded\r\n" +
+		"*3\r\n$12\r\nsunsubscribe\r\n$1\r\ns\r\n:0\r\n" +
+		"*3\r\n$11\r\nunsubscribe\r\n$70\r\n" + longChannel + "\r\n:0\r\n"
 	want := []event{
 		{kind: evSubscribed, channel: "bc"},
 		{kind: evSubscribed, channel: "own"},
@@ -60,10 +64,15 @@ func TestRESPReaderStream(t *testing.T) {
 		{kind: evMessage, channel: "bc", payload: big, size: len(big)},
 		{kind: evTooLarge, channel: "bc", size: len(tooLarge)},
 		{kind: evOther},
-		{kind: evOther}, {kind: evOther},
+		{kind: evUnsubscribed, channel: "bc"}, {kind: evOther},
 		{kind: evOther}, {kind: evOther}, {kind: evOther}, {kind: evOther},
 		{kind: evOther},
 		{kind: evMessage, channel: "bc", payload: "last", size: 4},
+		// Sharded pub/sub (Redis Cluster): the same shapes under other names.
+		{kind: evSubscribed, channel: "s"},
+		{kind: evMessage, channel: "s", payload: "sharded", size: 7},
+		{kind: evUnsubscribed, channel: "s"},
+		{kind: evOther}, // an unsubscribe confirmation of a channel name too long to be ours
 	}
 	for name, wrap := range map[string]func(io.Reader) io.Reader{
 		"whole":   func(r io.Reader) io.Reader { return r },
@@ -274,6 +283,8 @@ func FuzzRESPReader(f *testing.F) {
 		"*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$2\r\nbc\r\n$1\r\np\r\n",
 		"+OK\r\n:1\r\n$-1\r\n*-1\r\n*0\r\n",
 		"*2\r\n*2\r\n:1\r\n:2\r\n$3\r\nabc\r\n",
+		"*3\r\n$11\r\nunsubscribe\r\n$2\r\nbc\r\n:0\r\n*3\r\n$10\r\nssubscribe\r\n$1\r\ns\r\n:1\r\n",
+		"*3\r\n$8\r\nsmessage\r\n$1\r\ns\r\n$2\r\nhi\r\n*3\r\n$12\r\nsunsubscribe\r\n$1\r\ns\r\n:0\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
