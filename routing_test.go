@@ -47,8 +47,8 @@ func (r *router) Broadcast(_ context.Context, f pubsub.Frame) error {
 	return nil
 }
 func (r *router) DirectBroadcast(context.Context, string, pubsub.Frame) error { return nil }
-func (r *router) Close() error                                               { return nil }
-func (r *router) Routes() int                                                { return 16 }
+func (r *router) Close() error                                                { return nil }
+func (r *router) Routes() int                                                 { return 16 }
 func (r *router) Route(topic string) int {
 	if len(topic) >= 7 && topic[:7] == "gossip:" || topic == pubsub.GapTopic {
 		return -1
