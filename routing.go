@@ -51,9 +51,10 @@ type RoutedHost interface {
 	// route is dropped (counted in Stats.DroppedMisrouted) and the error wraps ErrBadFrame: a sender
 	// that routes differently (another bucket count) or a forged frame.
 	HandleRoutedFrame(route int, frame string) error
-	// HandleRouteGap reports that broadcasts on route may have been lost (its subscription died and was
-	// replaced, say): a Gap whose Scope is the route.
-	HandleRouteGap(route int, reason error)
+	// HandleScopedGap reports that messages on the topics of scope may have been lost (the
+	// subscription of some routes died and was replaced, say): a Gap with that Scope. A nil scope is
+	// HandleGap.
+	HandleScopedGap(scope GapScope, reason error)
 	// ForgetRoute tells that this node stopped receiving route (after it unsubscribed, or before it
 	// subscribes again on a new connection): the next frame of each sender on the route starts its
 	// stream afresh, instead of showing what was sent meanwhile as lost.
@@ -101,9 +102,7 @@ func (h host) HandleRoutedFrame(route int, frame string) error {
 	return h.ps.handleRoutedFrame(route, frame)
 }
 
-func (h host) HandleRouteGap(route int, reason error) {
-	h.ps.handleScopedGap(h.ps.scopeOf(route), reason)
-}
+func (h host) HandleScopedGap(scope GapScope, reason error) { h.ps.handleScopedGap(scope, reason) }
 
 func (h host) ForgetRoute(route int) { h.ps.in.forgetRoute(route) }
 

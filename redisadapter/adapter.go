@@ -43,6 +43,7 @@ type Adapter struct {
 	routes *routes
 	rhost  pubsub.RoutedHost
 	table  *bucketTable
+	shards *shards // with a *redis.ClusterClient: the partitions' connections (sharded pub/sub)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -85,7 +86,16 @@ func (a *Adapter) Start(ctx context.Context, host pubsub.Host) error {
 	a.bcast, a.own = a.channels.broadcast(), a.channels.node(a.cfg.NodeName)
 	if rh, ok := host.(pubsub.RoutedHost); ok && a.routes != nil {
 		a.rhost = rh
-		a.routes.chPrefix = a.channels.routePrefix()
+		if _, cluster := a.client.(*redis.ClusterClient); cluster {
+			// Sharded pub/sub: each partition's channels in one slot, on a connection of its own.
+			if err := a.checkSharded(ctx); err != nil {
+				return err
+			}
+			a.routes.shard(a.cfg.ChannelPrefix, host.Name(), a.cfg.Partitions)
+			a.shards = newShards(a)
+		} else {
+			a.routes.chPrefix = a.channels.routePrefix()
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
@@ -107,7 +117,11 @@ func (a *Adapter) Start(ctx context.Context, host pubsub.Host) error {
 	a.pub.reload = a.reload // before anything can publish
 	if a.rhost != nil {
 		a.table = newBucketTable(a, a.rhost)
-		a.table.attach(sub)
+		if a.shards != nil {
+			a.shards.start(a.table)
+		} else {
+			a.table.attach(0, sub) // the buckets' channels ride the subscription's connection
+		}
 	}
 	a.recv = newReceiver(a, sub)
 	return nil
@@ -139,7 +153,7 @@ func (a *Adapter) Broadcast(ctx context.Context, f pubsub.Frame) error {
 	if a.table != nil {
 		if b := a.routes.route(f.Topic); b >= 0 {
 			name, arg := a.routes.channel(b)
-			return a.pub.publishBoxed(ctx, name, arg, f.Bytes)
+			return a.pub.publishBoxed(ctx, name, arg, a.shards != nil, f.Bytes)
 		}
 	}
 	return a.pub.publish(ctx, a.bcast, f.Bytes)
@@ -187,6 +201,9 @@ func (a *Adapter) Close() error {
 		go func() {
 			defer close(recvDone)
 			a.recv.close()
+			if a.shards != nil {
+				a.shards.close()
+			}
 			if a.table != nil {
 				a.table.close() // its command in flight, if any, failed with the subscription's close
 			}

@@ -81,6 +81,15 @@ func (r *clusterReloader) failed(err error) {
 	r.client.ReloadState(context.Background())
 }
 
+// force asks for a reload now, whatever the last one: the server said a slot moved.
+func (r *clusterReloader) force() {
+	if r == nil || r.client == nil {
+		return
+	}
+	r.last.Store(time.Now().UnixNano())
+	r.client.ReloadState(context.Background())
+}
+
 // staleMapError reports whether err may mean that the cluster's topology changed: the node is
 // unreachable or timed out, or the cluster says the slot moved, is moving, or has no master now.
 func staleMapError(err error) bool {

@@ -83,6 +83,13 @@ type Config struct {
 	// nothing. Default DefaultRouteLinger.
 	RouteLinger time.Duration
 
+	// Partitions is, with RouteByTopic and a *redis.ClusterClient, how many partitions the buckets are
+	// grouped into: each partition's channels live in one hash slot (so one SSUBSCRIBE covers many
+	// buckets without CROSSSLOT), and a node keeps one subscription connection per partition in use.
+	// More partitions spread the load over more masters, at a connection each. At most 1024 and at most
+	// Buckets. Default DefaultPartitions. Ignored without a ClusterClient.
+	Partitions int
+
 	// BroadcastPrefixes lists topic prefixes whose broadcasts reach every node even with RouteByTopic,
 	// on the channel every node keeps: the tracker's gossip ("phx_presence:"), which every node running
 	// a tracker holds anyway. Default DefaultBroadcastPrefixes; an empty non-nil slice means none.
@@ -96,6 +103,10 @@ const (
 	// cluster's broadcasts; with 2^16 buckets it would be 27.7 %, with 4,096 about 96 %.
 	// docs/operations.md has the arithmetic.
 	DefaultBuckets = 1 << 18
+	// DefaultPartitions is Config.Partitions's default: enough to spread over a dozen masters.
+	DefaultPartitions = 16
+	// MaxPartitions bounds Config.Partitions.
+	MaxPartitions = 1024
 	// MaxBuckets bounds Config.Buckets.
 	MaxBuckets = 1 << 22
 	// DefaultRouteLinger is Config.RouteLinger's default.
@@ -127,6 +138,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Buckets != 0 && (c.Buckets < 1 || c.Buckets > MaxBuckets || c.Buckets&(c.Buckets-1) != 0) {
 		return bad("Buckets %d is not a power of two in 1..%d", c.Buckets, MaxBuckets)
 	}
+	if c.Partitions < 0 || c.Partitions > MaxPartitions || (c.Buckets != 0 && c.Partitions > c.Buckets) {
+		return bad("Partitions %d is outside 0..%d, or more than Buckets", c.Partitions, MaxPartitions)
+	}
 	if c.RouteLinger < 0 {
 		return bad("RouteLinger %v is negative", c.RouteLinger)
 	}
@@ -137,6 +151,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Buckets == 0 {
 		c.Buckets = DefaultBuckets
+	}
+	if c.Partitions == 0 {
+		c.Partitions = min(DefaultPartitions, c.Buckets)
 	}
 	if c.RouteLinger == 0 {
 		c.RouteLinger = DefaultRouteLinger

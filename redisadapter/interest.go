@@ -30,11 +30,19 @@ type bucketTable struct {
 
 	mu        sync.Mutex
 	table     map[int]*bucket
-	dirty     []int         // buckets to look at: a first topic came (bucket.queued)
-	lingering []lingerEntry // buckets whose last topic went, oldest first, from lingerHead on
-	lingerAt  int           // index of the oldest entry of lingering
-	conn      subscription  // the live subscription; nil while there is none
+	dirty     []int          // buckets to look at: a first topic came (bucket.queued)
+	lingering []lingerEntry  // buckets whose last topic went, oldest first, from lingerHead on
+	lingerAt  int            // index of the oldest entry of lingering
+	conns     []subscription // the live subscription of each partition; nil while there is none
+	inPart    []int          // buckets of each partition in table
 	closed    bool
+
+	// Sharded (Redis Cluster): commands are SSUBSCRIBE and SUNSUBSCRIBE, each partition has a
+	// connection of its own, and need is called (without the lock) for a partition that has commands to
+	// send and no connection, to open one; one with no bucket left is closed (release).
+	sharded bool
+	need    func(p int)
+	release func(p int, sub subscription)
 
 	wake    chan struct{} // capacity 1
 	closing chan struct{}
@@ -64,7 +72,10 @@ type lingerEntry struct {
 const maxChannelsPerCommand = 512
 
 func newBucketTable(a *Adapter, host pubsub.RoutedHost) *bucketTable {
+	parts := max(a.routes.parts, 1)
 	t := &bucketTable{
+		conns:   make([]subscription, parts),
+		inPart:  make([]int, parts),
 		routes:  a.routes,
 		linger:  int64(a.cfg.RouteLinger),
 		host:    host,
@@ -103,7 +114,7 @@ func (t *bucketTable) interest(topic string, interested bool) {
 	if interested {
 		if bk == nil {
 			bk = &bucket{}
-			t.table[b] = bk
+			t.add(b, bk)
 		}
 		bk.topics++
 		if bk.topics == 1 && !bk.subscribed && !bk.queued {
@@ -142,7 +153,7 @@ func (t *bucketTable) await(ctx context.Context, b int) error {
 		t.mu.Unlock()
 		return fmt.Errorf("redisadapter: no local subscription holds bucket %d", b)
 	}
-	if t.conn != nil && bk.effective() {
+	if t.conns[t.routes.partition(b)] != nil && bk.effective() {
 		t.mu.Unlock()
 		return nil
 	}
@@ -161,15 +172,30 @@ func (t *bucketTable) await(ctx context.Context, b int) error {
 	}
 }
 
+// add puts bk in the table as bucket b's state, and del takes it out. Called with mu held.
+func (t *bucketTable) add(b int, bk *bucket) {
+	t.table[b] = bk
+	t.inPart[t.routes.partition(b)]++
+}
+
+func (t *bucketTable) del(b int) {
+	if _, ok := t.table[b]; ok {
+		delete(t.table, b)
+		t.inPart[t.routes.partition(b)]--
+	}
+}
+
 // confirmed handles Redis's confirmation of a SUBSCRIBE (subscribed) or UNSUBSCRIBE of bucket b's
-// channel on the live connection. Called by the read loop, in the order Redis answered.
-func (t *bucketTable) confirmed(b int, subscribed bool) {
+// channel on the live connection. Called by the read loop, in the order Redis answered. It returns
+// false for a confirmation of no command sent: on a sharded connection, an unsubscription by the
+// server because the slot moved.
+func (t *bucketTable) confirmed(b int, subscribed bool) bool {
 	t.mu.Lock()
 	bk := t.table[b]
 	if bk == nil || bk.pending == 0 {
 		t.mu.Unlock()
 		t.stats.routeUnexpected.Add(1)
-		return
+		return false
 	}
 	bk.pending--
 	if bk.pending == 0 {
@@ -180,7 +206,7 @@ func (t *bucketTable) confirmed(b int, subscribed bool) {
 				bk.ready = nil
 			}
 		case bk.topics == 0 && !bk.queued:
-			delete(t.table, b)
+			t.del(b)
 		case bk.topics > 0 && !bk.queued: // a topic came back while the UNSUBSCRIBE was on its way
 			bk.queued = true
 			t.dirty = append(t.dirty, b)
@@ -193,34 +219,58 @@ func (t *bucketTable) confirmed(b int, subscribed bool) {
 		// afresh, rather than show what was sent meanwhile as lost.
 		t.host.ForgetRoute(b)
 	}
+	return true
 }
 
-// attach makes sub the live subscription (a new connection, which has no bucket subscribed): every
-// bucket a local topic holds is subscribed again, the others are forgotten.
-func (t *bucketTable) attach(sub subscription) {
+// attach makes sub the live subscription of partition p (a new connection, which has no bucket
+// subscribed): every bucket of p a local topic holds is subscribed again, the others are forgotten,
+// and so are the streams of every bucket of p that was subscribed.
+func (t *bucketTable) attach(p int, sub subscription) {
+	var forget []int
 	t.mu.Lock()
-	t.conn = sub
-	t.dirty = t.dirty[:0]
-	t.lingering, t.lingerAt = nil, 0
+	t.conns[p] = sub
 	for b, bk := range t.table {
-		bk.pending, bk.subscribed, bk.queued = 0, false, false
-		if bk.topics == 0 {
-			delete(t.table, b)
+		if t.routes.partition(b) != p {
 			continue
 		}
-		bk.queued = true
-		t.dirty = append(t.dirty, b)
+		if t.parts() > 1 {
+			forget = append(forget, b)
+		}
+		bk.pending, bk.subscribed = 0, false
+		if bk.topics == 0 {
+			t.del(b)
+			continue
+		}
+		if !bk.queued {
+			bk.queued = true
+			t.dirty = append(t.dirty, b)
+		}
 	}
 	t.mu.Unlock()
-	t.host.ForgetRoute(-1)
+	if t.parts() == 1 {
+		t.host.ForgetRoute(-1)
+	}
+	for _, b := range forget {
+		t.host.ForgetRoute(b)
+	}
 	t.poke()
 }
 
-// detach forgets the live subscription, which failed: nothing is sent until the next attach.
-func (t *bucketTable) detach() {
+func (t *bucketTable) parts() int { return len(t.conns) }
+
+// detach forgets the live subscription of partition p, which failed: nothing is sent to p until the
+// next attach.
+func (t *bucketTable) detach(p int) {
 	t.mu.Lock()
-	t.conn = nil
+	t.conns[p] = nil
 	t.mu.Unlock()
+}
+
+// wanted reports whether partition p has buckets (a sharded partition without any needs no connection).
+func (t *bucketTable) wanted(p int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return !t.closed && t.inPart[p] > 0
 }
 
 // close stops the table's goroutine; waiters return pubsub.ErrClosed, and interest is ignored.
@@ -231,7 +281,8 @@ func (t *bucketTable) close() {
 		<-t.done
 		return
 	}
-	t.closed, t.conn = true, nil
+	t.closed = true
+	clear(t.conns)
 	close(t.closing)
 	t.mu.Unlock()
 	<-t.done
@@ -259,16 +310,23 @@ func (t *bucketTable) run() {
 // reconcile sends the SUBSCRIBEs of the queued buckets and the UNSUBSCRIBEs of the buckets that
 // lingered long enough, and returns when the next bucket ends its linger (0: none lingers).
 func (t *bucketTable) reconcile() time.Duration {
-	var subs, unsubs []string
+	parts := t.parts()
+	subs, unsubs := make([][]string, parts), make([][]string, parts)
+	var needed, released []int
+	var releasedSubs []subscription
 	t.mu.Lock()
-	conn := t.conn
-	if conn == nil {
-		t.mu.Unlock()
-		return 0 // attach queues everything again
-	}
+	kept := t.dirty[:0]
 	for _, b := range t.dirty {
 		bk := t.table[b]
 		if bk == nil || !bk.queued {
+			continue
+		}
+		p := t.routes.partition(b)
+		if t.conns[p] == nil {
+			kept = append(kept, b) // until attach(p)
+			if bk.topics > 0 && t.need != nil && (len(needed) == 0 || needed[len(needed)-1] != p) {
+				needed = append(needed, p)
+			}
 			continue
 		}
 		bk.queued = false
@@ -277,13 +335,13 @@ func (t *bucketTable) reconcile() time.Duration {
 			bk.subscribed = true
 			bk.pending++
 			name, _ := t.routes.channel(b)
-			subs = append(subs, name)
+			subs[p] = append(subs[p], name)
 		case bk.topics == 0 && !bk.subscribed && bk.pending == 0:
-			delete(t.table, b)
+			t.del(b)
 		}
 	}
-	clear(t.dirty)
-	t.dirty = t.dirty[:0]
+	clear(t.dirty[len(kept):])
+	t.dirty = kept
 	now := time.Now().UnixNano()
 	var next time.Duration
 	for t.lingerAt < len(t.lingering) {
@@ -294,13 +352,23 @@ func (t *bucketTable) reconcile() time.Duration {
 		}
 		t.lingerAt++
 		bk := t.table[e.bucket]
-		if bk == nil || bk.topics > 0 || bk.idle != e.idle || !bk.subscribed {
-			continue // held again, or never subscribed, or a later linger of it is queued
+		p := t.routes.partition(e.bucket)
+		if bk == nil || bk.topics > 0 || bk.idle != e.idle || !bk.subscribed || t.conns[p] == nil {
+			continue // held again, or never subscribed, or a later linger of it is queued, or its connection is gone
 		}
 		bk.subscribed = false
 		bk.pending++
 		name, _ := t.routes.channel(e.bucket)
-		unsubs = append(unsubs, name)
+		unsubs[p] = append(unsubs[p], name)
+	}
+	conns := append([]subscription(nil), t.conns...)
+	if t.sharded {
+		for p, c := range t.conns {
+			if c != nil && t.inPart[p] == 0 {
+				t.conns[p] = nil
+				released, releasedSubs = append(released, p), append(releasedSubs, c)
+			}
+		}
 	}
 	if t.lingerAt > 1024 && t.lingerAt*2 > len(t.lingering) { // give back the consumed head
 		t.lingering = append(t.lingering[:0:0], t.lingering[t.lingerAt:]...)
@@ -308,20 +376,35 @@ func (t *bucketTable) reconcile() time.Duration {
 	}
 	t.mu.Unlock()
 
-	t.stats.routeSubscribes.Add(uint64(len(subs)))
-	t.stats.routeUnsubscribes.Add(uint64(len(unsubs)))
-	var err error
-	if len(subs) > 0 {
-		err = conn.command("SUBSCRIBE", subs)
+	subCmd, unsubCmd := "SUBSCRIBE", "UNSUBSCRIBE"
+	if t.sharded {
+		subCmd, unsubCmd = "SSUBSCRIBE", "SUNSUBSCRIBE"
 	}
-	if err == nil && len(unsubs) > 0 {
-		err = conn.command("UNSUBSCRIBE", unsubs)
+	for p := range parts {
+		if len(subs[p])+len(unsubs[p]) == 0 {
+			continue
+		}
+		t.stats.routeSubscribes.Add(uint64(len(subs[p])))
+		t.stats.routeUnsubscribes.Add(uint64(len(unsubs[p])))
+		var err error
+		if len(subs[p]) > 0 {
+			err = conns[p].command(subCmd, subs[p])
+		}
+		if err == nil && len(unsubs[p]) > 0 {
+			err = conns[p].command(unsubCmd, unsubs[p])
+		}
+		if err != nil {
+			// The connection cannot be trusted: its read loop finds it closed, resubscribes, and attach
+			// starts its buckets afresh.
+			t.log.Warn("redisadapter: bucket (un)subscribe failed; resubscribing", slog.Int("partition", p), slog.Any("err", err))
+			conns[p].close()
+		}
 	}
-	if err != nil {
-		// The connection cannot be trusted: the read loop finds it closed, resubscribes, and attach
-		// starts every bucket afresh.
-		t.log.Warn("redisadapter: bucket (un)subscribe failed; resubscribing", slog.Any("err", err))
-		conn.close()
+	for _, p := range needed {
+		t.need(p)
+	}
+	for i, p := range released {
+		t.release(p, releasedSubs[i])
 	}
 	return next
 }

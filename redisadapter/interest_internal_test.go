@@ -83,7 +83,7 @@ func newTestTable(t *testing.T, linger time.Duration) (*bucketTable, *fakeSub, *
 	tb := newBucketTable(a, h)
 	t.Cleanup(tb.close)
 	sub := &fakeSub{}
-	tb.attach(sub)
+	tb.attach(0, sub)
 	synctest.Wait()
 	h.take()
 	return tb, sub, h
@@ -243,9 +243,9 @@ func TestBucketTableAttachAndFailure(t *testing.T) {
 		tb.confirmed(tb.routes.route("b"), true)
 		tb.interest("b", false) // lingers: not subscribed again on the new connection
 
-		tb.detach()
+		tb.detach(0)
 		next := &fakeSub{}
-		tb.attach(next)
+		tb.attach(0, next)
 		synctest.Wait()
 		if got, want := next.take(), []string{"SUBSCRIBE " + tb.name("a")}; !slices.Equal(got, want) {
 			t.Fatalf("commands on the new connection %q, want %q", got, want)

@@ -37,6 +37,7 @@ const publishTimeout = 10 * time.Second
 type request struct {
 	channel string
 	arg     any    // channel boxed by the caller (a bucket's channel), or nil
+	sharded bool   // SPUBLISH (a bucket's channel on a Redis Cluster), not PUBLISH
 	frame   []byte // the caller's frame until taken, then the publisher's copy
 	state   atomic.Int32
 	done    chan error // capacity 1
@@ -151,6 +152,9 @@ func newPubCmd() *pubCmd {
 	return c
 }
 
+// spublishName is SPUBLISH's name, boxed once.
+var spublishName any = "spublish"
+
 // maxChannelArgs bounds the cache of boxed channel names (there is one per node that direct frames go
 // to, and default node names are random, so the set can grow over a long life).
 const maxChannelArgs = 256
@@ -207,14 +211,14 @@ var errPublisherClosed = fmt.Errorf("redisadapter: %w", pubsub.ErrClosed)
 // only read, and only until publish returns. An error wraps ErrMaybeDelivered when the frame may have
 // been published anyway.
 func (p *publisher) publish(ctx context.Context, channel string, frame []byte) error {
-	return p.publishBoxed(ctx, channel, nil, frame)
+	return p.publishBoxed(ctx, channel, nil, false, frame)
 }
 
 // publishBoxed is publish with channel already boxed in arg (nil: the publisher boxes it), for
 // channels too many to cache by name (the buckets of Config.RouteByTopic).
-func (p *publisher) publishBoxed(ctx context.Context, channel string, arg any, frame []byte) error {
+func (p *publisher) publishBoxed(ctx context.Context, channel string, arg any, sharded bool, frame []byte) error {
 	r := requests.Get().(*request)
-	r.channel, r.arg, r.frame = channel, arg, frame
+	r.channel, r.arg, r.sharded, r.frame = channel, arg, sharded, frame
 	r.state.Store(queued)
 	p.mu.Lock()
 	select {
@@ -405,6 +409,13 @@ func (p *publisher) single(ctx context.Context, cmd redis.Cmder) error {
 
 // command returns the i-th command of the batch, set to publish r.
 func (p *publisher) command(i int, r *request) redis.Cmder {
+	if r.sharded {
+		// A SPUBLISH of a bucket's channel: a command of its own, as the channels of a batch lie in many
+		// slots and go-redis caches a command's slot in it, beyond our reach.
+		cmd := redis.NewIntCmd(context.Background(), spublishName, r.arg, r.frame)
+		routeBySlot(cmd)
+		return cmd
+	}
 	for len(p.cmds) <= i {
 		p.cmds = append(p.cmds, newPubCmd())
 	}
@@ -414,7 +425,7 @@ func (p *publisher) command(i int, r *request) redis.Cmder {
 	}
 	// Set on every use, so that nothing that resets a command can make a ClusterClient send it to any
 	// master (which reorders frames). go-redis caches the slot in the command: every channel of a
-	// PubSub shares one slot (see newChannels).
+	// PubSub but the buckets' (sharded, above) shares one slot (see newChannels).
 	routeBySlot(c.cmd)
 	if r.arg != nil {
 		c.args[1] = r.arg

@@ -73,16 +73,16 @@ func (r *receiver) readLoop() {
 		if dead := r.detach(); dead != nil {
 			err = dead
 		}
-		if r.a.table != nil {
-			r.a.table.detach()
+		if r.a.table != nil && r.a.shards == nil {
+			r.a.table.detach(0)
 		}
 		r.a.log.Warn("redisadapter: subscription lost, resubscribing", slog.Any("reason", err))
 		if sub = r.resubscribe(); sub == nil {
 			return // closing
 		}
 		r.a.stats.reconnects.Add(1)
-		if r.a.table != nil {
-			r.a.table.attach(sub) // subscribes the buckets again, on the new connection
+		if r.a.table != nil && r.a.shards == nil {
+			r.a.table.attach(0, sub) // subscribes the buckets again, on the new connection
 		}
 		r.a.host.HandleGap(fmt.Errorf("redisadapter: resubscribed after: %w", err))
 	}

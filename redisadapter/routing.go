@@ -67,3 +67,16 @@ func (a *Adapter) routeOfChannel(channel string) int {
 }
 
 var _ pubsub.TopicRouter = (*Adapter)(nil)
+
+// TopicChannel returns the Redis channel that broadcasts on topic travel on: its bucket's channel with
+// Config.RouteByTopic (the topic's slot on a Redis Cluster is this channel's), else the PubSub's
+// broadcast channel. It is known once the adapter has started.
+func (a *Adapter) TopicChannel(topic string) string {
+	if a.table != nil {
+		if b := a.routes.route(topic); b >= 0 {
+			name, _ := a.routes.channel(b)
+			return name
+		}
+	}
+	return a.bcast
+}

@@ -30,9 +30,9 @@ type subscription interface {
 	// close closes the subscription, interrupting a receive in progress. It may be called more than
 	// once and concurrently with receive.
 	close()
-	// command sends name (SUBSCRIBE, UNSUBSCRIBE) for channels, in as many commands as
-	// maxChannelsPerCommand calls for; Redis's confirmations come through receive. Called after ready,
-	// from one goroutine at a time, concurrently with receive.
+	// command sends name (SUBSCRIBE, UNSUBSCRIBE, their sharded forms, or PING without channels) for
+	// channels, in as many commands as maxChannelsPerCommand calls for; Redis's confirmations come
+	// through receive. Called after ready, concurrently with receive.
 	command(name string, channels []string) error
 }
 
@@ -112,10 +112,15 @@ func (s redisSub) close()                      { s.sub.Close() }
 func (s redisSub) command(name string, channels []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	if name == "UNSUBSCRIBE" {
+	switch name {
+	case "SUBSCRIBE":
+		return s.sub.Subscribe(ctx, channels...)
+	case "UNSUBSCRIBE":
 		return s.sub.Unsubscribe(ctx, channels...)
+	case "PING":
+		return s.sub.Ping(ctx)
 	}
-	return s.sub.Subscribe(ctx, channels...)
+	return fmt.Errorf("redisadapter: %s on a go-redis subscription", name) // sharded: raw connections only
 }
 
 // commandTimeout bounds the write of commands on a subscription's connection.
@@ -175,7 +180,9 @@ func dialRaw(ctx context.Context, opt *redis.Options, maxPayload int, channels [
 	if opt.ClientName != "" {
 		cmds = appendCommand(cmds, "CLIENT", "SETNAME", opt.ClientName)
 	}
-	cmds = appendCommand(cmds, append([]string{"SUBSCRIBE"}, channels...)...)
+	if len(channels) > 0 { // a sharded partition's connection subscribes later (SSUBSCRIBE)
+		cmds = appendCommand(cmds, append([]string{"SUBSCRIBE"}, channels...)...)
+	}
 	if _, err := conn.Write(cmds); err != nil {
 		return nil, err
 	}
@@ -246,6 +253,9 @@ func (s *rawSub) command(name string, channels []string) error {
 	defer s.writeMu.Unlock()
 	b := s.wbuf[:0]
 	args := make([]string, 0, 1+min(len(channels), maxChannelsPerCommand))
+	if len(channels) == 0 {
+		b = appendCommand(b, name) // PING
+	}
 	for len(channels) > 0 {
 		n := min(len(channels), maxChannelsPerCommand)
 		args = append(append(args[:0], name), channels[:n]...)
