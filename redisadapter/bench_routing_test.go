@@ -1,0 +1,230 @@
+package redisadapter_test
+
+// Benchmarks of routing by topic (Config.RouteByTopic): docs/benchmarks.md, "Routing by topic".
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/redisadapter"
+)
+
+// The 8-node scenario of the routing issue: 100,000 topics, each node subscribed to a random eighth of
+// them, uniform traffic from the other nodes.
+const (
+	scenarioTopics = 100_000
+	scenarioNodes  = 8
+)
+
+func scenarioTopic(i int) string { return "topic:" + strconv.Itoa(i) }
+
+// BenchmarkRoutedReceive measures what one of the 8 nodes spends receiving its share of the cluster's
+// traffic, with routing (mode=routed) and without (mode=onechannel, where every node reads every
+// broadcast). The node under test, in this process, holds 12,500 random topics; a child process (this
+// test binary, TestRoutedReceivePublisher) stands for the 7 others and publishes b.N broadcasts on
+// random topics of the 100,000, with 64 goroutines. cpu-µs/published is this process's CPU per frame
+// published in the cluster, from the child's first broadcast until the node has read the last frame
+// that reaches it: the figure to compare between the modes (docs/benchmarks.md takes the ratio of
+// medians). received/published is the share of the traffic the node read.
+func BenchmarkRoutedReceive(b *testing.B) {
+	url := os.Getenv("PHXGO_REDIS_URL")
+	if url == "" {
+		b.Skip("set PHXGO_REDIS_URL to run the routing benchmarks")
+	}
+	for _, mode := range []string{"onechannel", "routed"} {
+		b.Run("mode="+mode, func(b *testing.B) {
+			name := uniqueName(b)
+			routed := mode == "routed"
+			ps, a := startNode(b, name, redisadapter.Config{URL: url, NodeName: "n0", RouteByTopic: routed}, pubsub.Config{})
+			rng := rand.New(rand.NewPCG(1, 2))
+			sub := newSub(b, ps, pubsub.WithMailboxSize(1<<16))
+			held := 0
+			for i := range scenarioTopics {
+				if rng.IntN(scenarioNodes) == 0 {
+					if err := sub.Subscribe(scenarioTopic(i)); err != nil {
+						b.Fatal(err)
+					}
+					held++
+				}
+			}
+			c, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			if err := sub.SubscribeContext(c, "end"); err != nil {
+				b.Fatal(err)
+			}
+			if routed {
+				eventually(b, time.Minute, "every bucket confirmed", func() bool { r := a.Routing(); return r.Pending == 0 && r.Effective == r.Held })
+			}
+			delivered := 0
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for msg := range sub.C() {
+					if msg.Topic == "end" {
+						return
+					}
+					delivered++
+				}
+			})
+			b.Cleanup(func() { sub.Close(); wg.Wait() })
+
+			cmd := exec.Command(os.Args[0], "-test.run=^TestRoutedReceivePublisher$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "PHXGO_ROUTED_CHILD=1", "PHXGO_ROUTED_CHILD_URL="+url, "PHXGO_ROUTED_CHILD_NAME="+name,
+				"PHXGO_ROUTED_CHILD_N="+strconv.Itoa(b.N), "PHXGO_ROUTED_CHILD_MODE="+mode)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				b.Fatal(err)
+			}
+			cmd.Stderr = os.Stderr
+			start, err := cmd.StdinPipe()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, 6)
+			if _, err := out.Read(buf); err != nil || string(buf) != "ready\n" { // the child's nodes are up
+				b.Fatalf("child: %q, %v", buf, err)
+			}
+			received0 := a.Stats().Received
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			if _, err := start.Write([]byte("go\n")); err != nil {
+				b.Fatal(err)
+			}
+			wg.Wait() // "end", published after every broadcast, arrived
+			b.StopTimer()
+			cpu := cpuTime() - cpu0
+			if err := cmd.Wait(); err != nil {
+				b.Fatalf("child: %v", err)
+			}
+			received := a.Stats().Received - received0
+			b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "cpu-µs/published")
+			b.ReportMetric(float64(received)/float64(b.N), "received/published")
+			b.ReportMetric(float64(delivered)/float64(b.N), "delivered/published")
+			b.ReportMetric(float64(held), "topics-held")
+			if r := a.Routing(); routed {
+				b.ReportMetric(float64(r.Effective), "buckets")
+			}
+		})
+	}
+}
+
+// TestRoutedReceivePublisher is BenchmarkRoutedReceive's child process: it does nothing unless
+// PHXGO_ROUTED_CHILD=1.
+func TestRoutedReceivePublisher(t *testing.T) {
+	if os.Getenv("PHXGO_ROUTED_CHILD") != "1" {
+		t.Skip("the child process of BenchmarkRoutedReceive")
+	}
+	n, _ := strconv.Atoi(os.Getenv("PHXGO_ROUTED_CHILD_N"))
+	routed := os.Getenv("PHXGO_ROUTED_CHILD_MODE") == "routed"
+	ps, _ := startNode(t, os.Getenv("PHXGO_ROUTED_CHILD_NAME"), redisadapter.Config{URL: os.Getenv("PHXGO_ROUTED_CHILD_URL"), NodeName: "others", RouteByTopic: routed}, pubsub.Config{})
+	fmt.Print("ready\n")
+	if _, err := os.Stdin.Read(make([]byte, 3)); err != nil { // the parent's go
+		t.Fatal(err)
+	}
+	const conc = 64
+	payload := make([]byte, payloadSize)
+	var wg sync.WaitGroup
+	for g := range conc {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 7))
+			for i := g; i < n; i += conc {
+				if err := ps.Broadcast(ctx, scenarioTopic(rng.IntN(scenarioTopics)), payload); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := ps.Broadcast(ctx, "end", "end"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkSubscribeContext measures SubscribeContext on topics whose bucket is new (a SUBSCRIBE round
+// trip each): p50 and p99 per call, one call at a time and 16 at once.
+func BenchmarkSubscribeContext(b *testing.B) {
+	url := os.Getenv("PHXGO_REDIS_URL")
+	if url == "" {
+		b.Skip("set PHXGO_REDIS_URL to run the routing benchmarks")
+	}
+	for _, conc := range []int{1, 16} {
+		b.Run("conc="+strconv.Itoa(conc), func(b *testing.B) {
+			ps, _ := startNode(b, uniqueName(b), redisadapter.Config{URL: url, NodeName: "n", RouteByTopic: true}, pubsub.Config{})
+			sub := newSub(b, ps)
+			lat := make([]time.Duration, b.N)
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for g := range conc {
+				wg.Go(func() {
+					for i := g; i < b.N; i += conc {
+						start := time.Now()
+						if err := sub.SubscribeContext(ctx, "sc:"+strconv.Itoa(i)); err != nil {
+							b.Error(err)
+							return
+						}
+						lat[i] = time.Since(start)
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+		})
+	}
+}
+
+// TestRoutedChurnRedisCPU subscribes and unsubscribes 10,000 topics a second for churnFor, each topic
+// held for 100 ms, on a node with the default linger, and reports Redis's CPU over the run (the
+// routing issue's target: at most 10 % of a core). Run with PHXGO_BENCH=1 and PHXGO_REDIS_URL.
+func TestRoutedChurnRedisCPU(t *testing.T) {
+	url := os.Getenv("PHXGO_REDIS_URL")
+	if url == "" || os.Getenv("PHXGO_BENCH") != "1" {
+		t.Skip("set PHXGO_BENCH=1 and PHXGO_REDIS_URL to measure subscription churn")
+	}
+	const rate, churnFor = 10_000, 10 * time.Second
+	ps, a := startNode(t, uniqueName(t), redisadapter.Config{URL: url, NodeName: "n", RouteByTopic: true}, pubsub.Config{})
+	admin := plainClient(t, url)
+	sub := newSub(t, ps)
+	rcpu0, cpu0, start := redisCPU(admin), cpuTime(), time.Now()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	var held []string
+	next := 0
+	for time.Since(start) < churnFor {
+		<-tick.C
+		due := int(time.Since(start).Seconds() * rate)
+		for ; next < due; next++ {
+			topic := "churn:" + strconv.Itoa(next)
+			if err := sub.Subscribe(topic); err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, topic)
+			if len(held) > rate/10 { // each held 100 ms
+				if err := sub.Unsubscribe(held[0]); err != nil {
+					t.Fatal(err)
+				}
+				held = held[1:]
+			}
+		}
+	}
+	wall := time.Since(start)
+	rcpu, cpu := redisCPU(admin)-rcpu0, cpuTime()-cpu0
+	st := a.Stats()
+	t.Logf("%d subscribe+unsubscribe in %v (%.0f/s): Redis CPU %.1f %% of a core, node CPU %.1f %%; %d SUBSCRIBE, %d UNSUBSCRIBE of buckets; routing now %+v",
+		next, wall.Round(time.Millisecond), float64(next)/wall.Seconds(), 100*rcpu.Seconds()/wall.Seconds(), 100*cpu.Seconds()/wall.Seconds(),
+		st.RouteSubscribes, st.RouteUnsubscribes, a.Routing())
+}
