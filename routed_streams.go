@@ -72,9 +72,32 @@ const maxRoutedStreams = 1 << 18
 
 // routedStreams are a receiver's replay windows of routed broadcasts, by route then sender incarnation.
 // Guarded by inStreams.mu.
+//
+// A node receives thousands of routes, and most streams have no hole most of the time, so the sweep
+// (every sweepInterval) looks only at the streams with holes (holes), and at all of them only every
+// forgetSweeps sweeps, to forget the silent ones.
 type routedStreams struct {
 	routes map[int]map[[16]byte]*inStream
 	n      int // streams in routes
+	holes  map[routedKey]*inStream
+	sweeps int
+}
+
+type routedKey struct {
+	route       int
+	incarnation [16]byte
+}
+
+// forgetSweeps is how often (in sweeps) routed streams are checked for silence: every 10 s, against
+// forgetInAfter's 10 minutes.
+const forgetSweeps = 100
+
+// holed notes that st, the stream of incarnation on route, has holes, so that sweep expires them.
+func (r *routedStreams) holed(route int, incarnation [16]byte, st *inStream) {
+	if r.holes == nil {
+		r.holes = make(map[routedKey]*inStream)
+	}
+	r.holes[routedKey{route, incarnation}] = st
 }
 
 // stream returns the stream of f's sender on route, made on its first frame.
@@ -115,6 +138,9 @@ func (r *routedStreams) evictRoute(keep int) {
 
 // forget drops the streams of route.
 func (r *routedStreams) forget(route int) {
+	for inc := range r.routes[route] {
+		delete(r.holes, routedKey{route, inc})
+	}
 	r.n -= len(r.routes[route])
 	delete(r.routes, route)
 }
@@ -122,13 +148,22 @@ func (r *routedStreams) forget(route int) {
 // sweep appends to gaps the losses of routed streams whose holes are older than deadline, and forgets
 // streams silent since before forget.
 func (r *routedStreams) sweep(gaps []lostGap, deadline, forget int64) []lostGap {
+	for k, st := range r.holes {
+		if lost := st.w.Expire(deadline); lost > 0 {
+			gaps = append(gaps, lostGap{k.route, lostFrames(lost, st.origin)})
+		}
+		if st.w.Holes() == 0 {
+			delete(r.holes, k)
+		}
+	}
+	if r.sweeps++; r.sweeps%forgetSweeps != 0 {
+		return gaps
+	}
 	for route, senders := range r.routes {
 		for inc, st := range senders {
-			if lost := st.w.Expire(deadline); lost > 0 {
-				gaps = append(gaps, lostGap{route, lostFrames(lost, st.origin)})
-			}
 			if st.seen < forget {
 				delete(senders, inc)
+				delete(r.holes, routedKey{route, inc})
 				r.n--
 			}
 		}
@@ -144,7 +179,7 @@ func (s *inStreams) forgetRoute(route int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if route < 0 {
-		s.routed = routedStreams{}
+		s.routed = routedStreams{sweeps: s.routed.sweeps}
 		return
 	}
 	s.routed.forget(route)

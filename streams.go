@@ -87,6 +87,9 @@ func (s *inStreams) observe(f *wire.Frame, route int, signed bool, now time.Time
 	}
 	st.seen = nanos
 	v, lost := st.w.Observe(f.Seq, nanos)
+	if route >= 0 && st.w.Holes() > 0 {
+		s.routed.holed(route, f.Incarnation, st)
+	}
 	var gap error
 	if lost > 0 {
 		gap = lostFrames(lost, st.origin)
