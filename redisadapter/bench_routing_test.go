@@ -11,8 +11,11 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/redisadapter"
@@ -244,4 +247,80 @@ func TestRoutedChurnRedisCPU(t *testing.T) {
 	t.Logf("%d subscribe+unsubscribe in %v (%.0f/s): Redis CPU %.1f %% of a core, node CPU %.1f %%; %d SUBSCRIBE, %d UNSUBSCRIBE of buckets; routing now %+v",
 		next, wall.Round(time.Millisecond), float64(next)/wall.Seconds(), 100*rcpu.Seconds()/wall.Seconds(), 100*cpu.Seconds()/wall.Seconds(),
 		st.RouteSubscribes, st.RouteUnsubscribes, a.Routing())
+}
+
+// BenchmarkRedisShardedBroadcast: routed broadcasts on a lone redis-server (server=single, classic
+// PUBLISH and SUBSCRIBE of the buckets' channels) against the 3-master cluster (server=cluster:
+// SPUBLISH, SSUBSCRIBE per partition), in one run. conc goroutines of node a broadcast 100-byte
+// payloads on 1,024 topics that node b holds; the clock stops when b has received all of them.
+// redis-cpu-µs/msg is the CPU of every master (or the lone server) per message. The same
+// environment as BenchmarkRedisClusterBroadcast (PHXGO_REDIS_CLUSTER, PHXGO_REDIS_CLUSTER_SINGLE).
+func BenchmarkRedisShardedBroadcast(b *testing.B) {
+	const topics = 1024
+	for _, conc := range []int{256} {
+		for _, server := range []string{"single", "cluster"} {
+			b.Run("conc="+strconv.Itoa(conc)+"/server="+server, func(b *testing.B) {
+				singleURL := clusterBenchSingle(b)
+				name := uniqueName(b)
+				var newClient func() redis.UniversalClient
+				var masters []*redis.Client
+				switch server {
+				case "single":
+					opt, err := redis.ParseURL(singleURL)
+					if err != nil {
+						b.Fatal(err)
+					}
+					newClient = func() redis.UniversalClient { return redis.NewClient(opt) }
+					masters = []*redis.Client{plainClient(b, singleURL)}
+				case "cluster":
+					cluster := realCluster(b, false)
+					newClient = func() redis.UniversalClient {
+						return redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.seeds, MaxRetries: -1})
+					}
+					for _, n := range cluster.nodes() {
+						if n.master {
+							masters = append(masters, cluster.server(n.addr))
+						}
+					}
+				}
+				node := func(n string) *pubsub.PubSub {
+					c := newClient()
+					b.Cleanup(func() { c.Close() })
+					ps, _ := startNode(b, name, redisadapter.Config{Client: c, NodeName: n, RouteByTopic: true}, pubsub.Config{})
+					return ps
+				}
+				a, nb := node("a"), node("b")
+				sub := newSub(b, nb, pubsub.WithMailboxSize(1<<16))
+				names := make([]string, topics)
+				for i := range names {
+					names[i] = "room:" + strconv.Itoa(i)
+					subscribeCtx(b, sub, names[i])
+				}
+				cnt := newCounter(b.N)
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					for range sub.C() {
+						cnt.add()
+					}
+				}()
+				b.Cleanup(func() { sub.Close(); <-done })
+				var payload any = make([]byte, payloadSize)
+				var next atomic.Uint64
+				b.ReportAllocs()
+				redis0, cpu0 := serversCPU(b, masters), cpuTime()
+				b.ResetTimer()
+				broadcastConcurrently(b, conc, b.N, func() error {
+					return a.Broadcast(ctx, names[next.Add(1)%topics], payload)
+				})
+				cnt.wait(b, func() string { return fmt.Sprintf("dropped %d", sub.Dropped()) })
+				b.StopTimer()
+				cpu, rcpu := cpuTime()-cpu0, serversCPU(b, masters)-redis0
+				perMsg := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(b.N) }
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+				b.ReportMetric(perMsg(cpu), "cpu-µs/msg")
+				b.ReportMetric(perMsg(rcpu), "redis-cpu-µs/msg")
+			})
+		}
+	}
 }

@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -34,11 +36,7 @@ func (s *fakeSub) command(name string, channels []string) error {
 	if s.fail != nil {
 		return s.fail
 	}
-	cmd := name
-	for _, c := range channels {
-		cmd += " " + c
-	}
-	s.cmds = append(s.cmds, cmd)
+	s.cmds = append(s.cmds, strings.Join(append([]string{name}, channels...), " "))
 	return nil
 }
 
@@ -73,7 +71,12 @@ func (h *forgetHost) take() []int {
 
 func newTestTable(t *testing.T, linger time.Duration) (*bucketTable, *fakeSub, *forgetHost) {
 	t.Helper()
-	cfg, err := Config{URL: "redis://x", RouteByTopic: true, RouteLinger: linger, Buckets: 1024}.withDefaults()
+	return newTestTableBuckets(t, linger, 1024)
+}
+
+func newTestTableBuckets(t *testing.T, linger time.Duration, buckets int) (*bucketTable, *fakeSub, *forgetHost) {
+	t.Helper()
+	cfg, err := Config{URL: "redis://x", RouteByTopic: true, RouteLinger: linger, Buckets: buckets}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,4 +345,48 @@ func TestRawSubCommandSplits(t *testing.T) {
 	if !bytes.Equal(b, want) {
 		t.Errorf("wrote %d bytes, want %d", len(b), len(want))
 	}
+}
+
+// The node-side state of a subscribed bucket (its entry in the table) stays under 200 bytes (the
+// routing issue's bound), measured on 100,000 buckets.
+func TestBucketStateSize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates 100,000 buckets")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		tb, sub, _ := newTestTableBuckets(t, time.Hour, 1<<20)
+		const n = 100_000
+		topics := make([]string, 0, n)
+		seen := make(map[int]bool, n)
+		for i := 0; len(topics) < n; i++ {
+			topic := "t" + strconv.Itoa(i)
+			if b := tb.routes.route(topic); !seen[b] {
+				seen[b] = true
+				topics = append(topics, topic)
+			}
+		}
+		seen = nil
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for _, topic := range topics {
+			tb.interest(topic, true)
+		}
+		synctest.Wait()
+		sub.take()
+		tb.mu.Lock()
+		tb.dirty = nil // the queue of new buckets is transient: sent and emptied by reconcile
+		tb.mu.Unlock()
+		for _, topic := range topics {
+			tb.confirmed(tb.routes.route(topic), true)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per := float64(after.HeapAlloc-before.HeapAlloc) / n
+		t.Logf("%.0f bytes per subscribed bucket (%d buckets)", per, len(tb.table))
+		if per > 200 {
+			t.Errorf("%.0f bytes per subscribed bucket, want at most 200", per)
+		}
+		runtime.KeepAlive(topics)
+	})
 }
