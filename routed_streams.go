@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"cmp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,10 +78,16 @@ const maxRoutedStreams = 1 << 18
 // (every sweepInterval) looks only at the streams with holes (holes), and at all of them only every
 // forgetSweeps sweeps, to forget the silent ones.
 type routedStreams struct {
-	routes map[int]map[[16]byte]*inStream
-	n      int // streams in routes
+	routes map[int][]routedSender // a route has a few senders: a slice scanned beats a map of maps
+	n      int                    // streams in routes
 	holes  map[routedKey]*inStream
 	sweeps int
+	max    int // maxRoutedStreams, or less in tests
+}
+
+type routedSender struct {
+	incarnation [16]byte
+	st          *inStream
 }
 
 type routedKey struct {
@@ -103,22 +110,20 @@ func (r *routedStreams) holed(route int, incarnation [16]byte, st *inStream) {
 // stream returns the stream of f's sender on route, made on its first frame.
 func (r *routedStreams) stream(route int, f *wire.Frame) *inStream {
 	if r.routes == nil {
-		r.routes = make(map[int]map[[16]byte]*inStream)
+		r.routes = make(map[int][]routedSender)
 	}
 	senders := r.routes[route]
-	if st := senders[f.Incarnation]; st != nil {
-		return st
+	for i := range senders {
+		if senders[i].incarnation == f.Incarnation {
+			return senders[i].st
+		}
 	}
-	if r.n >= maxRoutedStreams {
+	if limit := cmp.Or(r.max, maxRoutedStreams); r.n >= limit {
 		r.evictRoute(route)
 		senders = r.routes[route]
 	}
-	if senders == nil {
-		senders = make(map[[16]byte]*inStream, 4)
-		r.routes[route] = senders
-	}
 	st := &inStream{origin: strings.Clone(f.Origin)} // f.Origin aliases the frame
-	senders[f.Incarnation] = st
+	r.routes[route] = append(senders, routedSender{f.Incarnation, st})
 	r.n++
 	return st
 }
@@ -138,8 +143,8 @@ func (r *routedStreams) evictRoute(keep int) {
 
 // forget drops the streams of route.
 func (r *routedStreams) forget(route int) {
-	for inc := range r.routes[route] {
-		delete(r.holes, routedKey{route, inc})
+	for _, s := range r.routes[route] {
+		delete(r.holes, routedKey{route, s.incarnation})
 	}
 	r.n -= len(r.routes[route])
 	delete(r.routes, route)
@@ -160,15 +165,20 @@ func (r *routedStreams) sweep(gaps []lostGap, deadline, forget int64) []lostGap 
 		return gaps
 	}
 	for route, senders := range r.routes {
-		for inc, st := range senders {
-			if st.seen < forget {
-				delete(senders, inc)
-				delete(r.holes, routedKey{route, inc})
+		kept := senders[:0]
+		for _, s := range senders {
+			if s.st.seen < forget {
+				delete(r.holes, routedKey{route, s.incarnation})
 				r.n--
+				continue
 			}
+			kept = append(kept, s)
 		}
-		if len(senders) == 0 {
+		clear(senders[len(kept):])
+		if len(kept) == 0 {
 			delete(r.routes, route)
+		} else {
+			r.routes[route] = kept
 		}
 	}
 	return gaps
@@ -179,7 +189,7 @@ func (s *inStreams) forgetRoute(route int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if route < 0 {
-		s.routed = routedStreams{sweeps: s.routed.sweeps}
+		s.routed = routedStreams{sweeps: s.routed.sweeps, max: s.routed.max}
 		return
 	}
 	s.routed.forget(route)
