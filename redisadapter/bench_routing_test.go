@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -329,4 +330,41 @@ func BenchmarkRedisShardedBroadcast(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestRoutedRedisMemory reports what Redis spends per (node, bucket) subscription: used_memory before
+// and after a node subscribes 20,000 buckets. Run with PHXGO_BENCH=1 and PHXGO_REDIS_URL.
+func TestRoutedRedisMemory(t *testing.T) {
+	url := os.Getenv("PHXGO_REDIS_URL")
+	if url == "" || os.Getenv("PHXGO_BENCH") != "1" {
+		t.Skip("set PHXGO_BENCH=1 and PHXGO_REDIS_URL to measure Redis's memory per bucket subscription")
+	}
+	admin := plainClient(t, url)
+	usedMemory := func() int64 {
+		info, err := admin.Info(ctx, "memory").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				return n
+			}
+		}
+		t.Fatal("no used_memory in INFO memory")
+		return 0
+	}
+	ps, a := startNode(t, uniqueName(t), redisadapter.Config{URL: url, NodeName: "n", RouteByTopic: true}, pubsub.Config{})
+	before := usedMemory()
+	sub := newSub(t, ps)
+	for i := range 20_000 {
+		if err := sub.Subscribe("mem:" + strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, time.Minute, "every bucket confirmed", func() bool { r := a.Routing(); return r.Pending == 0 && r.Effective == r.Held })
+	after := usedMemory()
+	buckets := a.Routing().Effective
+	t.Logf("%d buckets subscribed: Redis used_memory +%d bytes, %.0f bytes per (node, bucket) subscription (channel names of %d bytes)",
+		buckets, after-before, float64(after-before)/float64(buckets), len(a.TopicChannel("mem:0")))
 }
