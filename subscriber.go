@@ -78,6 +78,11 @@ func (s *Subscriber) Dropped() uint64 { return s.dropped.Load() }
 // Subscribe subscribes to topic. Subscribing twice to one topic delivers every message twice, as in
 // Phoenix. It returns ErrEmptyTopic, ErrNilSubscriber, ErrSubscriberClosed after Close, or ErrClosed
 // after the PubSub's Close. It waits only for the topic's partition lock, never on a subscriber.
+//
+// With an adapter that routes by topic (TopicRouter: redisadapter with RouteByTopic), broadcasts made on
+// other nodes reach the subscriber only once the transport has confirmed the topic's route, a round
+// trip after Subscribe returns when this node did not receive the route already: broadcasts made in
+// between may be missed, and no Gap reports them. SubscribeContext waits for that confirmation.
 func (s *Subscriber) Subscribe(topic string, opts ...SubscribeOption) error {
 	if s == nil {
 		return ErrNilSubscriber

@@ -11,6 +11,20 @@
 // (phx:{name}:broadcast) and one per node (phx:{name}:node:<node>), for direct broadcasts and the
 // node's liveness probe. Every node subscribes to the broadcast channel and to its own.
 //
+// # Routing by topic
+//
+// With Config.RouteByTopic, broadcasts go to the channel of their topic's bucket (phx:{name}:b:<hex>,
+// the FNV-1a hash of the topic modulo Buckets) instead of the broadcast channel, and a node subscribes
+// to a bucket while one of its subscribers holds a topic in it (the PubSub tells the adapter of each
+// topic's first and last local subscription: pubsub.TopicRouter), leaving it RouteLinger after the
+// last. A node then reads about its subscribers' share of the traffic. SUBSCRIBE and UNSUBSCRIBE go out
+// in batches from a goroutine of the adapter's, never from Subscribe; pubsub.Subscriber.SubscribeContext
+// waits until Redis confirms a topic's bucket. Topics with one of BroadcastPrefixes (the tracker's
+// gossip) stay on the broadcast channel. On a *redis.ClusterClient routing uses sharded pub/sub:
+// SPUBLISH, and SSUBSCRIBE on one connection per partition of buckets, each partition in one slot, with
+// recovery when a slot moves or a master fails over. docs/operations.md tells when to route and how to
+// size it.
+//
 // # Sending
 //
 // A node publishes through one goroutine that batches every frame queued while a pipeline is in flight

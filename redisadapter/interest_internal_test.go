@@ -390,3 +390,35 @@ func TestBucketStateSize(t *testing.T) {
 		runtime.KeepAlive(topics)
 	})
 }
+
+// Sharded channel names: each partition's hash tag lies in its share of the slots, every bucket's
+// channel carries its partition's tag, and crc16 is Redis Cluster's.
+func TestShardedRouteNames(t *testing.T) {
+	if got := crc16("123456789"); got != 0x31c3 {
+		t.Fatalf("crc16 = %#x, want 0x31c3 (CRC-16/XMODEM)", got)
+	}
+	cfg, _ := Config{URL: "redis://x", RouteByTopic: true, Buckets: 1 << 18, Partitions: 16}.withDefaults()
+	r := newRoutes(cfg)
+	r.shard("phx", "app", 16)
+	for p, prefix := range r.partPrefix {
+		open, close := strings.IndexByte(prefix, '{'), strings.IndexByte(prefix, '}')
+		slot := int(crc16(prefix[open+1:close])) % clusterSlots
+		if slot < p*clusterSlots/16 || slot >= (p+1)*clusterSlots/16 {
+			t.Errorf("partition %d: tag %q in slot %d", p, prefix[open+1:close], slot)
+		}
+	}
+	for _, b := range []int{0, 1, 15, 16, 17, 4095, 1<<18 - 1} {
+		name, _ := r.channel(b)
+		if !strings.HasPrefix(name, r.partPrefix[b%16]) || r.bucketOf(name) != b || r.partition(b) != b%16 {
+			t.Errorf("bucket %d: channel %q parses as %d", b, name, r.bucketOf(name))
+		}
+		other := r.partPrefix[(b+1)%16] + name[strings.LastIndexByte(name, ':')+1:]
+		if r.bucketOf(other) != -1 {
+			t.Errorf("%q (another partition's tag) parsed as a bucket", other)
+		}
+	}
+	scope := partitionScope{r, r.partition(r.route("room"))}
+	if !scope.Affects("room") || scope.Affects("phx_presence:x") || scope.String() == "" {
+		t.Errorf("partition scope %v", scope)
+	}
+}

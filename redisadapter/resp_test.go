@@ -316,3 +316,31 @@ func FuzzRESPReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBucketOf parses arbitrary channel names, as Redis hands them over: a name is a bucket's channel
+// exactly when the channel the routes build for that bucket is the same name.
+func FuzzBucketOf(f *testing.F) {
+	for _, seed := range []string{"phx:{app}:b:2a", "phx:{app}:b:0", "phx:{app}:b:", "phx:{app}:b:03ffff", "phx:{app.3.17}:b:13", "phx:{app}:broadcast", "phx:{", ":"} {
+		f.Add(seed)
+	}
+	cfg, err := Config{URL: "redis://x", RouteByTopic: true, Buckets: 1 << 18}.withDefaults()
+	if err != nil {
+		f.Fatal(err)
+	}
+	single, sharded := newRoutes(cfg), newRoutes(cfg)
+	single.chPrefix = newChannels("phx", "app").routePrefix()
+	sharded.shard("phx", "app", 16)
+	f.Fuzz(func(t *testing.T, channel string) {
+		for _, r := range []*routes{single, sharded} {
+			b := r.bucketOf(channel)
+			if b < -1 || b >= r.buckets {
+				t.Fatalf("bucketOf(%q) = %d, out of range", channel, b)
+			}
+			if b >= 0 {
+				if name, _ := r.channel(b); name != channel {
+					t.Fatalf("bucketOf(%q) = %d, whose channel is %q", channel, b, name)
+				}
+			}
+		}
+	})
+}
