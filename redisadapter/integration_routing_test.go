@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/redisadapter"
 )
@@ -257,4 +259,34 @@ func TestSubscribeContextCanceled(t *testing.T) {
 		t.Fatalf("SubscribeContext with a canceled context: %v", err)
 	}
 	subscribeCtx(t, s, "room") // the subscription stayed; now confirmed
+}
+
+// A client the adapter cannot subscribe with itself (here, one with an OnConnect) falls back to
+// go-redis's subscription: buckets are subscribed, confirmed and left through it too.
+func TestRoutedOnGoRedisSubscription(t *testing.T) {
+	_, url := miniURL(t)
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.OnConnect = func(context.Context, *redis.Conn) error { return nil }
+	client := redis.NewClient(opt)
+	t.Cleanup(func() { client.Close() })
+	name := uniqueName(t)
+	a, _ := routedNode(t, url, name, "a", time.Minute)
+	b, ab := startNode(t, name, redisadapter.Config{Client: client, NodeName: "b", RouteByTopic: true, RouteLinger: 20 * time.Millisecond}, pubsub.Config{})
+	s := newSub(t, b)
+	subscribeCtx(t, s, "room")
+	if err := a.Broadcast(ctx, "room", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if msg := receive(t, s); msg.Payload != "hi" {
+		t.Fatalf("got %+v", msg)
+	}
+	if err := s.Unsubscribe("room"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the bucket left", func() bool {
+		return ab.Routing().Held == 0 && ab.Routing().Pending == 0 && ab.Stats().RouteUnsubscribes == 1
+	})
 }
