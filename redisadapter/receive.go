@@ -239,7 +239,7 @@ func (a *Adapter) handleEvent(ev event) {
 }
 
 // handle hands one message from Redis to the PubSub, unless it is too large or is a probe (the
-// adapter's own business). It runs on the read loop's goroutine only. Unless owned, channel and
+// adapter's own business). It runs on a read loop: the subscription's, or a sharded partition's (concurrently). Unless owned, channel and
 // payload alias the subscription's buffers: they are valid during the call only, and what the PubSub
 // is handed is a copy (it keeps parts of a frame in the messages it delivers). Dropping a frame
 // allocates nothing.
