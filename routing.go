@@ -22,6 +22,12 @@ import (
 //   - waits in Subscriber.SubscribeContext until the adapter says the topic's route is received
 //     (AwaitTopic).
 //
+// A TopicRouter keeps Adapter's contract with two differences: a broadcast reaches the nodes that
+// receive its topic's route (those that declared interest in a topic of it, once AwaitTopic would
+// return), not every node; and sentence 3's order holds per route (broadcasts on different routes may
+// arrive in any order). Direct broadcasts are unchanged. pubsubtest.RunAdapter checks routers so: it
+// declares interest in its topics on every node and checks order per route.
+//
 // An adapter that implements TopicRouter but returns 0 from Routes does not route: the PubSub then
 // never calls its other methods. The host an adapter is started with implements RoutedHost.
 type TopicRouter interface {

@@ -26,6 +26,10 @@ type adapterCluster struct {
 	hosts    []*fakeHost
 	carrier  bool // the adapters carry messages (pubsub.MessageCarrier)
 	local    bool // the adapters have no other nodes (pubsub.LocalOnly)
+	// router is the first adapter, when the adapters route by topic (pubsub.TopicRouter with Routes
+	// above 0): start then declares interest in the suite's topics on every node, and order is checked
+	// per route (the contract's order holds per route for a router).
+	router pubsub.TopicRouter
 
 	mu     sync.Mutex
 	closed []bool // Close has been called on the adapter
@@ -112,6 +116,47 @@ func (c *adapterCluster) start(t *testing.T) {
 			broke(t, ruleNodeName, "node %d: NodeName was %q before Start and is %q after", i, c.names[i], got)
 		}
 	}
+	c.interest(t)
+}
+
+// interest makes every node of a cluster of routers hold the suite's topics, as a PubSub whose
+// subscribers hold them would, and waits until each node receives them (TopicRouter.AwaitTopic).
+func (c *adapterCluster) interest(t *testing.T) {
+	t.Helper()
+	if len(c.adapters) == 0 {
+		return
+	}
+	r, ok := c.adapters[0].(pubsub.TopicRouter)
+	if !ok || r.Routes() <= 0 {
+		return
+	}
+	c.router = r
+	for i, a := range c.adapters {
+		ar, ok := a.(pubsub.TopicRouter)
+		if !ok {
+			brokeFatal(t, ruleStartReady, "node %d is not a pubsub.TopicRouter, node 0 is", i)
+		}
+		for k := range suiteTopics {
+			ar.Interest(frameID{seq: k}.topic(), true)
+		}
+		for k := range suiteTopics {
+			ctx, cancel := context.WithTimeout(t.Context(), adapterStartTimeout)
+			err := ar.AwaitTopic(ctx, frameID{seq: k}.topic())
+			cancel()
+			if err != nil {
+				brokeFatal(t, ruleStartReady, "node %d: AwaitTopic(%q): %v", i, frameID{seq: k}.topic(), err)
+			}
+		}
+	}
+}
+
+// routeOf returns the route order is checked within for the frame numbered seq: its topic's route for
+// a cluster of routers, else 0 (one order for the whole stream).
+func (c *adapterCluster) routeOf(seq int) int {
+	if c.router == nil {
+		return 0
+	}
+	return c.router.Route(frameID{seq: seq}.topic())
 }
 
 // close closes adapter i, once, and reports a Close that does not return within the close timeout; a

@@ -48,7 +48,10 @@ func (id frameID) String() string { return fmt.Sprintf("%d of stream %s", id.seq
 
 // topic is the Frame.Topic the frame is sent with: a few topics per stream, so that an adapter that
 // routes by topic shows whether it keeps order across topics.
-func (id frameID) topic() string { return "pubsubtest.t" + strconv.Itoa(id.seq%4) }
+func (id frameID) topic() string { return "pubsubtest.t" + strconv.Itoa(id.seq%suiteTopics) }
+
+// suiteTopics is how many topics the suite's frames are spread over.
+const suiteTopics = 4
 
 // appendFrame appends the bytes of frame id of the cluster with token to b.
 func appendFrame(b []byte, token string, id frameID) []byte {

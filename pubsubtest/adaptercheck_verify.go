@@ -1,6 +1,7 @@
 package pubsubtest
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -42,12 +43,12 @@ func (c *adapterCluster) expectStream(t testing.TB, rule sentence, node int, str
 }
 
 // verifyStream checks what node has received of stream: each frame at most once, and, if ordered, in
-// the order sent. Call it after the frames have arrived and the quiet period has passed, so that
-// duplicates have had the time to arrive too.
+// the order sent (for routers, within each route). Call it after the frames have arrived and the quiet
+// period has passed, so that duplicates have had the time to arrive too.
 func (c *adapterCluster) verifyStream(t testing.TB, node int, stream string, ordered bool) {
 	t.Helper()
 	seen := map[int]int{}
-	highest := 0
+	highestOf := map[int]int{} // by route
 	reported, dup := false, false
 	for _, q := range c.hosts[node].seqs(stream) {
 		seen[q]++
@@ -58,11 +59,15 @@ func (c *adapterCluster) verifyStream(t testing.TB, node int, stream string, ord
 		if seen[q] > 1 {
 			continue
 		}
-		if ordered && q < highest && !reported {
+		route := 0
+		if strings.Contains(stream, ">*/") { // a broadcast: in order per route (direct frames: overall)
+			route = c.routeOf(q)
+		}
+		if highest := highestOf[route]; ordered && q < highest && !reported {
 			broke(t, ruleOrder, "node %d received frame %d of stream %s before frame %d", node, highest, stream, q)
 			reported = true
 		}
-		highest = max(highest, q)
+		highestOf[route] = max(highestOf[route], q)
 	}
 }
 

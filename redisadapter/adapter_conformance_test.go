@@ -122,3 +122,138 @@ func closeAdapters(adapters []pubsub.Adapter) {
 		a.Close()
 	}
 }
+
+// TestAdapterContractRoutedMiniredis is TestAdapterContractMiniredis with RouteByTopic: the suite
+// declares interest in its topics on every node (pubsub.TopicRouter), and checks order per route.
+func TestAdapterContractRoutedMiniredis(t *testing.T) {
+	var servers sync.Map // pubsub.Adapter → *miniredis.Miniredis
+	pubsubtest.RunAdapter(t, func(t testing.TB, n int, name string) []pubsub.Adapter {
+		m := miniredis.RunT(t)
+		adapters := make([]pubsub.Adapter, n)
+		for i := range adapters {
+			a, err := redisadapter.New(redisadapter.Config{URL: "redis://" + m.Addr() + "/0", NodeName: "node" + strconv.Itoa(i), RouteByTopic: true})
+			if err != nil {
+				closeAdapters(adapters[:i])
+				t.Fatal(err)
+			}
+			servers.Store(pubsub.Adapter(a), m)
+			adapters[i] = a
+		}
+		return adapters
+	}, pubsubtest.AdapterFeatures{
+		Nodes: 3,
+		Disrupt: func(t testing.TB, a pubsub.Adapter) {
+			v, _ := servers.Load(a)
+			m := v.(*miniredis.Miniredis)
+			m.Close()
+			if err := m.Restart(); err != nil {
+				t.Fatalf("restart miniredis: %v", err)
+			}
+		},
+	})
+}
+
+// TestAdapterContractRoutedRealRedis is TestAdapterContractRealRedis with RouteByTopic.
+func TestAdapterContractRoutedRealRedis(t *testing.T) {
+	url := realRedisURL(t)
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clientNames sync.Map
+	var seq atomic.Int64
+	admin := plainClient(t, url)
+	pubsubtest.RunAdapter(t, func(t testing.TB, n int, name string) []pubsub.Adapter {
+		adapters := make([]pubsub.Adapter, n)
+		for i := range adapters {
+			o := *opt
+			o.ClientName = fmt.Sprintf("pubsubtest-routed-%d-%d", time.Now().UnixNano(), seq.Add(1))
+			o.MaxRetries = -1
+			client := redis.NewClient(&o)
+			t.Cleanup(func() { client.Close() })
+			a, err := redisadapter.New(redisadapter.Config{Client: client, NodeName: "node" + strconv.Itoa(i), RouteByTopic: true})
+			if err != nil {
+				closeAdapters(adapters[:i])
+				t.Fatal(err)
+			}
+			clientNames.Store(pubsub.Adapter(a), o.ClientName)
+			adapters[i] = a
+		}
+		return adapters
+	}, pubsubtest.AdapterFeatures{
+		Nodes: 3,
+		Disrupt: func(t testing.TB, a pubsub.Adapter) {
+			v, _ := clientNames.Load(a)
+			killPubSubConn(t, admin, v.(string))
+		},
+	})
+}
+
+// TestAdapterContractShardedCluster checks the sharded adapter (RouteByTopic on a *redis.ClusterClient)
+// against the contract on the real cluster. Disrupt kills, on every master, the node's subscription
+// connections (its classic one and its partitions').
+func TestAdapterContractShardedCluster(t *testing.T) {
+	c := realCluster(t, false)
+	var clientNames sync.Map
+	var seq atomic.Int64
+	pubsubtest.RunAdapter(t, func(t testing.TB, n int, name string) []pubsub.Adapter {
+		adapters := make([]pubsub.Adapter, n)
+		for i := range adapters {
+			clientName := fmt.Sprintf("pubsubtest-sharded-%d-%d", time.Now().UnixNano(), seq.Add(1))
+			client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.seeds, MaxRetries: -1, ClientName: clientName})
+			t.Cleanup(func() { client.Close() })
+			a, err := redisadapter.New(redisadapter.Config{Client: client, NodeName: "node" + strconv.Itoa(i), RouteByTopic: true})
+			if err != nil {
+				closeAdapters(adapters[:i])
+				t.Fatal(err)
+			}
+			clientNames.Store(pubsub.Adapter(a), clientName)
+			adapters[i] = a
+		}
+		return adapters
+	}, pubsubtest.AdapterFeatures{
+		Nodes: 3,
+		Disrupt: func(t testing.TB, a pubsub.Adapter) {
+			v, _ := clientNames.Load(a)
+			killed := 0
+			for _, n := range c.nodes() {
+				if n.master {
+					killed += killNamedPubSubConns(t, c.server(n.addr), v.(string))
+				}
+			}
+			if killed == 0 {
+				t.Fatalf("no subscription connection named %q on any master", v)
+			}
+		},
+	})
+}
+
+// killNamedPubSubConns closes, with CLIENT KILL ID, every subscription connection named clientName on
+// the server admin talks to, and returns how many.
+func killNamedPubSubConns(t testing.TB, admin *redis.Client, clientName string) int {
+	t.Helper()
+	list, err := admin.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
+	if err != nil {
+		t.Fatalf("CLIENT LIST TYPE pubsub: %v", err)
+	}
+	killed := 0
+	for _, line := range strings.Split(list, "\n") {
+		var id string
+		named := false
+		for _, field := range strings.Fields(line) {
+			k, v, _ := strings.Cut(field, "=")
+			switch {
+			case k == "id":
+				id = v
+			case k == "name" && v == clientName:
+				named = true
+			}
+		}
+		if named {
+			if err := admin.ClientKillByFilter(ctx, "ID", id).Err(); err == nil {
+				killed++
+			}
+		}
+	}
+	return killed
+}
