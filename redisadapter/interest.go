@@ -315,8 +315,16 @@ func (t *bucketTable) reconcile() time.Duration {
 	var needed, released []int
 	var releasedSubs []subscription
 	t.mu.Lock()
+	// At most reconcileBatch buckets per hold of the lock, which interest (so Subscribe, under a
+	// registry lock) waits for; the rest in the next round, at once.
+	more := false
+	todo := t.dirty
+	if len(todo) > reconcileBatch {
+		todo, more = todo[:reconcileBatch], true
+	}
 	kept := t.dirty[:0]
-	for _, b := range t.dirty {
+	progressed := false // a queued bucket had a connection: another round can do more
+	for _, b := range todo {
 		bk := t.table[b]
 		if bk == nil || !bk.queued {
 			continue
@@ -330,6 +338,7 @@ func (t *bucketTable) reconcile() time.Duration {
 			continue
 		}
 		bk.queued = false
+		progressed = true
 		switch {
 		case bk.topics > 0 && !bk.subscribed:
 			bk.subscribed = true
@@ -340,11 +349,19 @@ func (t *bucketTable) reconcile() time.Duration {
 			t.del(b)
 		}
 	}
+	if more {
+		kept = append(kept, t.dirty[reconcileBatch:]...) // kept ≤ reconcileBatch ≤ the start of what it copies
+		more = progressed                                // else they wait for attach, which pokes
+	}
 	clear(t.dirty[len(kept):])
 	t.dirty = kept
 	now := time.Now().UnixNano()
 	var next time.Duration
-	for t.lingerAt < len(t.lingering) {
+	for n := 0; t.lingerAt < len(t.lingering); n++ {
+		if n == reconcileBatch {
+			more = true
+			break
+		}
 		e := t.lingering[t.lingerAt]
 		if wait := e.idle + t.linger - now; wait > 0 {
 			next = time.Duration(wait)
@@ -406,8 +423,14 @@ func (t *bucketTable) reconcile() time.Duration {
 	for i, p := range released {
 		t.release(p, releasedSubs[i])
 	}
+	if more {
+		t.poke()
+	}
 	return next
 }
+
+// reconcileBatch bounds the buckets one round of reconcile looks at with the lock held.
+const reconcileBatch = 4096
 
 // routeStats reads the table's gauges.
 func (t *bucketTable) routeStats() (held, effective, pending int) {

@@ -422,3 +422,35 @@ func TestShardedRouteNames(t *testing.T) {
 		t.Errorf("partition scope %v", scope)
 	}
 }
+
+// More queued buckets than one round takes go out over several rounds; with no connection they wait
+// for attach without spinning.
+func TestBucketTableLargeBacklog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tb, sub, _ := newTestTableBuckets(t, time.Hour, 1<<16)
+		tb.detach(0)
+		const n = 3 * reconcileBatch
+		seen := make(map[int]bool)
+		for i := 0; len(seen) < n; i++ {
+			topic := "t" + strconv.Itoa(i)
+			if b := tb.routes.route(topic); !seen[b] {
+				seen[b] = true
+				tb.interest(topic, true)
+			}
+		}
+		synctest.Wait() // no connection: nothing sent, and run is idle (a spinning run never lets Wait return)
+		if got := sub.take(); len(got) != 0 {
+			t.Fatalf("%d commands without a connection", len(got))
+		}
+		next := &fakeSub{}
+		tb.attach(0, next)
+		synctest.Wait()
+		channels := 0
+		for _, c := range next.take() {
+			channels += len(splitFields(c)) - 1
+		}
+		if channels != n {
+			t.Fatalf("%d channels subscribed, want %d", channels, n)
+		}
+	})
+}
