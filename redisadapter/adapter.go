@@ -153,7 +153,11 @@ func (a *Adapter) Broadcast(ctx context.Context, f pubsub.Frame) error {
 	if a.table != nil {
 		if b := a.routes.route(f.Topic); b >= 0 {
 			name, arg := a.routes.channel(b)
-			return a.pub.publishBoxed(ctx, name, arg, a.shards != nil, f.Bytes)
+			shard := -1
+			if a.shards != nil {
+				shard = a.routes.partition(b)
+			}
+			return a.pub.publishBoxed(ctx, name, arg, shard, f.Bytes)
 		}
 	}
 	return a.pub.publish(ctx, a.bcast, f.Bytes)

@@ -37,7 +37,7 @@ const publishTimeout = 10 * time.Second
 type request struct {
 	channel string
 	arg     any    // channel boxed by the caller (a bucket's channel), or nil
-	sharded bool   // SPUBLISH (a bucket's channel on a Redis Cluster), not PUBLISH
+	shard   int    // ≥ 0: SPUBLISH on a channel of this partition (a bucket's, on a Redis Cluster); -1: PUBLISH
 	frame   []byte // the caller's frame until taken, then the publisher's copy
 	state   atomic.Int32
 	done    chan error // capacity 1
@@ -110,6 +110,9 @@ type publisher struct {
 	// Owned by the publisher goroutine.
 	buf         []byte         // the frames of the batch in flight, copied from their callers
 	cmds        []*pubCmd      // reusable PUBLISH commands, one per frame of a batch
+	shardCmds   [][]*pubCmd    // reusable SPUBLISH commands, per partition: one per frame of the partition in a batch
+	shardNext   []int          // per partition, how many of its commands the batch uses
+	shardsUsed  []int          // the partitions the batch uses
 	cmders      []redis.Cmder  // the same, as go-redis takes them
 	channelArgs map[string]any // channel names boxed once, for the commands' arguments
 	ctx         context.Context
@@ -150,6 +153,40 @@ func newPubCmd() *pubCmd {
 		return nil
 	}
 	return c
+}
+
+// shardCommand returns a SPUBLISH of r, a command reused from r's partition's own set: go-redis caches
+// a command's slot in it (beyond our reach), so a command is reused only for channels of one partition,
+// which share one slot.
+func (p *publisher) shardCommand(r *request) redis.Cmder {
+	for len(p.shardCmds) <= r.shard {
+		p.shardCmds = append(p.shardCmds, nil)
+		p.shardNext = append(p.shardNext, 0)
+	}
+	k := p.shardNext[r.shard]
+	if k == 0 {
+		p.shardsUsed = append(p.shardsUsed, r.shard)
+	}
+	p.shardNext[r.shard]++
+	for len(p.shardCmds[r.shard]) <= k {
+		c := newPubCmd()
+		if c != nil {
+			c.args[0] = spublishName
+		}
+		p.shardCmds[r.shard] = append(p.shardCmds[r.shard], c)
+	}
+	c := p.shardCmds[r.shard][k]
+	if c == nil { // this go-redis copies arguments: a command of its own
+		cmd := redis.NewIntCmd(context.Background(), spublishName, r.arg, r.frame)
+		routeBySlot(cmd)
+		return cmd
+	}
+	routeBySlot(c.cmd)
+	c.args[1] = r.arg
+	c.frame.b = r.frame
+	c.cmd.SetErr(nil)
+	c.cmd.SetVal(0)
+	return c.cmd
 }
 
 // spublishName is SPUBLISH's name, boxed once.
@@ -211,14 +248,16 @@ var errPublisherClosed = fmt.Errorf("redisadapter: %w", pubsub.ErrClosed)
 // only read, and only until publish returns. An error wraps ErrMaybeDelivered when the frame may have
 // been published anyway.
 func (p *publisher) publish(ctx context.Context, channel string, frame []byte) error {
-	return p.publishBoxed(ctx, channel, nil, false, frame)
+	return p.publishBoxed(ctx, channel, nil, -1, frame)
 }
 
 // publishBoxed is publish with channel already boxed in arg (nil: the publisher boxes it), for
 // channels too many to cache by name (the buckets of Config.RouteByTopic).
-func (p *publisher) publishBoxed(ctx context.Context, channel string, arg any, sharded bool, frame []byte) error {
+//
+// shard ≥ 0 makes it a SPUBLISH of a channel of that partition (all of whose channels are in one slot).
+func (p *publisher) publishBoxed(ctx context.Context, channel string, arg any, shard int, frame []byte) error {
 	r := requests.Get().(*request)
-	r.channel, r.arg, r.sharded, r.frame = channel, arg, sharded, frame
+	r.channel, r.arg, r.shard, r.frame = channel, arg, shard, frame
 	r.state.Store(queued)
 	p.mu.Lock()
 	select {
@@ -394,6 +433,15 @@ func (p *publisher) send(pipe redis.Pipeliner, batch []*request) {
 			p.cmds[i].frame.b = nil
 		}
 	}
+	for _, part := range p.shardsUsed {
+		for _, c := range p.shardCmds[part][:p.shardNext[part]] {
+			if c != nil {
+				c.frame.b = nil
+			}
+		}
+		p.shardNext[part] = 0
+	}
+	p.shardsUsed = p.shardsUsed[:0]
 	clear(cmders)
 }
 
@@ -409,12 +457,8 @@ func (p *publisher) single(ctx context.Context, cmd redis.Cmder) error {
 
 // command returns the i-th command of the batch, set to publish r.
 func (p *publisher) command(i int, r *request) redis.Cmder {
-	if r.sharded {
-		// A SPUBLISH of a bucket's channel: a command of its own, as the channels of a batch lie in many
-		// slots and go-redis caches a command's slot in it, beyond our reach.
-		cmd := redis.NewIntCmd(context.Background(), spublishName, r.arg, r.frame)
-		routeBySlot(cmd)
-		return cmd
+	if r.shard >= 0 {
+		return p.shardCommand(r)
 	}
 	for len(p.cmds) <= i {
 		p.cmds = append(p.cmds, newPubCmd())
