@@ -88,6 +88,11 @@
 //
 //	contract 3 ("Frames whose calls do not overlap must reach every other node in the order of the calls"): node 1 received frame 17 of stream 0>*/seq before frame 16
 //
+// An adapter that routes by topic (pubsub.TopicRouter, with Routes above 0) is checked as its contract
+// says: after starting the adapters, the suite declares interest in its topics on every node
+// (Interest, then AwaitTopic), and checks the order of broadcasts per route. Run's checks subscribe
+// with SubscribeContext, so they hold for routers too.
+//
 // An adapter author writes one more test, with a factory that makes n unstarted adapters on one
 // transport (the suite starts and closes them):
 //
