@@ -79,6 +79,12 @@ func TestRoutedReceivesOnlyItsBuckets(t *testing.T) {
 			if got, want := ab.Stats().Received, uint64(rounds+others); got != want {
 				t.Errorf("b received %d frames, want %d (its bucket's only)", got, want)
 			}
+			if n := ab.BucketTopics(ab.Route("mine")); n != 1 {
+				t.Errorf("BucketTopics of mine's bucket = %d, want 1", n)
+			}
+			if ab.BucketTopics(-1) != 0 || ab.BucketTopics(redisadapter.DefaultBuckets) != 0 {
+				t.Error("BucketTopics out of range is not 0")
+			}
 			if r := ab.Routing(); r.Held != 1 || r.Effective != 1 || r.Pending != 0 {
 				t.Errorf("Routing = %+v, want one bucket held and effective", r)
 			}

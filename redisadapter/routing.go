@@ -80,3 +80,12 @@ func (a *Adapter) TopicChannel(topic string) string {
 	}
 	return a.bcast
 }
+
+// BucketTopics returns how many topics that local subscribers hold map to bucket (0 without routing,
+// or for a bucket out of range): the bucket's subscription count on this node.
+func (a *Adapter) BucketTopics(bucket int) int {
+	if a.table == nil || bucket < 0 || bucket >= a.routes.buckets {
+		return 0
+	}
+	return a.table.topicsIn(bucket)
+}
