@@ -2,10 +2,13 @@ package redisadapter_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/pubsubtest"
@@ -209,4 +212,20 @@ func TestShardedFailover(t *testing.T) {
 	t.Logf("killed %s; delivery resumed %v after the kill (silence %v); %d acknowledged lost; %d failed",
 		owner.addr, resumed.Sub(killed).Round(time.Millisecond), silence.Round(time.Millisecond), len(lost), s.errors.Load())
 	t.Logf("b: %+v", as[1].Stats())
+}
+
+// A ClusterClient that reads from replicas cannot carry sharded subscriptions the adapter can watch:
+// New fails at once, with an error that says why.
+func TestShardedRefusesReplicaReads(t *testing.T) {
+	c := realCluster(t, false)
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.seeds, MaxRetries: -1, ReadOnly: true})
+	t.Cleanup(func() { client.Close() })
+	a, err := redisadapter.New(redisadapter.Config{Client: client, NodeName: "a", RouteByTopic: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pubsub.New(ctx, pubsub.Config{Name: uniqueName(t), Adapter: a})
+	if !errors.Is(err, pubsub.ErrInvalidConfig) || !strings.Contains(err.Error(), "reads from masters") {
+		t.Fatalf("pubsub.New: %v, want an ErrInvalidConfig about reading from masters", err)
+	}
 }
