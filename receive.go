@@ -48,12 +48,10 @@ func (ps *PubSub) handleRoutedFrame(arrived int, frame string) error {
 	}
 	route := -1 // the stream's route: a direct frame's stream is not routed
 	if f.Kind == wire.KindBroadcast {
-		if arrived != routeUnchecked {
-			if err := ps.checkRoute(arrived, f.Topic, f.Origin); err != nil {
-				return err
-			}
-		}
 		route = ps.routeOf(f.Topic)
+		if arrived != routeUnchecked && arrived != route {
+			return ps.misrouted(arrived, route, f.Topic, f.Origin)
+		}
 	}
 	now := ps.coarseNow()
 	signed := len(ps.cfg.Secrets) > 0

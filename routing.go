@@ -120,11 +120,8 @@ func (ps *PubSub) scopeOf(route int) GapScope {
 	return routeScope{router: ps.router, route: route}
 }
 
-// checkRoute refuses a broadcast frame on topic that arrived on another route than the topic's.
-func (ps *PubSub) checkRoute(arrived int, topic, origin string) error {
-	if want := ps.routeOf(topic); want != arrived {
-		return ps.drop(&ps.stats.misrouted, "misrouted", fmt.Errorf("%w: frame on topic %q from node %q arrived on route %d, the topic's route is %d",
-			ErrBadFrame, topic, origin, arrived, want))
-	}
-	return nil
+// misrouted drops a broadcast frame on topic that arrived on another route than the topic's (want).
+func (ps *PubSub) misrouted(arrived, want int, topic, origin string) error {
+	return ps.drop(&ps.stats.misrouted, "misrouted", fmt.Errorf("%w: frame on topic %q from node %q arrived on route %d, the topic's route is %d",
+		ErrBadFrame, topic, origin, arrived, want))
 }
