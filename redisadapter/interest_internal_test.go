@@ -454,3 +454,35 @@ func TestBucketTableLargeBacklog(t *testing.T) {
 		}
 	})
 }
+
+func TestRoutingConfig(t *testing.T) {
+	for _, bad := range []Config{
+		{URL: "redis://x", Buckets: 3},
+		{URL: "redis://x", Buckets: -1},
+		{URL: "redis://x", Buckets: MaxBuckets * 2},
+		{URL: "redis://x", Partitions: -1},
+		{URL: "redis://x", Partitions: MaxPartitions + 1},
+		{URL: "redis://x", Buckets: 8, Partitions: 16},
+		{URL: "redis://x", RouteLinger: -time.Second},
+		{URL: "redis://x", BroadcastPrefixes: []string{"phx_presence:", ""}},
+	} {
+		if _, err := bad.withDefaults(); !errors.Is(err, pubsub.ErrInvalidConfig) {
+			t.Errorf("%+v: %v, want ErrInvalidConfig", bad, err)
+		}
+	}
+	c, err := Config{URL: "redis://x"}.withDefaults()
+	if err != nil || c.Buckets != DefaultBuckets || c.Partitions != DefaultPartitions || c.RouteLinger != DefaultRouteLinger ||
+		!slices.Equal(c.BroadcastPrefixes, DefaultBroadcastPrefixes) {
+		t.Errorf("defaults: %+v, %v", c, err)
+	}
+	prefixes := []string{"gossip:"}
+	c, _ = Config{URL: "redis://x", BroadcastPrefixes: prefixes, Buckets: 4}.withDefaults()
+	prefixes[0] = "changed"
+	if c.BroadcastPrefixes[0] != "gossip:" || c.Partitions != 4 {
+		t.Errorf("config %+v: the prefixes must be copied, Partitions at most Buckets", c)
+	}
+	c, _ = Config{URL: "redis://x", BroadcastPrefixes: []string{}}.withDefaults()
+	if len(c.BroadcastPrefixes) != 0 {
+		t.Errorf("an empty BroadcastPrefixes became %v", c.BroadcastPrefixes)
+	}
+}
