@@ -9,7 +9,7 @@ var known = func() map[string]Atom {
 		"except", "only", "Elixir.Phoenix.PubSub", "Elixir.Phoenix.Channel.Server",
 		"Elixir.Phoenix.Socket.Broadcast", "__struct__", "topic", "event", "payload",
 		"pub", "heartbeat", "transfer_req", "transfer_ack", "graceful_permdown", "empty",
-		"ok", "error", "undefined", "metas", "phx_ref", "phx_ref_prev",
+		"ok", "error", "undefined", "metas", "phx_ref", "phx_ref_prev", "nil", "true", "false",
 	} {
 		m[string(a)] = a
 	}

@@ -6,7 +6,9 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"sync"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Decode decodes one external term (starting with the version byte 131, possibly compressed) with
@@ -14,6 +16,22 @@ import (
 // returns. Errors wrap one of ErrVersion, ErrTruncated, ErrTrailing, ErrTooDeep, ErrTooLarge,
 // ErrTooManyAtoms, ErrBadAtom, ErrDuplicateKey, ErrUnsupported or ErrMalformed.
 func Decode(b []byte, lim Limits) (any, error) {
+	return decode(b, "", lim)
+}
+
+// DecodeString is Decode for a term held in a string (as go-redis hands over a message's payload). The
+// binaries of a term of up to ShareLimit bytes share its memory instead of being copied: a value kept
+// from such a term keeps those bytes alive.
+func DecodeString(s string, lim Limits) (any, error) {
+	return decode(unsafe.Slice(unsafe.StringData(s), len(s)), s, lim)
+}
+
+// ShareLimit is the size up to which the binaries of a term are substrings of one copy of the whole
+// term (one allocation instead of one per binary); a value kept from it keeps at most that many bytes
+// alive. Larger terms copy each binary.
+const ShareLimit = 4096
+
+func decode(b []byte, s string, lim Limits) (any, error) {
 	lim = lim.withDefaults()
 	if len(b) > lim.MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(b), lim.MaxSize)
@@ -22,15 +40,28 @@ func Decode(b []byte, lim Limits) (any, error) {
 		return nil, ErrVersion
 	}
 	body := b[1:]
+	if s != "" {
+		s = s[1:]
+	}
 	if len(body) > 0 && body[0] == tagCompressed {
 		inflated, release, err := inflate(body[1:], lim.MaxSize)
 		if err != nil {
 			return nil, err
 		}
 		defer release()
-		body = inflated
+		body, s = inflated, ""
 	}
-	d := decoder{b: body, lim: &lim}
+	d := decoders.Get().(*decoder)
+	defer d.release()
+	d.b, d.off, d.depth, d.atoms, d.lim = body, 0, 0, 0, lim
+	switch {
+	case len(body) > ShareLimit:
+		d.str = ""
+	case s != "":
+		d.str = s
+	default:
+		d.str = string(body)
+	}
 	v, err := d.term()
 	if err != nil {
 		return nil, err
@@ -43,12 +74,41 @@ func Decode(b []byte, lim Limits) (any, error) {
 
 type decoder struct {
 	b     []byte
+	str   string // b as a string when binaries share it ("" otherwise)
 	off   int
 	depth int
 	atoms int
-	lim   *Limits
-	// scratch holds the pairs of the maps being decoded, innermost last.
-	scratch []Pair
+	lim   Limits
+	// keys and pairs hold the keys and pairs of the maps being decoded, innermost last; keys[i] is
+	// the binary key of pairs[i] when pairs[i].Key is nil and isStr[i].
+	keys  []string
+	isStr []bool
+	pairs []Pair
+}
+
+var decoders = sync.Pool{New: func() any { return &decoder{} }}
+
+func (d *decoder) release() {
+	d.b, d.str = nil, ""
+	if cap(d.pairs) > 1024 {
+		return
+	}
+	decoders.Put(d)
+}
+
+// binary returns n bytes as a string: a substring of d.str, or a copy.
+func (d *decoder) binary(n int) (string, error) {
+	if err := d.need(n); err != nil {
+		return "", err
+	}
+	var s string
+	if d.str != "" {
+		s = d.str[d.off : d.off+n]
+	} else {
+		s = string(d.b[d.off : d.off+n])
+	}
+	d.off += n
+	return s, nil
 }
 
 func (d *decoder) left() int { return len(d.b) - d.off }
@@ -172,8 +232,7 @@ func (d *decoder) term() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, _ := d.bytes(n)
-		return string(b), nil
+		return d.binary(n)
 	case tagBitBinary:
 		return d.bitBinary()
 	case tagNil:
@@ -418,34 +477,47 @@ func (d *decoder) mapTerm() (any, error) {
 	if err := d.enter(); err != nil {
 		return nil, err
 	}
-	// The pairs go to the scratch stack first (nested maps push above them), so that the map's Go
-	// type can be chosen once all its keys are known, keeping the wire order for a Map.
-	base := len(d.scratch)
+	// The pairs go to the stacks first (nested maps push above them), so that the map's Go type can
+	// be chosen once all its keys are known, keeping the wire order for a Map. Binary keys stay
+	// strings there, never boxed.
+	base := len(d.pairs)
 	strKeys := true
 	for i := 0; i < n; i++ {
-		k, err := d.term()
-		if err != nil {
+		var k any
+		var ks string
+		isStr := d.off+5 <= len(d.b) && d.b[d.off] == tagBinary
+		if isStr {
+			d.off++
+			kn, err := d.count(1)
+			if err != nil {
+				return nil, err
+			}
+			if ks, err = d.binary(kn); err != nil {
+				return nil, err
+			}
+		} else if k, err = d.term(); err != nil {
 			return nil, err
 		}
 		v, err := d.term()
 		if err != nil {
 			return nil, err
 		}
-		if _, ok := k.(string); !ok {
-			strKeys = false
-		}
-		d.scratch = append(d.scratch, Pair{k, v})
+		strKeys = strKeys && isStr
+		d.keys = append(d.keys, ks)
+		d.isStr = append(d.isStr, isStr)
+		d.pairs = append(d.pairs, Pair{k, v})
 	}
 	d.depth--
-	pairs := d.scratch[base:]
+	pairs, keys, isStr := d.pairs[base:], d.keys[base:], d.isStr[base:]
 	defer func() {
-		clear(pairs) // the scratch stack must not keep values alive
-		d.scratch = d.scratch[:base]
+		clear(pairs) // the stacks must not keep values alive
+		clear(keys)
+		d.pairs, d.keys, d.isStr = d.pairs[:base], d.keys[:base], d.isStr[:base]
 	}()
 	if strKeys {
 		m := make(map[string]any, n)
-		for _, p := range pairs {
-			m[p.Key.(string)] = p.Value
+		for i, p := range pairs {
+			m[keys[i]] = p.Value
 		}
 		if len(m) != n {
 			return nil, d.errf(ErrDuplicateKey, "a map of %d pairs has %d distinct binary keys", n, len(m))
@@ -453,7 +525,12 @@ func (d *decoder) mapTerm() (any, error) {
 		return m, nil
 	}
 	out := make(Map, n)
-	copy(out, pairs)
+	for i, p := range pairs {
+		if isStr[i] {
+			p.Key = keys[i]
+		}
+		out[i] = p
+	}
 	if err := checkDuplicates(out); err != nil {
 		return nil, d.errf(err, "in a map of %d pairs", n)
 	}

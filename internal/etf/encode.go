@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -352,8 +353,13 @@ func (e *Encoder) tuple(dst []byte, t Tuple, depth int) ([]byte, error) {
 	return dst, nil
 }
 
-// keyBufs holds the sorted keys of the maps being written.
-var keyBufs = sync.Pool{New: func() any { s := make([]string, 0, 16); return &s }}
+type strPair struct {
+	k string
+	v any
+}
+
+// strPairs holds the sorted pairs of the maps being written.
+var strPairs = sync.Pool{New: func() any { s := make([]strPair, 0, 16); return &s }}
 
 // stringMap writes a map with binary keys, in term order (byte order of the keys), as term_to_binary
 // writes maps of up to 32 keys.
@@ -361,25 +367,25 @@ func (e *Encoder) stringMap(dst []byte, m map[string]any, depth int) ([]byte, er
 	if err := e.enter(depth); err != nil {
 		return dst, err
 	}
-	kp := keyBufs.Get().(*[]string)
-	keys := (*kp)[:0]
-	for k := range m {
-		keys = append(keys, k)
+	pp := strPairs.Get().(*[]strPair)
+	ps := (*pp)[:0]
+	for k, v := range m {
+		ps = append(ps, strPair{k, v})
 	}
-	slices.Sort(keys)
+	slices.SortFunc(ps, func(a, b strPair) int { return strings.Compare(a.k, b.k) })
 	dst = append(dst, tagMap)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(keys)))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ps)))
 	var err error
-	for _, k := range keys {
-		dst = appendBinary(dst, k)
-		if dst, err = e.appendTerm(dst, m[k], depth+1); err != nil {
+	for _, p := range ps {
+		dst = appendBinary(dst, p.k)
+		if dst, err = e.appendTerm(dst, p.v, depth+1); err != nil {
 			break
 		}
 	}
-	clear(keys)
-	*kp = keys[:0]
-	if cap(keys) <= 1024 {
-		keyBufs.Put(kp)
+	clear(ps)
+	*pp = ps[:0]
+	if cap(ps) <= 1024 {
+		strPairs.Put(pp)
 	}
 	return dst, err
 }
