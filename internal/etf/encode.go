@@ -71,6 +71,21 @@ func (e *Encoder) compress(dst []byte, body int) ([]byte, error) {
 	return append(dst, z...), nil
 }
 
+// Raw is a term already encoded (without the version byte), which Append copies as it is, without
+// checking it or its atoms: for the fixed parts of a message that its sender built with AppendAtom.
+// Decode never returns one.
+type Raw []byte
+
+// AppendAtom appends the encoding of atom a (without the version byte) as Encoder does (legacy: as
+// Encoder.LegacyAtoms does), or returns ErrBadAtom for an atom longer than 255 characters or not UTF-8.
+func AppendAtom(dst []byte, a Atom, legacy bool) ([]byte, error) {
+	out, err := appendAtom(dst, string(a), legacy)
+	if err != nil {
+		return dst, fmt.Errorf("%w: %q", err, string(a))
+	}
+	return out, nil
+}
+
 var deflateBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 func (e *Encoder) maxDepth() int {
@@ -119,6 +134,8 @@ func (e *Encoder) appendTerm(dst []byte, v any, depth int) ([]byte, error) {
 		return appendFloat(dst, v)
 	case Atom:
 		return e.atom(dst, v)
+	case Raw:
+		return append(dst, v...), nil
 	case *big.Int:
 		if v == nil {
 			return dst, fmt.Errorf("%w: nil *big.Int", ErrUnencodable)

@@ -1,0 +1,52 @@
+package phoenixadapter
+
+import "github.com/phxgo/pubsub/internal/etf"
+
+// toElixir turns the Go values that have an Elixir struct counterpart into their terms: a
+// SocketBroadcast payload into %Phoenix.Socket.Broadcast{}. Everything else goes to the encoder as it is.
+func toElixir(v any) any {
+	switch b := v.(type) {
+	case SocketBroadcast:
+		return broadcastTerm(b)
+	case *SocketBroadcast:
+		if b != nil {
+			return broadcastTerm(*b)
+		}
+	}
+	return v
+}
+
+// broadcastTerm is %Phoenix.Socket.Broadcast{}: a map with atom keys in term order, as Elixir writes it.
+func broadcastTerm(b SocketBroadcast) etf.Map {
+	return etf.Map{
+		{Key: rawStruct, Value: rawBroadcast},
+		{Key: rawEvent, Value: b.Event},
+		{Key: rawPayload, Value: b.Payload},
+		{Key: rawTopic, Value: b.Topic},
+	}
+}
+
+// fromElixir turns a received %Phoenix.Socket.Broadcast{} into a SocketBroadcast; other values stay as
+// the codec decoded them.
+func fromElixir(v any) any {
+	m, ok := v.(etf.Map)
+	if !ok || len(m) != 4 {
+		return v
+	}
+	if s, _ := m.Get(Atom("__struct__")); s != Atom("Elixir.Phoenix.Socket.Broadcast") {
+		return v
+	}
+	topic, ok1 := get[string](m, "topic")
+	event, ok2 := get[string](m, "event")
+	payload, ok3 := m.Get(Atom("payload"))
+	if !ok1 || !ok2 || !ok3 {
+		return v
+	}
+	return SocketBroadcast{Topic: topic, Event: event, Payload: payload}
+}
+
+func get[T any](m etf.Map, key Atom) (T, bool) {
+	v, ok := m.Get(key)
+	t, ok2 := v.(T)
+	return t, ok && ok2
+}

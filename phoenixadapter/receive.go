@@ -1,0 +1,144 @@
+package phoenixadapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/internal/etf"
+)
+
+// ErrReconnected is the reason of the gaps the adapter reports: its subscription was re-established
+// after a connection was lost or went silent, and frames published meanwhile were lost.
+var ErrReconnected = errors.New("phoenixadapter: subscription re-established; frames published meanwhile are lost")
+
+// receive reads the channel until ctx ends. go-redis re-subscribes after a lost connection; each
+// confirmation after the first marks a gap.
+func (a *Adapter) receive(ctx context.Context) {
+	silence := 3 * a.cfg.ProbeInterval
+	backoff := 10 * time.Millisecond
+	for {
+		// The deadline makes go-redis drop a connection that carried nothing, not even the answer to
+		// the probe's ping, for three intervals (a black hole), and reconnect.
+		rctx, cancel := context.WithTimeout(ctx, silence)
+		msg, err := a.sub.Receive(rctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			a.rlog.LogAt(slog.LevelWarn, "receive", "phoenixadapter: subscription lost; reconnecting",
+				slog.String("channel", a.channel), slog.String("node", a.cfg.NodeName), slog.Any("err", err))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		switch m := msg.(type) {
+		case *redis.Message:
+			a.handle(m.Payload)
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				a.stats.gaps.Add(1)
+				a.log.Warn("phoenixadapter: re-subscribed after a lost connection; frames published meanwhile are lost",
+					slog.String("channel", a.channel), slog.String("node", a.cfg.NodeName))
+				a.host.HandleGap(ErrReconnected)
+			}
+		}
+	}
+}
+
+// probe pings Redis on the subscription's connection every ProbeInterval, so that a live connection
+// always carries something within the receive deadline.
+func (a *Adapter) probe(ctx context.Context) {
+	t := time.NewTicker(a.cfg.ProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, a.cfg.ProbeInterval)
+			a.sub.Ping(pctx) // a failure shows as a receive error, or as silence
+			cancel()
+		}
+	}
+}
+
+// handle applies phoenix_pubsub_redis's receive rule to one frame and hands what this node delivers to
+// the PubSub: {3, :except, node, ...} unless node is this node, {3, :only, node, ...} if it is.
+func (a *Adapter) handle(payload string) {
+	a.stats.received.Add(1)
+	v, err := etf.DecodeString(payload, a.limits)
+	if err != nil {
+		a.stats.undecodable.Add(1)
+		a.rlog.LogAt(slog.LevelWarn, "undecodable", "phoenixadapter: dropped a frame that is not a term within the limits",
+			slog.String("channel", a.channel), slog.String("node", a.cfg.NodeName), slog.Int("bytes", len(payload)), slog.Any("err", err))
+		return
+	}
+	m, deliver, err := a.message(v)
+	if err != nil {
+		a.stats.ignored.Add(1)
+		a.rlog.LogAt(slog.LevelDebug, "ignored", "phoenixadapter: ignored a frame", slog.String("channel", a.channel), slog.Any("reason", err))
+		return
+	}
+	if !deliver {
+		a.stats.notForUs.Add(1)
+		return
+	}
+	if a.host.HandleMessage(m) == nil {
+		a.stats.delivered.Add(1)
+	}
+}
+
+var errNotAFrame = errors.New("not a phoenix_pubsub_redis 3 frame")
+
+// message reads a decoded frame: the message, whether the receive rule delivers it here, or why it is
+// ignored.
+func (a *Adapter) message(v any) (pubsub.RemoteMessage, bool, error) {
+	t, ok := v.(etf.Tuple)
+	if !ok || len(t) != 6 || t[0] != int64(3) {
+		return pubsub.RemoteMessage{}, false, errNotAFrame
+	}
+	// Phoenix compares the node with its node_name (an atom) by term equality: a node that is not
+	// an atom is never this node.
+	node, isAtom := t[2].(Atom)
+	self := isAtom && string(node) == a.cfg.NodeName
+	var m pubsub.RemoteMessage
+	switch t[1] {
+	case Atom("except"):
+		if self {
+			return m, false, nil
+		}
+		if isAtom {
+			m.Origin = string(node)
+		}
+	case Atom("only"):
+		if !self {
+			return m, false, nil
+		}
+		m.Target = a.cfg.NodeName
+	default:
+		return m, false, fmt.Errorf("%w: mode %v", errNotAFrame, t[1])
+	}
+	topic, ok := t[3].(string)
+	if !ok {
+		return m, false, fmt.Errorf("a topic that is not a binary: %T", t[3])
+	}
+	mod, _ := t[5].(Atom)
+	disp, ok := a.dispIn[mod]
+	if !ok {
+		return m, false, fmt.Errorf("dispatcher %v has no Go counterpart in Config.Dispatchers", t[5])
+	}
+	m.Topic, m.Dispatcher, m.Payload = topic, disp, fromElixir(t[4])
+	return m, true, nil
+}
