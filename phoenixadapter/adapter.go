@@ -64,7 +64,11 @@ var (
 	rawTopic         = mustAtom("topic")
 	rawEvent         = mustAtom("event")
 	rawPayload       = mustAtom("payload")
+	rawGoPayload     = mustAtom(goPayloadTag)
 )
+
+// goPayloadTag tags Go values carried opaquely (Config.GoPayloads).
+const goPayloadTag = "phxgo_payload"
 
 func mustAtom(a string) etf.Raw {
 	b, err := etf.AppendAtom(nil, Atom(a), false)

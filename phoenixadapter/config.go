@@ -63,6 +63,12 @@ type Config struct {
 	// from Elixir with Phoenix.Channel.Server and no mapping are delivered with the default dispatcher.
 	// Frames naming any other module are dropped (Stats.Ignored).
 	Dispatchers map[string]string
+	// GoPayloads makes Go values that have no Elixir counterpart (structs, say) travel as
+	// {:phxgo_payload, type name, msgpack binary}: Go
+	// nodes receive them as the PubSub's own frames would deliver them (a registered type as itself,
+	// another as pubsub.Encoded), Elixir nodes as that opaque tuple. Without it (the default) such a
+	// broadcast fails with ErrUnencodable, and received tuples of that shape are delivered as Tuple.
+	GoPayloads bool
 	// MaxMessageSize bounds a frame in both directions, and the inflated size of a compressed one:
 	// larger broadcasts fail with pubsub.ErrTooLarge, larger frames received are dropped and counted.
 	// Default DefaultMaxMessageSize.

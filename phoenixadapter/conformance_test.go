@@ -16,9 +16,15 @@ import (
 // factory starts n nodes on the Redis at url, on the channel of the suite's PubSub name.
 func factory(url string) pubsubtest.Factory {
 	return func(t testing.TB, n int, cfg pubsub.Config) []*pubsub.PubSub {
+		// The suite's dispatchers are Go's only: they travel as modules no Elixir node has (a real
+		// application maps its Go dispatchers to modules its Elixir nodes have).
+		modules := map[string]string{}
+		for name := range cfg.Dispatchers {
+			modules[name] = "PhxGo.Test." + name
+		}
 		nodes := make([]*pubsub.PubSub, n)
 		for i := range nodes {
-			a, err := phoenixadapter.New(phoenixadapter.Config{URL: url, NodeName: "node" + strconv.Itoa(i) + "@test"})
+			a, err := phoenixadapter.New(phoenixadapter.Config{URL: url, NodeName: "node" + strconv.Itoa(i) + "@test", Dispatchers: modules, GoPayloads: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -39,7 +45,7 @@ func factory(url string) pubsubtest.Factory {
 
 func TestConformanceMiniredis(t *testing.T) {
 	_, url := miniURL(t)
-	pubsubtest.Run(t, factory(url), pubsubtest.Features{Nodes: 3})
+	pubsubtest.Run(t, factory(url), pubsubtest.Features{Nodes: 3, NativeValues: true})
 }
 
 // TestAdapterContractMiniredis checks the adapter against pubsub.Adapter's contract, each cluster on a

@@ -1,6 +1,11 @@
 package phoenixadapter
 
-import "github.com/phxgo/pubsub/internal/etf"
+import (
+	"fmt"
+
+	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/internal/etf"
+)
 
 // toElixir turns the Go values that have an Elixir struct counterpart into their terms: a
 // SocketBroadcast payload into %Phoenix.Socket.Broadcast{}. Everything else goes to the encoder as it is.
@@ -49,4 +54,29 @@ func get[T any](m etf.Map, key Atom) (T, bool) {
 	v, ok := m.Get(key)
 	t, ok2 := v.(T)
 	return t, ok && ok2
+}
+
+// goPayload is v carried opaquely: {:phxgo_payload, type name, msgpack} (Config.GoPayloads).
+func goPayload(v any) (etf.Tuple, error) {
+	name, data, err := pubsub.MarshalPayload(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnencodable, err)
+	}
+	return etf.Tuple{rawGoPayload, name, data}, nil
+}
+
+// fromGoPayload returns the Go value of {:phxgo_payload, type name, msgpack}, or ok false when v is
+// not such a tuple.
+func fromGoPayload(v any) (any, bool, error) {
+	t, isTuple := v.(etf.Tuple)
+	if !isTuple || len(t) != 3 || t[0] != Atom(goPayloadTag) {
+		return nil, false, nil
+	}
+	name, ok1 := t[1].(string)
+	data, ok2 := t[2].(string)
+	if !ok1 || !ok2 {
+		return nil, true, fmt.Errorf("a %s tuple of %T and %T", goPayloadTag, t[1], t[2])
+	}
+	p, err := pubsub.UnmarshalPayload(name, []byte(data))
+	return p, true, err
 }

@@ -62,9 +62,17 @@ func (a *Adapter) encodeFrame(mode, node etf.Raw, f pubsub.Frame) (*[]byte, erro
 	payload := toElixir(f.Payload)
 	bp := frameBufs.Get().(*[]byte)
 	b, err := a.enc.Append((*bp)[:0], etf.Tuple{int64(3), mode, node, f.Topic, payload, disp})
+	if err != nil && a.cfg.GoPayloads && errors.Is(err, etf.ErrUnencodable) {
+		if payload, err = goPayload(f.Payload); err == nil {
+			b, err = a.enc.Append((*bp)[:0], etf.Tuple{int64(3), mode, node, f.Topic, payload, disp})
+		}
+	}
 	*bp = b
 	if err != nil {
 		frameBufs.Put(bp)
+		if errors.Is(err, ErrUnencodable) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: %w", ErrUnencodable, err)
 	}
 	if len(b) > a.cfg.MaxMessageSize {

@@ -140,5 +140,14 @@ func (a *Adapter) message(v any) (pubsub.RemoteMessage, bool, error) {
 		return m, false, fmt.Errorf("dispatcher %v has no Go counterpart in Config.Dispatchers", t[5])
 	}
 	m.Topic, m.Dispatcher, m.Payload = topic, disp, fromElixir(t[4])
+	if a.cfg.GoPayloads {
+		p, isGo, err := fromGoPayload(t[4])
+		if err != nil {
+			return m, false, fmt.Errorf("a Go payload that does not decode: %w", err)
+		}
+		if isGo {
+			m.Payload = p
+		}
+	}
 	return m, true, nil
 }
