@@ -101,7 +101,7 @@ func TestReceiveGolden(t *testing.T) {
 // Two Go nodes talk through the Phoenix format; each value of the type mapping survives the trip.
 func TestGoToGo(t *testing.T) {
 	_, url := miniURL(t)
-	a, _ := newNode(t, phoenixadapter.Config{URL: url, NodeName: "a@h", Atoms: []string{"ok"}}, pubsub.Config{})
+	a, _ := newNode(t, phoenixadapter.Config{URL: url, NodeName: "a@h", Atoms: []string{"ok"}, GoPayloads: true}, pubsub.Config{})
 	b, _ := newNode(t, phoenixadapter.Config{URL: url, NodeName: "b@h", Compression: 9}, pubsub.Config{})
 	sa, sb := subscribe(t, a, "t"), subscribe(t, b, "t")
 	huge, _ := new(big.Int).SetString("123456789012345678901234567890", 10)
@@ -113,6 +113,8 @@ func TestGoToGo(t *testing.T) {
 		{map[string]string{"big": string(make([]byte, 4096))}, map[string]any{"big": string(make([]byte, 4096))}}, // compressed
 		{&phoenixadapter.SocketBroadcast{Topic: "t", Event: "e", Payload: nil}, phoenixadapter.SocketBroadcast{Topic: "t", Event: "e"}},
 	}
+	type point struct{ X, Y int }
+	values = append(values, struct{ in, want any }{point{1, 2}, phoenixadapter.Tuple{phoenixadapter.Atom("phxgo_payload"), "", "\x82\xa1X\x01\xa1Y\x02"}})
 	for _, v := range values {
 		if err := a.Broadcast(ctx, "t", v.in); err != nil {
 			t.Fatalf("Broadcast(%#v): %v", v.in, err)
@@ -129,6 +131,28 @@ func TestGoToGo(t *testing.T) {
 		t.Errorf("direct: %#v", got)
 	}
 	quiet(t, sb, 50*time.Millisecond)
+
+	// With GoPayloads on both sides, values without an Elixir counterpart arrive as the PubSub's own
+	// frames deliver them; the opaque tuple keeps Elixir's atoms to the fixed one.
+	c, _ := newNode(t, phoenixadapter.Config{URL: url, NodeName: "c@h", GoPayloads: true}, pubsub.Config{})
+	sc := subscribe(t, c, "t")
+	if err := a.Broadcast(ctx, "t", point{3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, sa, time.Second)
+	receive(t, sb, 5*time.Second)
+	var p point
+	if err := receive(t, sc, 5*time.Second).Decode(&p); err != nil || p != (point{3, 4}) {
+		t.Errorf("a struct through GoPayloads decoded to %+v, %v", p, err)
+	}
+	if err := a.Broadcast(ctx, "t", phoenixadapter.Pid{Node: "ok", ID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, sa, time.Second)
+	receive(t, sb, 5*time.Second)
+	if got := receive(t, sc, 5*time.Second).Payload; got != (phoenixadapter.Pid{Node: "ok", ID: 1}) {
+		t.Errorf("a Pid with GoPayloads arrived as %#v", got)
+	}
 }
 
 // Nothing but a well-formed frame is ever published: payloads Elixir cannot take, and atoms outside

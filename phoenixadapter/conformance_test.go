@@ -2,11 +2,15 @@ package phoenixadapter_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/phoenixadapter"
@@ -77,6 +81,51 @@ func TestAdapterContractMiniredis(t *testing.T) {
 			if err := m.Restart(); err != nil {
 				t.Fatalf("restart miniredis: %v", err)
 			}
+		},
+	})
+}
+
+func TestConformanceRealRedis(t *testing.T) {
+	pubsubtest.Run(t, factory(realRedisURL(t)), pubsubtest.Features{Nodes: 3, NativeValues: true})
+}
+
+// TestAdapterContractRealRedis checks the contract on the Redis at PHXGO_REDIS_URL; each node's client
+// is named, so that Disrupt can CLIENT KILL exactly its subscription.
+func TestAdapterContractRealRedis(t *testing.T) {
+	url := realRedisURL(t)
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClient(opt)
+	t.Cleanup(func() { admin.Close() })
+	var clientNames sync.Map // pubsub.Adapter → the CLIENT SETNAME of its connections
+	var seq atomic.Int64
+	pubsubtest.RunAdapter(t, func(t testing.TB, n int, name string) []pubsub.Adapter {
+		adapters := make([]pubsub.Adapter, n)
+		for i := range adapters {
+			o := *opt
+			o.ClientName = fmt.Sprintf("phoenixadapter-test-%d-%d", time.Now().UnixNano(), seq.Add(1))
+			o.MaxRetries = -1
+			client := redis.NewClient(&o)
+			t.Cleanup(func() { client.Close() }) // after the suite has closed the adapter
+			a, err := phoenixadapter.New(phoenixadapter.Config{Client: client, NodeName: "node" + strconv.Itoa(i) + "@test"})
+			if err != nil {
+				for _, a := range adapters[:i] {
+					a.Close()
+				}
+				t.Fatal(err)
+			}
+			clientNames.Store(pubsub.Adapter(a), o.ClientName)
+			adapters[i] = a
+		}
+		return adapters
+	}, pubsubtest.AdapterFeatures{
+		Nodes:               3,
+		DirectWithoutOrigin: true,
+		Disrupt: func(t testing.TB, a pubsub.Adapter) {
+			v, _ := clientNames.Load(a)
+			killPubSubConn(t, admin, v.(string))
 		},
 	})
 }

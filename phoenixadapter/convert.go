@@ -2,6 +2,8 @@ package phoenixadapter
 
 import (
 	"fmt"
+	"math/big"
+	"reflect"
 
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/internal/etf"
@@ -79,4 +81,17 @@ func fromGoPayload(v any) (any, bool, error) {
 	}
 	p, err := pubsub.UnmarshalPayload(name, []byte(data))
 	return p, true, err
+}
+
+// isStruct reports whether v is a struct or a pointer to one, other than those of the type mapping.
+func isStruct(v any) bool {
+	switch v.(type) {
+	case SocketBroadcast, *SocketBroadcast, Pid, Ref, BitBinary, ImproperList, big.Int, *big.Int:
+		return false
+	}
+	t := reflect.TypeOf(v)
+	if t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t != nil && t.Kind() == reflect.Struct
 }

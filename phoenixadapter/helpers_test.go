@@ -135,3 +135,45 @@ func (r *rawSubscriber) publish(t testing.TB, channel string, frame []byte) {
 		t.Fatal(err)
 	}
 }
+
+// realRedisURL returns PHXGO_REDIS_URL, or skips (fails with PHXGO_REDIS_REQUIRED=1).
+func realRedisURL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("PHXGO_REDIS_URL")
+	if url == "" {
+		if os.Getenv("PHXGO_REDIS_REQUIRED") == "1" {
+			t.Fatal("PHXGO_REDIS_URL is not set but PHXGO_REDIS_REQUIRED=1: real-Redis tests must run")
+		}
+		t.Skip("set PHXGO_REDIS_URL=redis://127.0.0.1:6379/0 to run the real-Redis tests")
+	}
+	return url
+}
+
+// killPubSubConn closes, with CLIENT KILL ID, the subscription connection named clientName.
+func killPubSubConn(t testing.TB, admin *redis.Client, clientName string) {
+	t.Helper()
+	list, err := admin.Do(context.Background(), "CLIENT", "LIST", "TYPE", "pubsub").Text()
+	if err != nil {
+		t.Fatalf("CLIENT LIST TYPE pubsub: %v", err)
+	}
+	for _, line := range strings.Split(list, "\n") {
+		var id string
+		named := false
+		for _, field := range strings.Fields(line) {
+			k, v, _ := strings.Cut(field, "=")
+			switch {
+			case k == "id":
+				id = v
+			case k == "name" && v == clientName:
+				named = true
+			}
+		}
+		if named {
+			if err := admin.ClientKillByFilter(context.Background(), "ID", id).Err(); err != nil {
+				t.Fatalf("CLIENT KILL ID %s: %v", id, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no subscription connection named %q in CLIENT LIST TYPE pubsub", clientName)
+}

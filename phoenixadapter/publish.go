@@ -60,6 +60,11 @@ func (a *Adapter) encodeFrame(mode, node etf.Raw, f pubsub.Frame) (*[]byte, erro
 		return nil, err
 	}
 	payload := toElixir(f.Payload)
+	if a.cfg.GoPayloads && isStruct(f.Payload) { // no Elixir counterpart: skip the encoder's refusal
+		if payload, err = goPayload(f.Payload); err != nil {
+			return nil, err
+		}
+	}
 	bp := frameBufs.Get().(*[]byte)
 	b, err := a.enc.Append((*bp)[:0], etf.Tuple{int64(3), mode, node, f.Topic, payload, disp})
 	if err != nil && a.cfg.GoPayloads && errors.Is(err, etf.ErrUnencodable) {
@@ -180,6 +185,7 @@ func (p *publisher) run(ctx context.Context) {
 }
 
 func (p *publisher) send(ctx context.Context, batch []*request) {
+
 	var errs []error
 	if len(batch) == 1 {
 		errs = []error{p.client.Publish(ctx, p.channel, *batch[0].frame).Err()}
@@ -197,7 +203,10 @@ func (p *publisher) send(ctx context.Context, batch []*request) {
 	}
 	for i, r := range batch {
 		err := errs[i]
-		if err != nil {
+		if err != nil && ctx.Err() != nil { // Close ended the PUBLISH
+			p.stats.publishErrors.Add(1)
+			err = fmt.Errorf("%w: %w", ErrMaybeDelivered, errPublisherClosed)
+		} else if err != nil {
 			p.stats.publishErrors.Add(1)
 			err = fmt.Errorf("%w: phoenixadapter: PUBLISH: %w", ErrMaybeDelivered, err)
 		} else {
