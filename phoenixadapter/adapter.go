@@ -29,7 +29,6 @@ type Adapter struct {
 	nodeAtom etf.Raw
 	dispOut  map[string]etf.Raw // Go dispatcher name → encoded module atom
 	dispIn   map[Atom]string    // module atom → Go dispatcher name
-	limits   etf.Limits
 
 	started atomic.Bool
 	closed  atomic.Bool
@@ -90,7 +89,6 @@ func New(cfg Config) (*Adapter, error) {
 		atoms:   make(map[Atom]struct{}, len(cfg.Atoms)),
 		dispOut: map[string]etf.Raw{},
 		dispIn:  map[Atom]string{PubSubDispatcher: "", ChannelServerDispatcher: ""},
-		limits:  etf.Limits{MaxSize: cfg.MaxMessageSize},
 	}
 	for _, x := range cfg.Atoms {
 		a.atoms[Atom(x)] = struct{}{}

@@ -3,14 +3,12 @@ package phoenixadapter
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/phxgo/pubsub"
-	"github.com/phxgo/pubsub/internal/etf"
 )
 
 // ErrReconnected is the reason of the gaps the adapter reports: its subscription was re-established
@@ -78,76 +76,51 @@ func (a *Adapter) probe(ctx context.Context) {
 // the PubSub: {3, :except, node, ...} unless node is this node, {3, :only, node, ...} if it is.
 func (a *Adapter) handle(payload string) {
 	a.stats.received.Add(1)
-	v, err := etf.DecodeString(payload, a.limits)
+	f, err := DecodeFrame(payload, a.cfg.MaxMessageSize)
+	if errors.Is(err, ErrNotAFrame) {
+		a.stats.ignored.Add(1)
+		a.rlog.LogAt(slog.LevelDebug, "ignored", "phoenixadapter: ignored a term that is not a frame", slog.String("channel", a.channel), slog.Any("reason", err))
+		return
+	}
 	if err != nil {
 		a.stats.undecodable.Add(1)
 		a.rlog.LogAt(slog.LevelWarn, "undecodable", "phoenixadapter: dropped a frame that is not a term within the limits",
 			slog.String("channel", a.channel), slog.String("node", a.cfg.NodeName), slog.Int("bytes", len(payload)), slog.Any("err", err))
 		return
 	}
-	m, deliver, err := a.message(v)
-	if err != nil {
-		a.stats.ignored.Add(1)
-		a.rlog.LogAt(slog.LevelDebug, "ignored", "phoenixadapter: ignored a frame", slog.String("channel", a.channel), slog.Any("reason", err))
-		return
-	}
-	if !deliver {
+	// Phoenix compares the node with its node_name (an atom) by term equality: a node that is not an
+	// atom is never this node.
+	self := f.NodeIsAtom && f.Node == a.cfg.NodeName
+	if f.Direct != self {
 		a.stats.notForUs.Add(1)
 		return
 	}
-	if a.host.HandleMessage(m) == nil {
-		a.stats.delivered.Add(1)
-	}
-}
-
-var errNotAFrame = errors.New("not a phoenix_pubsub_redis 3 frame")
-
-// message reads a decoded frame: the message, whether the receive rule delivers it here, or why it is
-// ignored.
-func (a *Adapter) message(v any) (pubsub.RemoteMessage, bool, error) {
-	t, ok := v.(etf.Tuple)
-	if !ok || len(t) != 6 || t[0] != int64(3) {
-		return pubsub.RemoteMessage{}, false, errNotAFrame
-	}
-	// Phoenix compares the node with its node_name (an atom) by term equality: a node that is not
-	// an atom is never this node.
-	node, isAtom := t[2].(Atom)
-	self := isAtom && string(node) == a.cfg.NodeName
-	var m pubsub.RemoteMessage
-	switch t[1] {
-	case Atom("except"):
-		if self {
-			return m, false, nil
-		}
-		if isAtom {
-			m.Origin = string(node)
-		}
-	case Atom("only"):
-		if !self {
-			return m, false, nil
-		}
+	m := pubsub.RemoteMessage{Topic: f.Topic, Payload: f.Payload}
+	if f.Direct {
 		m.Target = a.cfg.NodeName
-	default:
-		return m, false, fmt.Errorf("%w: mode %v", errNotAFrame, t[1])
+	} else {
+		m.Origin = f.Node
 	}
-	topic, ok := t[3].(string)
-	if !ok {
-		return m, false, fmt.Errorf("a topic that is not a binary: %T", t[3])
+	var ok bool
+	if m.Dispatcher, ok = a.dispIn[Atom(f.Dispatcher)]; !ok {
+		a.stats.ignored.Add(1)
+		a.rlog.LogAt(slog.LevelDebug, "dispatcher", "phoenixadapter: ignored a frame whose dispatcher has no Go counterpart in Config.Dispatchers",
+			slog.String("channel", a.channel), slog.String("dispatcher", f.Dispatcher))
+		return
 	}
-	mod, _ := t[5].(Atom)
-	disp, ok := a.dispIn[mod]
-	if !ok {
-		return m, false, fmt.Errorf("dispatcher %v has no Go counterpart in Config.Dispatchers", t[5])
-	}
-	m.Topic, m.Dispatcher, m.Payload = topic, disp, fromElixir(t[4])
 	if a.cfg.GoPayloads {
-		p, isGo, err := fromGoPayload(t[4])
+		p, isGo, err := fromGoPayload(f.Payload)
 		if err != nil {
-			return m, false, fmt.Errorf("a Go payload that does not decode: %w", err)
+			a.stats.ignored.Add(1)
+			a.rlog.LogAt(slog.LevelWarn, "gopayload", "phoenixadapter: dropped a Go payload that does not decode",
+				slog.String("channel", a.channel), slog.String("topic", f.Topic), slog.Any("err", err))
+			return
 		}
 		if isGo {
 			m.Payload = p
 		}
 	}
-	return m, true, nil
+	if a.host.HandleMessage(m) == nil {
+		a.stats.delivered.Add(1)
+	}
 }
