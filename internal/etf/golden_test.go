@@ -3,6 +3,7 @@ package etf
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -19,30 +20,39 @@ type golden struct {
 	frame     []byte
 }
 
-func goldenFrames(t *testing.T) []golden {
+func goldenFrames(t testing.TB) []golden {
 	t.Helper()
+	out, err := readGolden()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// readGolden reads every golden frame: the top level, elixir118, otp26 and from_go.
+func readGolden() ([]golden, error) {
 	var out []golden
 	for _, dir := range []string{"", "elixir118", "otp26", "from_go"} {
 		files, err := filepath.Glob(filepath.Join(goldenDir, dir, "*.hex"))
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		for _, f := range files {
 			raw, err := os.ReadFile(f)
 			if err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
 			b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
 			if err != nil {
-				t.Fatalf("%s: %v", f, err)
+				return nil, fmt.Errorf("%s: %w", f, err)
 			}
 			out = append(out, golden{dir: dir, name: strings.TrimSuffix(filepath.Base(f), ".hex"), frame: b})
 		}
 	}
 	if len(out) < 60 {
-		t.Fatalf("found %d golden frames in %s, want the 65 of ../shared/interop/golden", len(out), goldenDir)
+		return nil, fmt.Errorf("found %d golden frames in %s, want the 65 of ../shared/interop/golden", len(out), goldenDir)
 	}
-	return out
+	return out, nil
 }
 
 // Every golden frame decodes, and re-encodes to the same bytes where Elixir's encoding is
