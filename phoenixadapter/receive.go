@@ -76,6 +76,10 @@ func (a *Adapter) probe(ctx context.Context) {
 // the PubSub: {3, :except, node, ...} unless node is this node, {3, :only, node, ...} if it is.
 func (a *Adapter) handle(payload string) {
 	a.stats.received.Add(1)
+	if a.notForUs(payload) {
+		a.stats.notForUs.Add(1)
+		return
+	}
 	f, err := DecodeFrame(payload, a.cfg.MaxMessageSize)
 	if errors.Is(err, ErrNotAFrame) {
 		a.stats.ignored.Add(1)
