@@ -2,9 +2,14 @@ package phoenixadapter
 
 import (
 	"encoding/hex"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/internal/ratelog"
 )
 
 func golden(t *testing.T, name string) string {
@@ -46,4 +51,45 @@ func TestNotForUs(t *testing.T) {
 			t.Errorf("notForUs(%q) = true", f)
 		}
 	}
+}
+
+// nopHost takes every message and does nothing with it.
+type nopHost struct{}
+
+func (nopHost) Name() string                             { return "MyApp.PubSub" }
+func (nopHost) Incarnation() [16]byte                    { return [16]byte{} }
+func (nopHost) Logger() *slog.Logger                     { return slog.New(slog.DiscardHandler) }
+func (nopHost) HandleFrame(string) error                 { return nil }
+func (nopHost) HandleMessage(pubsub.RemoteMessage) error { return nil }
+func (nopHost) HandleGap(error)                          {}
+
+func benchHandle(b *testing.B, node, frame string) {
+	a, err := New(Config{URL: "redis://127.0.0.1:1", NodeName: node})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a.host, a.channel, a.rlog = nopHost{}, "c", ratelog.New(nopHost{}.Logger(), time.Second)
+	raw, err := os.ReadFile("../../shared/interop/golden/" + frame + ".hex")
+	if err != nil {
+		b.Fatal(err)
+	}
+	fb, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := string(fb)
+	b.ReportAllocs()
+	for b.Loop() {
+		a.handle(f)
+	}
+}
+
+// What a node pays for a frame the receive rule skips (its own broadcast coming back) against one it
+// decodes and delivers (the baseline, same run).
+func BenchmarkHandleOwnBroadcast(b *testing.B) {
+	benchHandle(b, "a@127.0.0.1", "pubsub_broadcast_map")
+}
+
+func BenchmarkHandleDelivered(b *testing.B) {
+	benchHandle(b, "b@127.0.0.1", "pubsub_broadcast_map")
 }
