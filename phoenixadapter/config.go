@@ -35,7 +35,8 @@ const (
 type Config struct {
 	// Client is a go-redis client the program already has: a *redis.Client, a *redis.ClusterClient
 	// (classic PUBLISH reaches every shard), or a failover client. The adapter uses it but does not
-	// close it.
+	// close it. Prefer MaxRetries -1 on it: go-redis retries a PUBLISH whose answer timed out, which
+	// may deliver it twice, and this protocol has no sequence numbers to drop the duplicate with.
 	Client redis.UniversalClient
 	// URL makes the adapter build (and own, and close) its own client: redis://[user:password@]host:port/db
 	// or rediss://… for TLS. Ignored when Client is set.

@@ -38,7 +38,7 @@ func (a *Adapter) DirectBroadcast(ctx context.Context, node string, f pubsub.Fra
 }
 
 func (a *Adapter) send(ctx context.Context, mode, node etf.Raw, f pubsub.Frame) error {
-	if a.closed.Load() || !a.started.Load() {
+	if a.closed.Load() || !a.started.Load() || a.pub == nil {
 		return fmt.Errorf("phoenixadapter: %w", pubsub.ErrClosed)
 	}
 	frame, err := a.encodeFrame(mode, node, f)
