@@ -65,8 +65,9 @@ const DefaultCloseTimeout = 5 * time.Second
 //
 // Adapters that carry messages (pubsub.MessageCarrier with CarriesMessages true) are called as the
 // PubSub calls them, with Frame.Bytes nil and a []byte payload in Frame.Payload, and are expected to
-// hand what they receive to HandleMessage with Origin, Target and Topic set, and the payload's bytes as
-// a []byte or a string.
+// hand what they receive to HandleMessage with Origin, Target and Topic set (Origin may be "" for a
+// direct broadcast with AdapterFeatures.DirectWithoutOrigin), and the payload's bytes as a []byte or a
+// string.
 func RunAdapter(t *testing.T, f AdapterFactory, feat AdapterFeatures) {
 	t.Helper()
 	if f == nil {
