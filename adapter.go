@@ -131,7 +131,7 @@ type Host interface {
 
 // RemoteMessage is a message a MessageCarrier received from another node.
 type RemoteMessage struct {
-	Origin     string // the sending node's name; a message whose Origin is this node's name is skipped
+	Origin     string // the sending node's name ("" if the transport does not name it); a message whose Origin is this node's name is skipped
 	Target     string // the node a direct broadcast was sent to; "" for a broadcast to every node
 	Topic      string
 	Dispatcher string // "" for the default dispatcher

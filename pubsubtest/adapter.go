@@ -35,6 +35,11 @@ type AdapterFeatures struct {
 	// Zero means DefaultCloseTimeout.
 	CloseTimeout time.Duration
 
+	// DirectWithoutOrigin says that the transport's direct broadcasts do not name their sender
+	// (phoenix_pubsub_redis's frames name only the target): the adapter hands them to HandleMessage
+	// with Origin "", which the suite then accepts for direct broadcasts (and only for them).
+	DirectWithoutOrigin bool
+
 	// Disrupt, if set, breaks adapter a's connection to the transport the way a network fault would
 	// (for Redis: CLIENT KILL of its subscription), and returns; a is one of the adapters of the
 	// current test's cluster, started. The suite then expects a's host to see HandleGap within
@@ -60,8 +65,9 @@ const DefaultCloseTimeout = 5 * time.Second
 //
 // Adapters that carry messages (pubsub.MessageCarrier with CarriesMessages true) are called as the
 // PubSub calls them, with Frame.Bytes nil and a []byte payload in Frame.Payload, and are expected to
-// hand what they receive to HandleMessage with Origin, Target and Topic set, and the payload's bytes as
-// a []byte or a string.
+// hand what they receive to HandleMessage with Origin, Target and Topic set (Origin may be "" for a
+// direct broadcast with AdapterFeatures.DirectWithoutOrigin), and the payload's bytes as a []byte or a
+// string.
 func RunAdapter(t *testing.T, f AdapterFactory, feat AdapterFeatures) {
 	t.Helper()
 	if f == nil {
@@ -118,6 +124,8 @@ type adapterSuite struct {
 	closeTimeout time.Duration // the bound on Close, and on a send after Close
 	quiet        time.Duration // the wait before concluding that a frame will not arrive
 	disrupt      func(t testing.TB, a pubsub.Adapter)
+	// directWithoutOrigin is AdapterFeatures.DirectWithoutOrigin.
+	directWithoutOrigin bool
 }
 
 func newAdapterSuite(f AdapterFactory, feat AdapterFeatures) *adapterSuite {
@@ -127,6 +135,8 @@ func newAdapterSuite(f AdapterFactory, feat AdapterFeatures) *adapterSuite {
 		timeout:      feat.DeliveryTimeout,
 		closeTimeout: feat.CloseTimeout,
 		disrupt:      feat.Disrupt,
+
+		directWithoutOrigin: feat.DirectWithoutOrigin,
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultDeliveryTimeout

@@ -39,6 +39,12 @@ type Features struct {
 	// quiet period derived from it (20 ms on one node; DeliveryTimeout/50, between 50 and 100 ms, with
 	// other nodes).
 	DeliveryTimeout time.Duration
+
+	// NativeValues says that the transport carries values in a format of its own (phoenixadapter:
+	// Elixir terms) rather than the PubSub's: a []byte may arrive on another node as a string of the
+	// same bytes, and an unregistered value that is not a struct (an int) as the transport's value
+	// rather than a pubsub.Encoded; either must still Decode into the type broadcast.
+	NativeValues bool
 }
 
 // DefaultDeliveryTimeout is the DeliveryTimeout used when Features.DeliveryTimeout is zero.
@@ -105,10 +111,12 @@ type suite struct {
 	nodes   int           // Features.Nodes, at least 1
 	timeout time.Duration // the wait for one expected delivery
 	quiet   time.Duration // the wait before concluding that a message will not arrive
+	// nativeValues is Features.NativeValues.
+	nativeValues bool
 }
 
 func newSuite(f Factory, feat Features) *suite {
-	s := &suite{factory: f, nodes: max(feat.Nodes, 1), timeout: feat.DeliveryTimeout}
+	s := &suite{factory: f, nodes: max(feat.Nodes, 1), timeout: feat.DeliveryTimeout, nativeValues: feat.NativeValues}
 	if s.timeout <= 0 {
 		s.timeout = DefaultDeliveryTimeout
 	}

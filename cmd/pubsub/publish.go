@@ -24,6 +24,7 @@ func publishUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "  pubsub publish --redis redis://localhost:6379/0 --name chat room:lobby 'hello, everyone'")
 	fmt.Fprintln(w, "  tail -f app.log | pubsub publish --redis redis://localhost:6379/0 --name chat -v logs")
 	fmt.Fprintln(w, "  pubsub publish --redis redis://localhost:6379/0 --name chat room:lobby -- -1")
+	fmt.Fprintln(w, "  pubsub publish --redis redis://localhost:6379/0 --phoenix MyApp.PubSub --event new_msg --json room:lobby '{\"body\":\"hi\"}'")
 }
 
 // nopDispatcher stands in for a dispatcher the publishing node only names: the broadcast carries the
@@ -42,13 +43,22 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	dispatcher := fs.String("dispatcher", "", "broadcast through the dispatcher registered under `name` on the nodes (pubsub.WithDispatcher)")
 	secretEnv := fs.String("secret-env", "", "sign frames with the secret in environment variable `VAR` (pubsub.Config.Secrets)")
 	verbose := fs.Bool("v", false, "print the count of messages published, and of the connections subscribed, to standard error")
+	var phx phoenixPublish
+	fs.StringVar(&phx.name, "phoenix", "", "publish to the Elixir application's Phoenix PubSub `NAME` (MyApp.PubSub) instead, as phoenix_pubsub_redis 3.x does; --name is not needed")
+	fs.StringVar(&phx.event, "event", "", "with --phoenix: send each payload as %Phoenix.Socket.Broadcast{topic, `event`, payload}, as Endpoint.broadcast does")
+	fs.BoolVar(&phx.json, "json", false, "with --phoenix: the payload is JSON (objects become maps with binary keys)")
+	fs.StringVar(&phx.direct, "to", "", "with --phoenix: a direct broadcast to the node `name` (Phoenix.PubSub.direct_broadcast)")
+	fs.IntVar(&phx.compression, "compression", 0, "with --phoenix: zlib `level` 0..9 (compression_level)")
 	rest, code, ok := parseArgs(fs, args, stdout, stderr, publishUsage)
 	if !ok {
 		return code
 	}
-	target, ok := rf.target(stderr, fs.Name(), true)
+	target, ok := rf.target(stderr, fs.Name(), phx.name == "")
 	if !ok {
 		return exitUsage
+	}
+	if phx.name == "" && (phx.event != "" || phx.json || phx.direct != "" || phx.compression != 0) {
+		return usageError(stderr, fs, "--event, --json, --to and --compression need --phoenix")
 	}
 	switch {
 	case len(rest) == 0:
@@ -59,6 +69,16 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return usageError(stderr, fs, "TOPIC is empty")
 	}
 	topic := rest[0]
+	if phx.name != "" {
+		if *dispatcher != "" || *secretEnv != "" {
+			return usageError(stderr, fs, "--dispatcher and --secret-env do not apply to --phoenix (see --event)")
+		}
+		if code := target.reach(ctx, stderr, "publish", exitFailure); code != exitOK {
+			return code
+		}
+		phx.node, phx.verbose = *node, *verbose
+		return phx.run(ctx, target, topic, rest[1:], stderr)
+	}
 	secret, err := secretFromEnv(*secretEnv)
 	if err != nil {
 		return usageError(stderr, fs, "%v", err)

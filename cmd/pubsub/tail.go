@@ -20,6 +20,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/phxgo/pubsub/internal/wire"
+	"github.com/phxgo/pubsub/phoenixadapter"
 )
 
 const (
@@ -46,6 +47,7 @@ func tailUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "\nExamples:")
 	fmt.Fprintln(w, "  pubsub tail --redis redis://localhost:6379/0 --name chat 'room:*'")
 	fmt.Fprintln(w, "  pubsub tail --redis redis://localhost:6379/0 --name chat --json '*' | jq .payload")
+	fmt.Fprintln(w, "  pubsub tail --redis redis://localhost:6379/0 --phoenix MyApp.PubSub 'room:*'")
 }
 
 // runTail is "pubsub tail".
@@ -56,6 +58,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.Bool("json", false, `print one JSON object per line: {"topic","origin","type","payload"}`)
 	bytesAs := fs.String("bytes", "base64", "show []byte payloads in `encoding` base64 or hex")
 	secretEnv := fs.String("secret-env", "", "verify signatures with the secret in environment variable `VAR` (pubsub.Config.Secrets)")
+	phoenix := fs.String("phoenix", "", "tail the Elixir application's Phoenix PubSub `NAME` (MyApp.PubSub) instead: phoenix_pubsub_redis 3.x frames; --name is not needed")
 	topics, code, ok := parseArgs(fs, args, stdout, stderr, tailUsage)
 	if !ok {
 		return code
@@ -63,7 +66,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *bytesAs != "base64" && *bytesAs != "hex" {
 		return usageError(stderr, fs, "-bytes %q: want base64 or hex", *bytesAs)
 	}
-	target, ok := rf.target(stderr, fs.Name(), true)
+	target, ok := rf.target(stderr, fs.Name(), *phoenix == "")
 	if !ok {
 		return exitUsage
 	}
@@ -84,6 +87,9 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		channel: newChannelNames(rf.prefix, rf.name).broadcast(),
 		name:    rf.name,
 	}
+	if *phoenix != "" {
+		t.phoenix, t.name, t.channel = &phoenixTail{}, *phoenix, phoenixadapter.ChannelName(*phoenix)
+	}
 	if *jsonOut {
 		t.enc = json.NewEncoder(stdout)
 		t.enc.SetEscapeHTML(false)
@@ -101,6 +107,7 @@ type tailer struct {
 	secret      []byte
 	channel     string
 	name        string
+	phoenix     *phoenixTail // with --phoenix: the channel carries Phoenix frames
 
 	bad       uint64    // frames that could not be shown
 	badNoted  uint64    // bad when the last note was printed
@@ -233,6 +240,10 @@ type tailRecord struct {
 // handle decodes one message of the broadcast channel and prints it if its topic is tailed. It never
 // panics on bad input: what cannot be decoded is counted and noted.
 func (t *tailer) handle(payload string) {
+	if t.phoenix != nil {
+		t.phoenix.handle(t, payload)
+		return
+	}
 	f, err := wire.DecodeSigned(payload, wire.Limits{MaxFrame: wire.MaxFrameLen}, t.name, t.secret)
 	if err != nil {
 		t.noteBad(err)

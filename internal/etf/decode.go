@@ -1,0 +1,599 @@
+package etf
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Decode decodes one external term (starting with the version byte 131, possibly compressed) with
+// the limits lim, and rejects trailing bytes. See the package documentation for the Go values it
+// returns. Errors wrap one of ErrVersion, ErrTruncated, ErrTrailing, ErrTooDeep, ErrTooLarge,
+// ErrTooManyAtoms, ErrBadAtom, ErrDuplicateKey, ErrUnsupported or ErrMalformed.
+func Decode(b []byte, lim Limits) (any, error) {
+	return decode(b, "", lim)
+}
+
+// DecodeString is Decode for a term held in a string (as go-redis hands over a message's payload). The
+// binaries of a term of up to ShareLimit bytes share its memory instead of being copied: a value kept
+// from such a term keeps those bytes alive.
+func DecodeString(s string, lim Limits) (any, error) {
+	return decode(unsafe.Slice(unsafe.StringData(s), len(s)), s, lim)
+}
+
+// ShareLimit is the size up to which the binaries of a term are substrings of one copy of the whole
+// term (one allocation instead of one per binary); a value kept from it keeps at most that many bytes
+// alive. Larger terms copy each binary.
+const ShareLimit = 4096
+
+func decode(b []byte, s string, lim Limits) (any, error) {
+	lim = lim.withDefaults()
+	if len(b) > lim.MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(b), lim.MaxSize)
+	}
+	if len(b) == 0 || b[0] != version {
+		return nil, ErrVersion
+	}
+	body := b[1:]
+	if s != "" {
+		s = s[1:]
+	}
+	if len(body) > 0 && body[0] == tagCompressed {
+		inflated, release, err := inflate(body[1:], lim.MaxSize)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		body, s = inflated, ""
+	}
+	d := decoders.Get().(*decoder)
+	defer d.release()
+	d.b, d.off, d.depth, d.atoms, d.lim = body, 0, 0, 0, lim
+	switch {
+	case len(body) > ShareLimit:
+		d.str = ""
+	case s != "":
+		d.str = s
+	default:
+		d.str = string(body)
+	}
+	v, err := d.term()
+	if err != nil {
+		return nil, err
+	}
+	if d.off != len(d.b) {
+		return nil, fmt.Errorf("%w: %d bytes after the term", ErrTrailing, len(d.b)-d.off)
+	}
+	return v, nil
+}
+
+type decoder struct {
+	b     []byte
+	str   string // b as a string when binaries share it ("" otherwise)
+	off   int
+	depth int
+	atoms int
+	lim   Limits
+	// keys and pairs hold the keys and pairs of the maps being decoded, innermost last; keys[i] is
+	// the binary key of pairs[i] when pairs[i].Key is nil and isStr[i].
+	keys  []string
+	isStr []bool
+	pairs []Pair
+}
+
+var decoders = sync.Pool{New: func() any { return &decoder{} }}
+
+func (d *decoder) release() {
+	d.b, d.str = nil, ""
+	if cap(d.pairs) > 1024 {
+		return
+	}
+	decoders.Put(d)
+}
+
+// binary returns n bytes as a string: a substring of d.str, or a copy.
+func (d *decoder) binary(n int) (string, error) {
+	if err := d.need(n); err != nil {
+		return "", err
+	}
+	var s string
+	if d.str != "" {
+		s = d.str[d.off : d.off+n]
+	} else {
+		s = string(d.b[d.off : d.off+n])
+	}
+	d.off += n
+	return s, nil
+}
+
+func (d *decoder) left() int { return len(d.b) - d.off }
+
+func (d *decoder) errf(err error, format string, args ...any) error {
+	return fmt.Errorf("%w at byte %d: %s", err, d.off, fmt.Sprintf(format, args...))
+}
+
+// need checks that n more bytes are there, before anything is read or allocated for them.
+func (d *decoder) need(n int) error {
+	if n < 0 || n > d.left() {
+		return d.errf(ErrTruncated, "%d bytes needed, %d left", n, d.left())
+	}
+	return nil
+}
+
+func (d *decoder) u8() (byte, error) {
+	if err := d.need(1); err != nil {
+		return 0, err
+	}
+	v := d.b[d.off]
+	d.off++
+	return v, nil
+}
+
+func (d *decoder) u16() (int, error) {
+	if err := d.need(2); err != nil {
+		return 0, err
+	}
+	v := binary.BigEndian.Uint16(d.b[d.off:])
+	d.off += 2
+	return int(v), nil
+}
+
+func (d *decoder) u32() (uint32, error) {
+	if err := d.need(4); err != nil {
+		return 0, err
+	}
+	v := binary.BigEndian.Uint32(d.b[d.off:])
+	d.off += 4
+	return v, nil
+}
+
+// count reads a u32 count of items, each at least per bytes long, and checks that they can fit.
+func (d *decoder) count(per int) (int, error) {
+	n, err := d.u32()
+	if err != nil {
+		return 0, err
+	}
+	if uint64(n)*uint64(per) > uint64(d.left()) {
+		return 0, d.errf(ErrTruncated, "%d items declared, %d bytes left", n, d.left())
+	}
+	return int(n), nil
+}
+
+func (d *decoder) bytes(n int) ([]byte, error) {
+	if err := d.need(n); err != nil {
+		return nil, err
+	}
+	v := d.b[d.off : d.off+n]
+	d.off += n
+	return v, nil
+}
+
+func (d *decoder) enter() error {
+	d.depth++
+	if d.depth > d.lim.MaxDepth {
+		return d.errf(ErrTooDeep, "deeper than %d", d.lim.MaxDepth)
+	}
+	return nil
+}
+
+func (d *decoder) term() (any, error) {
+	tag, err := d.u8()
+	if err != nil {
+		return nil, err
+	}
+	switch tag {
+	case tagSmallInteger:
+		v, err := d.u8()
+		return int64(v), err
+	case tagInteger:
+		v, err := d.u32()
+		return int64(int32(v)), err
+	case tagSmallBig:
+		n, err := d.u8()
+		if err != nil {
+			return nil, err
+		}
+		return d.big(int(n))
+	case tagLargeBig:
+		n, err := d.count(1)
+		if err != nil {
+			return nil, err
+		}
+		return d.big(n)
+	case tagNewFloat:
+		b, err := d.bytes(8)
+		if err != nil {
+			return nil, err
+		}
+		return d.float(math.Float64frombits(binary.BigEndian.Uint64(b)))
+	case tagFloat:
+		return d.oldFloat()
+	case tagAtom, tagSmallAtom, tagAtomUTF8, tagSmallAtomUTF8:
+		a, err := d.atomBody(tag)
+		if err != nil {
+			return nil, err
+		}
+		switch a {
+		case "nil":
+			return nil, nil
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+		return a, nil
+	case tagBinary:
+		n, err := d.count(1)
+		if err != nil {
+			return nil, err
+		}
+		return d.binary(n)
+	case tagBitBinary:
+		return d.bitBinary()
+	case tagNil:
+		return []any{}, nil
+	case tagString:
+		n, err := d.u16()
+		if err != nil {
+			return nil, err
+		}
+		b, err := d.bytes(n)
+		if err != nil {
+			return nil, err
+		}
+		l := make([]any, n)
+		for i, c := range b {
+			l[i] = int64(c)
+		}
+		return l, nil
+	case tagList:
+		return d.list()
+	case tagSmallTuple:
+		n, err := d.u8()
+		if err != nil {
+			return nil, err
+		}
+		return d.tuple(int(n))
+	case tagLargeTuple:
+		n, err := d.count(1)
+		if err != nil {
+			return nil, err
+		}
+		return d.tuple(n)
+	case tagMap:
+		return d.mapTerm()
+	case tagNewPid, tagPid:
+		return d.pid(tag)
+	case tagNewerRef, tagNewRef:
+		return d.ref(tag)
+	case tagCompressed:
+		return nil, d.errf(ErrMalformed, "a compressed term inside a term")
+	}
+	return nil, d.errf(ErrUnsupported, "tag %d", tag)
+}
+
+func (d *decoder) float(f float64) (any, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, d.errf(ErrMalformed, "non-finite float")
+	}
+	return f, nil
+}
+
+// oldFloat reads FLOAT_EXT: a float printed with "%.20e" in 31 bytes, padded with NULs.
+func (d *decoder) oldFloat() (any, error) {
+	b, err := d.bytes(31)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for n < len(b) && b[n] != 0 {
+		n++
+	}
+	f, perr := strconv.ParseFloat(string(b[:n]), 64)
+	if perr != nil {
+		return nil, d.errf(ErrMalformed, "FLOAT_EXT %q", b[:n])
+	}
+	return d.float(f)
+}
+
+func (d *decoder) big(n int) (any, error) {
+	sign, err := d.u8()
+	if err != nil {
+		return nil, err
+	}
+	if sign > 1 {
+		return nil, d.errf(ErrMalformed, "bignum sign %d", sign)
+	}
+	if n > maxBigBytes {
+		return nil, d.errf(ErrTooLarge, "bignum of %d bytes", n)
+	}
+	mag, err := d.bytes(n)
+	if err != nil {
+		return nil, err
+	}
+	if n <= 8 {
+		var u uint64
+		for i := n - 1; i >= 0; i-- {
+			u = u<<8 | uint64(mag[i])
+		}
+		switch {
+		case sign == 0 && u <= math.MaxInt64:
+			return int64(u), nil
+		case sign == 1 && u <= 1<<63:
+			return -int64(u), nil // -(1<<63) wraps to itself: math.MinInt64
+		}
+	}
+	be := make([]byte, n)
+	for i, c := range mag {
+		be[n-1-i] = c
+	}
+	v := new(big.Int).SetBytes(be)
+	if sign == 1 {
+		v.Neg(v)
+	}
+	return v, nil
+}
+
+// atomBody reads the length and text of an atom whose tag was read.
+func (d *decoder) atomBody(tag byte) (Atom, error) {
+	d.atoms++
+	if d.atoms > d.lim.MaxAtoms {
+		return "", d.errf(ErrTooManyAtoms, "more than %d", d.lim.MaxAtoms)
+	}
+	var n int
+	var err error
+	if tag == tagSmallAtom || tag == tagSmallAtomUTF8 {
+		var c byte
+		c, err = d.u8()
+		n = int(c)
+	} else {
+		n, err = d.u16()
+	}
+	if err != nil {
+		return "", err
+	}
+	b, err := d.bytes(n)
+	if err != nil {
+		return "", err
+	}
+	if tag == tagAtom || tag == tagSmallAtom {
+		if n > maxAtomChars {
+			return "", d.errf(ErrBadAtom, "latin-1 atom of %d characters", n)
+		}
+		return latin1Atom(b), nil
+	}
+	if !utf8.Valid(b) {
+		return "", d.errf(ErrBadAtom, "UTF-8 atom is not valid UTF-8")
+	}
+	if n > maxAtomChars && utf8.RuneCount(b) > maxAtomChars {
+		return "", d.errf(ErrBadAtom, "atom of %d characters", utf8.RuneCount(b))
+	}
+	return internAtom(b), nil
+}
+
+// atom reads a whole atom (tag included), as the node of a pid or reference.
+func (d *decoder) atom() (Atom, error) {
+	tag, err := d.u8()
+	if err != nil {
+		return "", err
+	}
+	switch tag {
+	case tagAtom, tagSmallAtom, tagAtomUTF8, tagSmallAtomUTF8:
+		return d.atomBody(tag)
+	}
+	return "", d.errf(ErrMalformed, "tag %d where an atom must be", tag)
+}
+
+func (d *decoder) bitBinary() (any, error) {
+	n, err := d.count(1)
+	if err != nil {
+		return nil, err
+	}
+	bits, err := d.u8()
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 || bits < 1 || bits > 8 {
+		return nil, d.errf(ErrMalformed, "bit binary of %d bytes with %d bits in the last", n, bits)
+	}
+	b, err := d.bytes(n)
+	if err != nil {
+		return nil, err
+	}
+	return BitBinary{Data: append([]byte(nil), b...), Bits: bits}, nil
+}
+
+func (d *decoder) list() (any, error) {
+	n, err := d.count(1)
+	if err != nil {
+		return nil, err
+	}
+	if n+1 > d.left() { // the tail takes a byte too
+		return nil, d.errf(ErrTruncated, "list of %d elements, %d bytes left", n, d.left())
+	}
+	if err := d.enter(); err != nil {
+		return nil, err
+	}
+	elems := make([]any, n)
+	for i := range elems {
+		if elems[i], err = d.term(); err != nil {
+			return nil, err
+		}
+	}
+	if d.off < len(d.b) && d.b[d.off] == tagNil {
+		d.off++
+		d.depth--
+		if n == 0 { // LIST_EXT with no elements: [] written the long way
+			return []any{}, nil
+		}
+		return elems, nil
+	}
+	tail, err := d.term()
+	if err != nil {
+		return nil, err
+	}
+	d.depth--
+	if n == 0 {
+		return nil, d.errf(ErrMalformed, "improper list without elements")
+	}
+	switch t := tail.(type) {
+	case []any:
+		// [a | [b, c]] written as an improper list is the proper list [a, b, c].
+		return append(elems, t...), nil
+	case ImproperList:
+		return ImproperList{Elems: append(elems, t.Elems...), Tail: t.Tail}, nil
+	}
+	return ImproperList{Elems: elems, Tail: tail}, nil
+}
+
+func (d *decoder) tuple(n int) (any, error) {
+	if n > d.left() {
+		return nil, d.errf(ErrTruncated, "tuple of %d elements, %d bytes left", n, d.left())
+	}
+	if err := d.enter(); err != nil {
+		return nil, err
+	}
+	t := make(Tuple, n)
+	var err error
+	for i := range t {
+		if t[i], err = d.term(); err != nil {
+			return nil, err
+		}
+	}
+	d.depth--
+	return t, nil
+}
+
+func (d *decoder) mapTerm() (any, error) {
+	n, err := d.count(2)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.enter(); err != nil {
+		return nil, err
+	}
+	// The pairs go to the stacks first (nested maps push above them), so that the map's Go type can
+	// be chosen once all its keys are known, keeping the wire order for a Map. Binary keys stay
+	// strings there, never boxed.
+	base := len(d.pairs)
+	strKeys := true
+	for i := 0; i < n; i++ {
+		var k any
+		var ks string
+		isStr := d.off+5 <= len(d.b) && d.b[d.off] == tagBinary
+		if isStr {
+			d.off++
+			kn, err := d.count(1)
+			if err != nil {
+				return nil, err
+			}
+			if ks, err = d.binary(kn); err != nil {
+				return nil, err
+			}
+		} else if k, err = d.term(); err != nil {
+			return nil, err
+		}
+		v, err := d.term()
+		if err != nil {
+			return nil, err
+		}
+		strKeys = strKeys && isStr
+		d.keys = append(d.keys, ks)
+		d.isStr = append(d.isStr, isStr)
+		d.pairs = append(d.pairs, Pair{k, v})
+	}
+	d.depth--
+	pairs, keys, isStr := d.pairs[base:], d.keys[base:], d.isStr[base:]
+	defer func() {
+		clear(pairs) // the stacks must not keep values alive
+		clear(keys)
+		d.pairs, d.keys, d.isStr = d.pairs[:base], d.keys[:base], d.isStr[:base]
+	}()
+	if strKeys {
+		m := make(map[string]any, n)
+		for i, p := range pairs {
+			m[keys[i]] = p.Value
+		}
+		if len(m) != n {
+			return nil, d.errf(ErrDuplicateKey, "a map of %d pairs has %d distinct binary keys", n, len(m))
+		}
+		return m, nil
+	}
+	out := make(Map, n)
+	for i, p := range pairs {
+		if isStr[i] {
+			p.Key = keys[i]
+		}
+		out[i] = p
+	}
+	if err := checkDuplicates(out); err != nil {
+		return nil, d.errf(err, "in a map of %d pairs", n)
+	}
+	return out, nil
+}
+
+func (d *decoder) pid(tag byte) (any, error) {
+	node, err := d.atom()
+	if err != nil {
+		return nil, err
+	}
+	id, err := d.u32()
+	if err != nil {
+		return nil, err
+	}
+	serial, err := d.u32()
+	if err != nil {
+		return nil, err
+	}
+	var creation uint32
+	if tag == tagNewPid {
+		creation, err = d.u32()
+	} else {
+		var c byte
+		c, err = d.u8()
+		creation = uint32(c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Pid{Node: node, ID: id, Serial: serial, Creation: creation}, nil
+}
+
+func (d *decoder) ref(tag byte) (any, error) {
+	n, err := d.u16()
+	if err != nil {
+		return nil, err
+	}
+	if n < 1 || n > maxRefWords {
+		return nil, d.errf(ErrMalformed, "reference of %d words", n)
+	}
+	node, err := d.atom()
+	if err != nil {
+		return nil, err
+	}
+	var creation uint32
+	if tag == tagNewerRef {
+		creation, err = d.u32()
+	} else {
+		var c byte
+		c, err = d.u8()
+		creation = uint32(c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b, err := d.bytes(4 * n)
+	if err != nil {
+		return nil, err
+	}
+	id := make([]uint32, n)
+	for i := range id {
+		id[i] = binary.BigEndian.Uint32(b[4*i:])
+	}
+	return Ref{Node: node, Creation: creation, ID: id}, nil
+}
