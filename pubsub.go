@@ -131,11 +131,13 @@ func (ps *PubSub) Name() string { return ps.name }
 // NodeName returns the name of this node: the adapter's, or Config.NodeName without an adapter.
 func (ps *PubSub) NodeName() string { return ps.nodeName }
 
-// NewSubscriber returns a new Subscriber with an empty mailbox of Config.MailboxSize messages and
-// Config.Overflow's policy, or what opts set. It returns ErrClosed after Close, and an error wrapping
+// NewSubscriber returns a new Subscriber with an empty mailbox bounded to Config.MailboxSize messages,
+// with Config.Overflow's policy, or what opts set (WithHandler has it call a function instead of
+// queueing for C). It returns ErrClosed after Close, and an error wrapping
 // ErrInvalidConfig for an invalid option (a size below 1, an unknown policy).
 func (ps *PubSub) NewSubscriber(opts ...MailboxOption) (*Subscriber, error) {
 	size, policy := ps.cfg.MailboxSize, ps.cfg.Overflow
+	var handler func(Message)
 	for _, opt := range opts {
 		if opt.hasSize {
 			if opt.size < 1 {
@@ -149,8 +151,20 @@ func (ps *PubSub) NewSubscriber(opts ...MailboxOption) (*Subscriber, error) {
 			}
 			policy = opt.policy
 		}
+		if opt.hasHandler {
+			if opt.handler == nil {
+				return nil, fmt.Errorf("%w: WithHandler(nil)", ErrInvalidConfig)
+			}
+			handler = opt.handler
+		}
 	}
-	s := &Subscriber{ps: ps, id: ps.nextID.Add(1), policy: policy, topics: make(map[string]*slot), ch: make(chan Message, size)}
+	if size > maxMailboxSize {
+		return nil, fmt.Errorf("%w: MailboxSize %d: a mailbox holds at most %d messages", ErrInvalidConfig, size, maxMailboxSize)
+	}
+	s := &Subscriber{ps: ps, id: ps.nextID.Add(1), policy: uint8(policy), bound: int32(size), handler: handler}
+	if handler == nil {
+		s.ch = make(chan Message, min(size, chanSize))
+	}
 	ps.subsMu.Lock()
 	defer ps.subsMu.Unlock()
 	if ps.closed.Load() {

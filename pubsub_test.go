@@ -647,7 +647,7 @@ func TestNewSubscriberRejectsBadOptions(t *testing.T) {
 		}
 	}
 	s := newSub(t, ps, pubsub.WithMailboxSize(3), pubsub.WithOverflow(pubsub.DropOldest))
-	if cap(s.C()) != 3 {
-		t.Errorf("mailbox of %d, want 3", cap(s.C()))
+	if s.Cap() != 3 {
+		t.Errorf("mailbox of %d, want 3", s.Cap())
 	}
 }
