@@ -48,7 +48,7 @@ func BenchmarkBroadcastOneSubscriber(b *testing.B) {
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		for len(sub.C()) == cap(sub.C()) {
+		for sub.Len() == sub.Cap() {
 			runtime.Gosched()
 		}
 		ps.Broadcast(ctx, "t", payload)
@@ -64,8 +64,7 @@ func BenchmarkBroadcastOneSubscriber(b *testing.B) {
 // drainAll empties every mailbox (with the timer stopped by the caller).
 func drainAll(subs []*pubsub.Subscriber) {
 	for _, s := range subs {
-		for len(s.C()) > 0 {
-			<-s.C()
+		for _, ok := s.TryReceive(); ok; _, ok = s.TryReceive() {
 		}
 	}
 }
@@ -146,8 +145,7 @@ func BenchmarkBroadcastParallel(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			if i++; i == 1024 {
-				for len(s.C()) > 0 {
-					<-s.C()
+				for _, ok := s.TryReceive(); ok; _, ok = s.TryReceive() {
 				}
 				i = 0
 			}

@@ -22,13 +22,11 @@ import (
 // The bound counts every message queued: in the channel, in the ring, and the one the pump holds while
 // it waits for room in the channel. Overflow policies and drop counting work on that count, as they
 // did on a channel of the bound's size. One imprecision remains, inherent in moving messages between
-// a ring and a channel: for the instant between the reader taking a message from a full channel and
-// the pump noticing, the message the pump handed over counts twice, so a delivery in that instant may
-// be dropped one message early (never one late: the bound is never exceeded).
+// a ring and a channel that a reader empties without telling anyone: see queued.
 
 // chanSize is the capacity of a subscriber's channel (C) when its bound is larger. Every subscriber
 // pays 32 bytes per slot up front; see docs/benchmarks.md for how the figure was chosen.
-const chanSize = 4
+const chanSize = 3
 
 // closeLinger is how long the pump of a closed subscriber waits for its reader to take the next message
 // before it gives up, drops (and counts) the rest of the backlog and closes C: a reader that stopped
@@ -75,11 +73,18 @@ func (s *Subscriber) put(msg Message) bool {
 }
 
 // queued returns how many messages the mailbox holds. s.mu is held.
+//
+// The message the pump holds counts while the pump waits for room, when the channel is full; once the
+// channel has room, the message is in it (the reader's receive moved it in) or about to be. This is
+// exact but for two instants: after a reader takes one message from the full channel and before it
+// takes another, the handed-over message counts twice (a delivery then may be dropped one early); and
+// between the pump releasing mu and starting its send, if the reader makes room meanwhile, it counts
+// not at all (a delivery then may be queued one beyond the bound).
 func (s *Subscriber) queued() int {
 	n := len(s.ch)
 	if s.q != nil {
 		n += s.q.n
-		if s.q.inHand {
+		if s.q.inHand && len(s.ch) == cap(s.ch) {
 			n++
 		}
 	}
@@ -95,7 +100,7 @@ func (s *Subscriber) push(msg Message) {
 	if !s.running {
 		s.running = true
 		s.backlog.Store(true)
-		if s.handler != nil {
+		if s.ch == nil {
 			go s.handle()
 		} else {
 			s.q.wake = make(chan struct{})
@@ -247,7 +252,7 @@ func (s *Subscriber) call(msg Message) {
 				slog.Uint64("subscriber", s.id), slog.String("topic", msg.Topic), slog.String("panic", fmt.Sprint(v)))
 		}
 	}()
-	s.handler(msg)
+	s.hooks.handler(msg)
 }
 
 // maxMailboxSize is the largest mailbox bound, far beyond what a mailbox should hold.

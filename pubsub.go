@@ -161,8 +161,10 @@ func (ps *PubSub) NewSubscriber(opts ...MailboxOption) (*Subscriber, error) {
 	if size > maxMailboxSize {
 		return nil, fmt.Errorf("%w: MailboxSize %d: a mailbox holds at most %d messages", ErrInvalidConfig, size, maxMailboxSize)
 	}
-	s := &Subscriber{ps: ps, id: ps.nextID.Add(1), policy: uint8(policy), bound: int32(size), handler: handler}
-	if handler == nil {
+	s := &Subscriber{ps: ps, id: ps.nextID.Add(1), policy: uint8(policy), bound: int32(size)}
+	if handler != nil {
+		s.hooks = &hooks{handler: handler}
+	} else {
 		s.ch = make(chan Message, min(size, chanSize))
 	}
 	ps.subsMu.Lock()

@@ -25,28 +25,30 @@ type Subscriber struct {
 
 	// The mailbox (mailbox.go). mu guards q, running and closed, and ch against close.
 	mu      sync.Mutex
-	ch      chan Message  // C: holds at most chanSize messages; nil with a handler
-	handler func(Message) // WithHandler's, or nil
-	q       *ring         // the backlog behind ch (with a handler: everything queued); nil when empty
-	bound   int32         // the mailbox size
-	policy  uint8         // an OverflowPolicy
-	running bool          // a runner (pump or handler goroutine) is running: the ring is or was just non-empty
-	closed  bool          // ch is closed, or will be by the runner when it ends
-	reason  closeReason   // why the subscriber is closed, set when closing begins; guarded by subsMu
-	backlog atomic.Bool   // running, readable without mu: enqueue's fast path checks it
-	slow    atomic.Bool   // inside a slow-consumer episode (see slowReporter)
+	ch      chan Message // C: holds at most chanSize messages; nil with a handler
+	q       *ring        // the backlog behind ch (with a handler: everything queued); nil when empty
+	bound   int32        // the mailbox size
+	policy  uint8        // an OverflowPolicy
+	running bool         // a runner (pump or handler goroutine) is running: the ring is or was just non-empty
+	closed  bool         // ch is closed, or will be by the runner when it ends
+	reason  closeReason  // why the subscriber is closed, set when closing begins; guarded by subsMu
+	backlog atomic.Bool  // running, readable without mu: enqueue's fast path checks it
+	slow    atomic.Bool  // inside a slow-consumer episode (see slowReporter)
 	dropped atomic.Uint64
 
-	// subsMu guards topics, reason and hooks: the topics this subscriber holds subscriptions to.
+	// subsMu guards topic, reason and hooks, which hold the topics this subscriber holds subscriptions to.
 	subsMu sync.Mutex
-	topics topicSet
-	hooks  *hooks // made by Done or AfterClose on first use
+	topic  string // the first topic (see topicset.go), or ""
+	hooks  *hooks // made by Done, AfterClose or a second topic on first use, or with a handler by NewSubscriber
 }
 
-// hooks are what a subscriber keeps only when asked: Done's channel and AfterClose's functions.
+// hooks are what a subscriber keeps only when it needs them: Done's channel, AfterClose's functions, the
+// topics beyond its first, its handler.
 type hooks struct {
-	done       chan struct{} // closed by close
-	afterClose []*func()     // registered by AfterClose (usually one or two), run by close
+	done       chan struct{}       // closed by close
+	afterClose []*func()           // registered by AfterClose (usually one or two), run by close
+	topics     map[string]struct{} // the subscriber's topics but the first (see topicSet); nil when none
+	handler    func(Message)       // WithHandler's: set by NewSubscriber, never changed (the runner reads it without subsMu)
 }
 
 // MailboxOption configures the mailbox of a new Subscriber (see PubSub.NewSubscriber). Options are
@@ -112,16 +114,7 @@ func (s *Subscriber) C() <-chan Message { return s.ch }
 func (s *Subscriber) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := len(s.ch)
-	if s.q != nil {
-		n += s.q.n
-		// The pump's message counts while the pump waits for room: then the channel is full. Once the
-		// channel has room the message is in it, or about to be.
-		if s.q.inHand && len(s.ch) == cap(s.ch) {
-			n++
-		}
-	}
-	return min(n, int(s.bound))
+	return min(s.queued(), int(s.bound))
 }
 
 // TryReceive returns the next message without waiting for one to arrive, and false when the mailbox is
@@ -176,7 +169,7 @@ func (s *Subscriber) Subscribe(topic string, opts ...SubscribeOption) error {
 		return err
 	}
 	s.ps.registry.add(topic, s, metadata)
-	s.topics.add(topic)
+	s.addTopic(topic)
 	return nil
 }
 
@@ -195,7 +188,7 @@ func (s *Subscriber) Unsubscribe(topic string) error {
 	if err := s.reason.err(); err != nil {
 		return err
 	}
-	if s.topics.remove(topic) {
+	if s.removeTopic(topic) {
 		s.ps.registry.remove(topic, s)
 	}
 	return nil
@@ -260,8 +253,7 @@ func (s *Subscriber) close(reason error) {
 		return
 	}
 	s.reason = reasonOf(reason)
-	topics := s.topics
-	s.topics = topicSet{}
+	topics := s.takeTopics()
 	var after []*func()
 	if h := s.hooks; h != nil {
 		if h.done != nil {
@@ -275,7 +267,9 @@ func (s *Subscriber) close(reason error) {
 		go (*f)()
 	}
 
-	topics.each(func(topic string) { s.ps.registry.remove(topic, s) })
+	for _, topic := range topics {
+		s.ps.registry.remove(topic, s)
+	}
 	s.mu.Lock()
 	s.closed = true
 	switch {
@@ -300,16 +294,14 @@ func (s *Subscriber) isClosed() bool {
 func (s *Subscriber) Done() <-chan struct{} {
 	s.subsMu.Lock()
 	defer s.subsMu.Unlock()
-	if s.hooks == nil {
-		s.hooks = &hooks{}
-	}
-	if s.hooks.done == nil {
-		s.hooks.done = make(chan struct{})
+	h := s.hooksLocked()
+	if h.done == nil {
+		h.done = make(chan struct{})
 		if s.reason != open {
-			close(s.hooks.done)
+			close(h.done)
 		}
 	}
-	return s.hooks.done
+	return h.done
 }
 
 // AfterClose arranges for f to run in its own goroutine once the subscriber is closed, like
@@ -324,10 +316,8 @@ func (s *Subscriber) AfterClose(f func()) (stop func() bool) {
 		go f()
 		return func() bool { return false }
 	}
-	if s.hooks == nil {
-		s.hooks = &hooks{}
-	}
-	s.hooks.afterClose = append(s.hooks.afterClose, key)
+	h := s.hooksLocked()
+	h.afterClose = append(h.afterClose, key)
 	s.subsMu.Unlock()
 	return func() bool {
 		s.subsMu.Lock()

@@ -1,63 +1,68 @@
 package pubsub
 
-// topicSet is the set of topics a subscriber holds subscriptions to, for Unsubscribe and Close. Most
-// subscribers (one per connection) hold one topic or a few, so the first is kept inline and a map is
-// made only for the others. The subscriber's subsMu guards it.
-type topicSet struct {
-	one  string              // "" when empty (a topic is never "")
-	more map[string]struct{} // the others; nil when there are none
-}
+// A subscriber keeps the topics it holds subscriptions to, for Unsubscribe and Close. Most subscribers
+// (one per connection) hold one topic or a few, so the first is kept inline (Subscriber.topic) and a
+// map is made, in the subscriber's hooks, only for the others. subsMu is held for all of these.
 
-// add adds topic; adding it again is a no-op.
-func (t *topicSet) add(topic string) {
+// addTopic records topic; recording it again is a no-op.
+func (s *Subscriber) addTopic(topic string) {
 	switch {
-	case t.one == topic:
-	case t.one == "" && !t.inMore(topic):
-		t.one = topic
+	case s.topic == topic:
+	case s.topic == "" && !s.hasMoreTopic(topic):
+		s.topic = topic
 	default:
-		if t.more == nil {
-			t.more = make(map[string]struct{})
+		h := s.hooksLocked()
+		if h.topics == nil {
+			h.topics = make(map[string]struct{})
 		}
-		t.more[topic] = struct{}{}
+		h.topics[topic] = struct{}{}
 	}
 }
 
-func (t *topicSet) inMore(topic string) bool {
-	_, ok := t.more[topic]
+func (s *Subscriber) hasMoreTopic(topic string) bool {
+	if s.hooks == nil {
+		return false
+	}
+	_, ok := s.hooks.topics[topic]
 	return ok
 }
 
-// remove removes topic and reports whether it was there.
-func (t *topicSet) remove(topic string) bool {
-	if t.one == topic {
-		t.one = ""
+// removeTopic forgets topic and reports whether it was recorded.
+func (s *Subscriber) removeTopic(topic string) bool {
+	if s.topic == topic {
+		s.topic = ""
 		return true
 	}
-	if !t.inMore(topic) {
+	if !s.hasMoreTopic(topic) {
 		return false
 	}
-	delete(t.more, topic)
-	if len(t.more) == 0 {
-		t.more = nil // give the map back
+	delete(s.hooks.topics, topic)
+	if len(s.hooks.topics) == 0 {
+		s.hooks.topics = nil // give the map back
 	}
 	return true
 }
 
-// each calls f for every topic.
-func (t *topicSet) each(f func(topic string)) {
-	if t.one != "" {
-		f(t.one)
+// takeTopics forgets every topic and returns them.
+func (s *Subscriber) takeTopics() []string {
+	var topics []string
+	if s.topic != "" {
+		topics = append(topics, s.topic)
+		s.topic = ""
 	}
-	for topic := range t.more {
-		f(topic)
+	if s.hooks != nil {
+		for topic := range s.hooks.topics {
+			topics = append(topics, topic)
+		}
+		s.hooks.topics = nil
 	}
+	return topics
 }
 
-// len returns the number of topics.
-func (t *topicSet) len() int {
-	n := len(t.more)
-	if t.one != "" {
-		n++
+// hooksLocked returns s.hooks, made if need be.
+func (s *Subscriber) hooksLocked() *hooks {
+	if s.hooks == nil {
+		s.hooks = &hooks{}
 	}
-	return n
+	return s.hooks
 }
