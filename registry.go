@@ -82,15 +82,18 @@ func (r *registry) add(topic string, s *Subscriber, metadata any) {
 	}
 }
 
-// remove deletes every subscription of s to topic, and the topic once it has none.
+// remove deletes every subscription of s to topic, which s holds, and the topic once it has none.
 func (r *registry) remove(topic string, s *Subscriber) {
 	p := r.partition(topic)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.one[topic] == s {
+	// s holds topic, so a compact entry for it is s's: delete it without looking first (one probe).
+	if n := len(p.one); n > 0 {
 		delete(p.one, topic)
-		// The topic's entry is deleted here: its last subscription on this node is gone.
-		return
+		if len(p.one) < n {
+			// The topic's entry is deleted here: its last subscription on this node is gone.
+			return
+		}
 	}
 	ts := p.many[topic]
 	if ts == nil || !ts.remove(s) {

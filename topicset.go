@@ -4,7 +4,8 @@ package pubsub
 // (one per connection) hold one topic or a few, so the first is kept inline (Subscriber.topic) and a
 // map is made, in the subscriber's hooks, only for the others. subsMu is held for all of these.
 
-// addTopic records topic; recording it again is a no-op.
+// addTopic records topic; recording it again is a no-op. (One map probe for a subscriber's second and
+// later topics: an insert of a present key changes nothing.)
 func (s *Subscriber) addTopic(topic string) {
 	switch {
 	case s.topic == topic:
@@ -27,17 +28,21 @@ func (s *Subscriber) hasMoreTopic(topic string) bool {
 	return ok
 }
 
-// removeTopic forgets topic and reports whether it was recorded.
+// removeTopic forgets topic and reports whether it was recorded (with one map probe).
 func (s *Subscriber) removeTopic(topic string) bool {
 	if s.topic == topic {
 		s.topic = ""
 		return true
 	}
-	if !s.hasMoreTopic(topic) {
+	if s.hooks == nil || s.hooks.topics == nil {
 		return false
 	}
+	n := len(s.hooks.topics)
 	delete(s.hooks.topics, topic)
-	if len(s.hooks.topics) == 0 {
+	switch len(s.hooks.topics) {
+	case n:
+		return false
+	case 0:
 		s.hooks.topics = nil // give the map back
 	}
 	return true
