@@ -277,7 +277,7 @@ func TestHandler(t *testing.T) {
 		active atomic.Int32
 		done   = make(chan struct{})
 	)
-	s := newSub(t, ps, pubsub.WithMailboxSize(1000), pubsub.WithHandler(func(m pubsub.Message) {
+	s := newSub(t, ps, pubsub.WithMailboxSize(2000), pubsub.WithHandler(func(m pubsub.Message) {
 		if active.Add(1) != 1 {
 			t.Error("handler called concurrently")
 		}
@@ -313,6 +313,8 @@ func TestHandler(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
 		t.Fatalf("handled %d of 1000 (dropped %d)", len(got), s.Dropped())
 	}
 	mu.Lock()
