@@ -133,8 +133,13 @@ func (s *Subscriber) TryReceive() (Message, bool) {
 		s.mu.Lock()
 		pumping := s.running
 		s.mu.Unlock()
-		if !pumping {
-			return Message{}, false
+		if !pumping { // the pump may have moved its last messages in since the first look
+			select {
+			case msg, ok := <-s.ch:
+				return msg, ok
+			default:
+				return Message{}, false
+			}
 		}
 		runtime.Gosched() // the pump is about to move the next message in, or to end
 	}
