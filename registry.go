@@ -12,7 +12,7 @@ import (
 //
 // Layout. Most topics at scale have one subscriber (a user's own topic, one connection's): they cost a
 // slot in a map from topic to *Subscriber and nothing else, no allocation of their own (about 40 bytes
-// a subscription, plus the subscriber's side, see topicSet). Topics with several subscriptions, or
+// a subscription, plus the subscriber's side, see topicset.go). Topics with several subscriptions, or
 // whose subscription carries metadata, get a topicSubs: a slice that a broadcast walks, and past
 // indexAt subscribers a map from subscriber to position, so that a subscriber leaves in O(1).
 type registry struct {

@@ -47,7 +47,8 @@ type Subscriber struct {
 type hooks struct {
 	done       chan struct{}       // closed by close
 	afterClose []*func()           // registered by AfterClose (usually one or two), run by close
-	topics     map[string]struct{} // the subscriber's topics but the first (see topicSet); nil when none
+	few        [fewTopics]string   // the subscriber's topics after the first ("" for none; see topicset.go)
+	topics     map[string]struct{} // and after those; nil when none
 	handler    func(Message)       // WithHandler's: set by NewSubscriber, never changed (the runner reads it without subsMu)
 }
 

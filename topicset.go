@@ -1,49 +1,77 @@
 package pubsub
 
 // A subscriber keeps the topics it holds subscriptions to, for Unsubscribe and Close. Most subscribers
-// (one per connection) hold one topic or a few, so the first is kept inline (Subscriber.topic) and a
-// map is made, in the subscriber's hooks, only for the others. subsMu is held for all of these.
+// (one per connection) hold one topic or a few: the first is kept inline (Subscriber.topic), the next
+// few in an array in the subscriber's hooks, and only the others in a map there. subsMu is held for all
+// of these.
 
-// addTopic records topic; recording it again is a no-op. (One map probe for a subscriber's second and
-// later topics: an insert of a present key changes nothing.)
+// fewTopics is how many topics beyond the first a subscriber keeps without a map.
+const fewTopics = 4
+
+// addTopic records topic; recording it again is a no-op.
 func (s *Subscriber) addTopic(topic string) {
-	switch {
-	case s.topic == topic:
-	case s.topic == "" && !s.hasMoreTopic(topic):
-		s.topic = topic
-	default:
-		h := s.hooksLocked()
-		if h.topics == nil {
-			h.topics = make(map[string]struct{})
-		}
-		h.topics[topic] = struct{}{}
+	if s.hasTopic(topic) {
+		return
 	}
+	if s.topic == "" {
+		s.topic = topic
+		return
+	}
+	h := s.hooksLocked()
+	for i := range h.few {
+		if h.few[i] == "" {
+			h.few[i] = topic
+			return
+		}
+	}
+	if h.topics == nil {
+		h.topics = make(map[string]struct{})
+	}
+	h.topics[topic] = struct{}{}
 }
 
-func (s *Subscriber) hasMoreTopic(topic string) bool {
+func (s *Subscriber) hasTopic(topic string) bool {
+	if s.topic == topic {
+		return true
+	}
 	if s.hooks == nil {
 		return false
+	}
+	for _, t := range s.hooks.few {
+		if t == topic {
+			return true
+		}
 	}
 	_, ok := s.hooks.topics[topic]
 	return ok
 }
 
-// removeTopic forgets topic and reports whether it was recorded (with one map probe).
+// removeTopic forgets topic and reports whether it was recorded (with at most one map probe).
 func (s *Subscriber) removeTopic(topic string) bool {
 	if s.topic == topic {
 		s.topic = ""
 		return true
 	}
-	if s.hooks == nil || s.hooks.topics == nil {
+	h := s.hooks
+	if h == nil {
 		return false
 	}
-	n := len(s.hooks.topics)
-	delete(s.hooks.topics, topic)
-	switch len(s.hooks.topics) {
+	for i, t := range h.few {
+		if t == topic {
+			h.few[i] = ""
+			return true
+		}
+	}
+	if h.topics == nil {
+		return false
+	}
+	n := len(h.topics)
+	delete(h.topics, topic)
+	switch len(h.topics) {
 	case n:
 		return false
 	case 0:
-		s.hooks.topics = nil // give the map back
+		h.topics = nil // give the map back
 	}
 	return true
 }
@@ -55,11 +83,17 @@ func (s *Subscriber) takeTopics() []string {
 		topics = append(topics, s.topic)
 		s.topic = ""
 	}
-	if s.hooks != nil {
-		for topic := range s.hooks.topics {
+	if h := s.hooks; h != nil {
+		for i, t := range h.few {
+			if t != "" {
+				topics = append(topics, t)
+				h.few[i] = ""
+			}
+		}
+		for topic := range h.topics {
 			topics = append(topics, topic)
 		}
-		s.hooks.topics = nil
+		h.topics = nil
 	}
 	return topics
 }
