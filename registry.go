@@ -57,14 +57,15 @@ func (r *registry) partition(topic string) *partition {
 	return &r.parts[maphash.String(r.seed, topic)&r.mask]
 }
 
-// add records a subscription of s to topic with metadata.
-func (r *registry) add(topic string, s *Subscriber, metadata any) {
+// add records a subscription of s to topic with metadata, and reports whether it created the topic's
+// entry: the topic's first subscription on this node.
+func (r *registry) add(topic string, s *Subscriber, metadata any) (created bool) {
 	p := r.partition(topic)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if ts := p.many[topic]; ts != nil {
 		ts.add(s, metadata)
-		return
+		return false
 	}
 	if first := p.one[topic]; first != nil { // a second subscription: the topic moves to p.many
 		delete(p.one, topic)
@@ -72,18 +73,20 @@ func (r *registry) add(topic string, s *Subscriber, metadata any) {
 		ts.subs[0].Subscriber = first
 		ts.add(s, metadata)
 		p.many[topic] = ts
-		return
+		return false
 	}
-	// The topic's entry is created here: its first subscription on this node.
+	// The topic's entry is created: its first subscription on this node.
 	if metadata == nil {
 		p.one[topic] = s
 	} else {
 		p.many[topic] = &topicSubs{subs: []subscription{{Entry: Entry{Subscriber: s, Metadata: metadata}}}}
 	}
+	return true
 }
 
-// remove deletes every subscription of s to topic, which s holds, and the topic once it has none.
-func (r *registry) remove(topic string, s *Subscriber) {
+// remove deletes every subscription of s to topic, which s holds, and reports whether it deleted the
+// topic's entry: its last subscription on this node is gone.
+func (r *registry) remove(topic string, s *Subscriber) (deleted bool) {
 	p := r.partition(topic)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -91,22 +94,22 @@ func (r *registry) remove(topic string, s *Subscriber) {
 	if n := len(p.one); n > 0 {
 		delete(p.one, topic)
 		if len(p.one) < n {
-			// The topic's entry is deleted here: its last subscription on this node is gone.
-			return
+			return true // the topic's entry is deleted
 		}
 	}
 	ts := p.many[topic]
 	if ts == nil || !ts.remove(s) {
-		return
+		return false
 	}
 	switch {
 	case len(ts.subs) == 0:
 		delete(p.many, topic)
-		// The topic's entry is deleted here: its last subscription on this node is gone.
+		return true // the topic's entry is deleted
 	case len(ts.subs) == 1 && ts.subs[0].Metadata == nil && ts.subs[0].dups == nil:
 		p.one[topic] = ts.subs[0].Subscriber // back to the compact form
 		delete(p.many, topic)
 	}
+	return false
 }
 
 // find returns the position of s's subscription, or -1.
