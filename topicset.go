@@ -8,42 +8,36 @@ package pubsub
 // fewTopics is how many topics beyond the first a subscriber keeps without a map.
 const fewTopics = 4
 
-// addTopic records topic; recording it again is a no-op.
+// addTopic records topic; recording it again is a no-op. Once the map exists, new topics go to it (one
+// probe: inserting a present key changes nothing), so a topic is never in two places.
 func (s *Subscriber) addTopic(topic string) {
-	if s.hasTopic(topic) {
+	if s.topic == topic {
 		return
+	}
+	h := s.hooks
+	if h != nil {
+		for _, t := range h.few {
+			if t == topic {
+				return
+			}
+		}
+		if h.topics != nil {
+			h.topics[topic] = struct{}{}
+			return
+		}
 	}
 	if s.topic == "" {
 		s.topic = topic
 		return
 	}
-	h := s.hooksLocked()
+	h = s.hooksLocked()
 	for i := range h.few {
 		if h.few[i] == "" {
 			h.few[i] = topic
 			return
 		}
 	}
-	if h.topics == nil {
-		h.topics = make(map[string]struct{})
-	}
-	h.topics[topic] = struct{}{}
-}
-
-func (s *Subscriber) hasTopic(topic string) bool {
-	if s.topic == topic {
-		return true
-	}
-	if s.hooks == nil {
-		return false
-	}
-	for _, t := range s.hooks.few {
-		if t == topic {
-			return true
-		}
-	}
-	_, ok := s.hooks.topics[topic]
-	return ok
+	h.topics = map[string]struct{}{topic: {}}
 }
 
 // removeTopic forgets topic and reports whether it was recorded (with at most one map probe).
