@@ -25,13 +25,16 @@ import (
 // a ring and a channel that a reader empties without telling anyone: see queued.
 
 // chanSize is the capacity of a subscriber's channel (C) when its bound is larger. Every subscriber
-// pays 32 bytes per slot up front; see docs/benchmarks.md for how the figure was chosen.
+// pays 32 bytes per slot up front: with 3 the channel is one 192-byte allocation (its 96-byte header
+// and the slots), and an idle subscriber with one subscription costs about 414 B at 1 M subscribers;
+// with 4 it cost 462 B, too close to the 512 B budget. A reader that falls further behind than this
+// costs a pump goroutine until it catches up.
 const chanSize = 3
 
 // closeLinger is how long the pump of a closed subscriber waits for its reader to take the next message
 // before it gives up, drops (and counts) the rest of the backlog and closes C: a reader that stopped
 // reading when it closed its subscriber must not keep a goroutine and the backlog alive forever.
-var closeLinger = 5 * time.Second
+const closeLinger = 5 * time.Second
 
 // enqueue is Deliver for the registry, which knows that s is open: a subscriber closes its mailbox only
 // after removing its subscriptions, under their partitions' locks, which deliver holds. The common case
