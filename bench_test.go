@@ -61,6 +61,37 @@ func BenchmarkBroadcastOneSubscriber(b *testing.B) {
 	}
 }
 
+// BenchmarkBroadcastOneSubscriberPrealloc is BenchmarkBroadcastOneSubscriber with the whole mailbox
+// preallocated in C (WithPrealloc), as every mailbox was before it grew on demand.
+func BenchmarkBroadcastOneSubscriberPrealloc(b *testing.B) {
+	ps := newPS(b, pubsub.Config{})
+	sub := newSub(b, ps, pubsub.WithMailboxSize(4096), pubsub.WithPrealloc(4096))
+	sub.Subscribe("t")
+	var received atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		for range sub.C() {
+			received.Add(1)
+		}
+		close(done)
+	}()
+	var payload any = "preallocated"
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		for len(sub.C()) == cap(sub.C()) { // C holds the whole mailbox: its len is the mailbox's
+			runtime.Gosched()
+		}
+		ps.Broadcast(ctx, "t", payload)
+		n++
+	}
+	sub.Close()
+	<-done
+	if d := sub.Dropped(); d != 0 || received.Load() != int64(n) {
+		b.Fatalf("received %d, dropped %d of %d", received.Load(), d, n)
+	}
+}
+
 // BenchmarkBroadcastOneSubscriberHandler is BenchmarkBroadcastOneSubscriber with a handler
 // (WithHandler) instead of a goroutine reading C.
 func BenchmarkBroadcastOneSubscriberHandler(b *testing.B) {

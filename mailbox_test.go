@@ -377,3 +377,30 @@ func TestHandlerNil(t *testing.T) {
 		t.Errorf("WithHandler(nil): %v", err)
 	}
 }
+
+// WithPrealloc gives C room for the whole backlog: a burst up to it needs no pump, and len(C) tells.
+func TestMailboxPrealloc(t *testing.T) {
+	ps := newPS(t, pubsub.Config{})
+	s := newSub(t, ps, pubsub.WithMailboxSize(100), pubsub.WithPrealloc(64))
+	s.Subscribe("t")
+	for i := range 100 {
+		ps.LocalBroadcast("t", i)
+	}
+	if cap(s.C()) != 64 || len(s.C()) != 64 || s.Len() != 100 || s.Dropped() != 0 {
+		t.Fatalf("cap %d, len %d, Len %d, Dropped %d", cap(s.C()), len(s.C()), s.Len(), s.Dropped())
+	}
+	if got := readN(t, s, 100); !equalAny(got, seqOf(0, 100)) {
+		t.Fatalf("received %v", got)
+	}
+	if c := cap(newSub(t, ps, pubsub.WithMailboxSize(10), pubsub.WithPrealloc(64)).C()); c != 10 {
+		t.Errorf("C of %d for a bound of 10", c)
+	}
+	for name, opts := range map[string][]pubsub.MailboxOption{
+		"zero":         {pubsub.WithPrealloc(0)},
+		"with handler": {pubsub.WithPrealloc(3), pubsub.WithHandler(func(pubsub.Message) {})},
+	} {
+		if _, err := ps.NewSubscriber(opts...); !errors.Is(err, pubsub.ErrInvalidConfig) {
+			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
+		}
+	}
+}

@@ -138,6 +138,7 @@ func (ps *PubSub) NodeName() string { return ps.nodeName }
 func (ps *PubSub) NewSubscriber(opts ...MailboxOption) (*Subscriber, error) {
 	size, policy := ps.cfg.MailboxSize, ps.cfg.Overflow
 	var handler func(Message)
+	prealloc, preallocSet := chanSize, false
 	for _, opt := range opts {
 		if opt.hasSize {
 			if opt.size < 1 {
@@ -151,6 +152,12 @@ func (ps *PubSub) NewSubscriber(opts ...MailboxOption) (*Subscriber, error) {
 			}
 			policy = opt.policy
 		}
+		if opt.hasPrealloc {
+			if opt.prealloc < 1 {
+				return nil, fmt.Errorf("%w: WithPrealloc(%d): at least 1 message", ErrInvalidConfig, opt.prealloc)
+			}
+			prealloc, preallocSet = opt.prealloc, true
+		}
 		if opt.hasHandler {
 			if opt.handler == nil {
 				return nil, fmt.Errorf("%w: WithHandler(nil)", ErrInvalidConfig)
@@ -162,10 +169,13 @@ func (ps *PubSub) NewSubscriber(opts ...MailboxOption) (*Subscriber, error) {
 		return nil, fmt.Errorf("%w: MailboxSize %d: a mailbox holds at most %d messages", ErrInvalidConfig, size, maxMailboxSize)
 	}
 	s := &Subscriber{ps: ps, id: ps.nextID.Add(1), policy: uint8(policy), bound: int32(size)}
-	if handler != nil {
+	switch {
+	case handler != nil && preallocSet:
+		return nil, fmt.Errorf("%w: WithPrealloc and WithHandler: a subscriber with a handler has no channel", ErrInvalidConfig)
+	case handler != nil:
 		s.hooks = &hooks{handler: handler}
-	} else {
-		s.ch = make(chan Message, min(size, chanSize))
+	default:
+		s.ch = make(chan Message, min(size, prealloc))
 	}
 	ps.subsMu.Lock()
 	defer ps.subsMu.Unlock()

@@ -55,17 +55,27 @@ type hooks struct {
 // MailboxOption configures the mailbox of a new Subscriber (see PubSub.NewSubscriber). Options are
 // values, like SubscribeOption; NewSubscriber reports an invalid one.
 type MailboxOption struct {
-	size       int
-	policy     OverflowPolicy
-	handler    func(Message)
-	hasSize    bool
-	hasPolicy  bool
-	hasHandler bool
+	size        int
+	prealloc    int
+	policy      OverflowPolicy
+	handler     func(Message)
+	hasSize     bool
+	hasPrealloc bool
+	hasPolicy   bool
+	hasHandler  bool
 }
 
 // WithMailboxSize bounds the subscriber's mailbox to n messages, n ≥ 1. The bound is a limit, not a
 // preallocation: the mailbox takes memory for the messages it holds, and gives it back once drained.
 func WithMailboxSize(n int) MailboxOption { return MailboxOption{size: n, hasSize: true} }
+
+// WithPrealloc makes C hold n messages (at most the mailbox bound) instead of the first 3, allocated
+// with the subscriber at 32 B each: the mailbox as it was before it grew on demand. For a busy
+// subscriber read by one goroutine that sometimes falls behind (a tracker shard, a log tail, a fan-in):
+// behind a small channel, a backlog is moved into it a few messages at a time by a pump goroutine, which
+// costs a goroutine switch per few messages; a preallocated channel holds the backlog itself. Idle
+// subscribers (one per connection) should not use it. n ≥ 1; it cannot be combined with WithHandler.
+func WithPrealloc(n int) MailboxOption { return MailboxOption{prealloc: n, hasPrealloc: true} }
 
 // WithOverflow sets what the subscriber's full mailbox does: drop the newest (DropNewest), drop the
 // oldest (DropOldest), or close the subscriber (CloseOnOverflow).
