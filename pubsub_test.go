@@ -314,8 +314,10 @@ func TestSlowConsumerDropsCountsAndReportsOncePerEpisode(t *testing.T) {
 		synctest.Wait()
 		select {
 		case e := <-reports:
-			if e.SubscriberID != s.ID() || e.MailboxSize != 4 || e.Dropped != 6 {
-				t.Fatalf("report = %+v", e)
+			// The report carries Dropped() when the reporter made it, which may be before the last of
+			// the six drops: the reporter is woken by the first and runs on the other P meanwhile.
+			if e.SubscriberID != s.ID() || e.MailboxSize != 4 || e.Dropped < 1 || e.Dropped > 6 {
+				t.Fatalf("report = %+v, want Dropped 1…6", e)
 			}
 		default:
 			t.Fatal("no report")
