@@ -48,7 +48,7 @@ func BenchmarkBroadcastOneSubscriber(b *testing.B) {
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		for len(sub.C()) == cap(sub.C()) {
+		for sub.Len() == sub.Cap() {
 			runtime.Gosched()
 		}
 		ps.Broadcast(ctx, "t", payload)
@@ -61,43 +61,112 @@ func BenchmarkBroadcastOneSubscriber(b *testing.B) {
 	}
 }
 
+// BenchmarkBroadcastOneSubscriberPrealloc is BenchmarkBroadcastOneSubscriber with the whole mailbox
+// preallocated in C (WithPrealloc), as every mailbox was before it grew on demand.
+func BenchmarkBroadcastOneSubscriberPrealloc(b *testing.B) {
+	ps := newPS(b, pubsub.Config{})
+	sub := newSub(b, ps, pubsub.WithMailboxSize(4096), pubsub.WithPrealloc(4096))
+	sub.Subscribe("t")
+	var received atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		for range sub.C() {
+			received.Add(1)
+		}
+		close(done)
+	}()
+	var payload any = "preallocated"
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		for len(sub.C()) == cap(sub.C()) { // C holds the whole mailbox: its len is the mailbox's
+			runtime.Gosched()
+		}
+		ps.Broadcast(ctx, "t", payload)
+		n++
+	}
+	sub.Close()
+	<-done
+	if d := sub.Dropped(); d != 0 || received.Load() != int64(n) {
+		b.Fatalf("received %d, dropped %d of %d", received.Load(), d, n)
+	}
+}
+
+// BenchmarkBroadcastOneSubscriberHandler is BenchmarkBroadcastOneSubscriber with a handler
+// (WithHandler) instead of a goroutine reading C.
+func BenchmarkBroadcastOneSubscriberHandler(b *testing.B) {
+	ps := newPS(b, pubsub.Config{})
+	var received atomic.Int64
+	sub := newSub(b, ps, pubsub.WithMailboxSize(4096), pubsub.WithHandler(func(pubsub.Message) { received.Add(1) }))
+	sub.Subscribe("t")
+	var payload any = "preallocated"
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		for sub.Len() == sub.Cap() {
+			runtime.Gosched()
+		}
+		ps.Broadcast(ctx, "t", payload)
+		n++
+	}
+	for received.Load() != int64(n) && sub.Dropped() == 0 {
+		runtime.Gosched()
+	}
+	if d := sub.Dropped(); d != 0 || received.Load() != int64(n) {
+		b.Fatalf("received %d, dropped %d of %d", received.Load(), d, n)
+	}
+}
+
 // drainAll empties every mailbox (with the timer stopped by the caller).
 func drainAll(subs []*pubsub.Subscriber) {
 	for _, s := range subs {
-		for len(s.C()) > 0 {
-			<-s.C()
+		for _, ok := s.TryReceive(); ok; _, ok = s.TryReceive() {
 		}
 	}
 }
 
 // BenchmarkFanout10k is one Broadcast to 10 000 subscribers of one topic; ns/op is per broadcast.
-// Mailboxes are drained with the timer stopped, so every delivery is queued, none dropped.
+// keep-up: the readers keep up, so every mailbox is empty when a broadcast comes (each is drained with
+// the timer stopped). burst-64: 64 broadcasts pile up in every mailbox before it is drained, so most
+// deliveries go to the mailbox's ring behind its channel, and each mailbox starts a pump goroutine per
+// burst. Every delivery is queued, none dropped.
 func BenchmarkFanout10k(b *testing.B) {
-	const n = 10_000
-	ps := newPS(b, pubsub.Config{})
-	subs := make([]*pubsub.Subscriber, n)
-	for i := range subs {
-		subs[i] = newSub(b, ps, pubsub.WithMailboxSize(64))
-		subs[i].Subscribe("room")
+	for _, every := range []int{1, 64} {
+		b.Run(fanoutName(every), func(b *testing.B) {
+			const n = 10_000
+			ps := newPS(b, pubsub.Config{})
+			subs := make([]*pubsub.Subscriber, n)
+			for i := range subs {
+				subs[i] = newSub(b, ps, pubsub.WithMailboxSize(64))
+				subs[i].Subscribe("room")
+			}
+			var payload any = "preallocated"
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if i%every == 0 {
+					b.StopTimer()
+					drainAll(subs)
+					b.StartTimer()
+				}
+				ps.Broadcast(ctx, "room", payload)
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i)/n, "ns/delivery")
+			for _, s := range subs {
+				if s.Dropped() != 0 {
+					b.Fatalf("dropped %d", s.Dropped())
+				}
+			}
+		})
 	}
-	var payload any = "preallocated"
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if i%64 == 0 {
-			b.StopTimer()
-			drainAll(subs)
-			b.StartTimer()
-		}
-		ps.Broadcast(ctx, "room", payload)
-		i++
+}
+
+func fanoutName(every int) string {
+	if every == 1 {
+		return "keep-up"
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i)/n, "ns/delivery")
-	for _, s := range subs {
-		if s.Dropped() != 0 {
-			b.Fatalf("dropped %d", s.Dropped())
-		}
-	}
+	return "burst-" + strconv.Itoa(every)
 }
 
 // BenchmarkManyTopics broadcasts round-robin over 100 000 topics with one subscriber each; ns/op is
@@ -146,8 +215,7 @@ func BenchmarkBroadcastParallel(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			if i++; i == 1024 {
-				for len(s.C()) > 0 {
-					<-s.C()
+				for _, ok := s.TryReceive(); ok; _, ok = s.TryReceive() {
 				}
 				i = 0
 			}
@@ -316,31 +384,36 @@ func TestBroadcastDoesNotAllocate(t *testing.T) {
 }
 
 // BenchmarkFloorFanout10k is the floor under BenchmarkFanout10k: the same 10 000 non-blocking sends of
-// one message, into 10 000 buffered channels, with no registry. ns/op is per fan-out.
+// one message, into 10 000 buffered channels of 64, with no registry, drained as often. ns/op is per
+// fan-out.
 func BenchmarkFloorFanout10k(b *testing.B) {
-	const n = 10_000
-	chans := make([]chan pubsub.Message, n)
-	for i := range chans {
-		chans[i] = make(chan pubsub.Message, 64)
-	}
-	msg := pubsub.Message{Topic: "room", Payload: "x"}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if i%64 == 0 {
-			b.StopTimer()
-			drainChans(chans)
-			b.StartTimer()
-		}
-		for _, ch := range chans {
-			select {
-			case ch <- msg:
-			default:
+	for _, every := range []int{1, 64} {
+		b.Run(fanoutName(every), func(b *testing.B) {
+			const n = 10_000
+			chans := make([]chan pubsub.Message, n)
+			for i := range chans {
+				chans[i] = make(chan pubsub.Message, 64)
 			}
-		}
-		i++
+			msg := pubsub.Message{Topic: "room", Payload: "x"}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if i%every == 0 {
+					b.StopTimer()
+					drainChans(chans)
+					b.StartTimer()
+				}
+				for _, ch := range chans {
+					select {
+					case ch <- msg:
+					default:
+					}
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i)/n, "ns/delivery")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i)/n, "ns/delivery")
 }
 
 // BenchmarkFloorManyChannels is the floor under BenchmarkManyTopics: non-blocking sends round-robin

@@ -48,13 +48,13 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("Name = %q", got)
 	}
 	s := newSub(t, ps)
-	if got := cap(s.C()); got != pubsub.DefaultMailboxSize {
+	if got := s.Cap(); got != pubsub.DefaultMailboxSize {
 		t.Errorf("mailbox = %d, want %d", got, pubsub.DefaultMailboxSize)
 	}
-	if got := cap(newSub(t, ps, pubsub.WithMailboxSize(3)).C()); got != 3 {
+	if got := newSub(t, ps, pubsub.WithMailboxSize(3)).Cap(); got != 3 {
 		t.Errorf("WithMailboxSize(3) mailbox = %d", got)
 	}
-	if got := cap(newSub(t, newPS(t, pubsub.Config{Name: "y", MailboxSize: 9})).C()); got != 9 {
+	if got := newSub(t, newPS(t, pubsub.Config{Name: "y", MailboxSize: 9})).Cap(); got != 9 {
 		t.Errorf("Config.MailboxSize 9: mailbox = %d", got)
 	}
 	if got := newPS(t, pubsub.Config{Name: "z", NodeName: "a@b"}).NodeName(); got != "a@b" {

@@ -47,6 +47,9 @@ func receive(t testing.TB, s *pubsub.Subscriber) pubsub.Message {
 // assertEmpty checks that nothing is queued for s. Local delivery is synchronous, so no waiting is needed.
 func assertEmpty(t testing.TB, s *pubsub.Subscriber) {
 	t.Helper()
+	if n := s.Len(); n != 0 {
+		t.Fatalf("%d messages queued, want none", n)
+	}
 	select {
 	case msg, ok := <-s.C():
 		if ok {

@@ -135,11 +135,14 @@ func (ps *PubSub) Name() string { return ps.name }
 // NodeName returns the name of this node: the adapter's, or Config.NodeName without an adapter.
 func (ps *PubSub) NodeName() string { return ps.nodeName }
 
-// NewSubscriber returns a new Subscriber with an empty mailbox of Config.MailboxSize messages and
-// Config.Overflow's policy, or what opts set. It returns ErrClosed after Close, and an error wrapping
+// NewSubscriber returns a new Subscriber with an empty mailbox bounded to Config.MailboxSize messages,
+// with Config.Overflow's policy, or what opts set (WithHandler has it call a function instead of
+// queueing for C). It returns ErrClosed after Close, and an error wrapping
 // ErrInvalidConfig for an invalid option (a size below 1, an unknown policy).
 func (ps *PubSub) NewSubscriber(opts ...MailboxOption) (*Subscriber, error) {
 	size, policy := ps.cfg.MailboxSize, ps.cfg.Overflow
+	var handler func(Message)
+	prealloc, preallocSet := chanSize, false
 	for _, opt := range opts {
 		if opt.hasSize {
 			if opt.size < 1 {
@@ -153,8 +156,31 @@ func (ps *PubSub) NewSubscriber(opts ...MailboxOption) (*Subscriber, error) {
 			}
 			policy = opt.policy
 		}
+		if opt.hasPrealloc {
+			if opt.prealloc < 1 {
+				return nil, fmt.Errorf("%w: WithPrealloc(%d): at least 1 message", ErrInvalidConfig, opt.prealloc)
+			}
+			prealloc, preallocSet = opt.prealloc, true
+		}
+		if opt.hasHandler {
+			if opt.handler == nil {
+				return nil, fmt.Errorf("%w: WithHandler(nil)", ErrInvalidConfig)
+			}
+			handler = opt.handler
+		}
 	}
-	s := &Subscriber{ps: ps, id: ps.nextID.Add(1), policy: policy, topics: make(map[string]*slot), ch: make(chan Message, size)}
+	if size > maxMailboxSize {
+		return nil, fmt.Errorf("%w: MailboxSize %d: a mailbox holds at most %d messages", ErrInvalidConfig, size, maxMailboxSize)
+	}
+	s := &Subscriber{ps: ps, id: ps.nextID.Add(1), policy: uint8(policy), bound: int32(size)}
+	switch {
+	case handler != nil && preallocSet:
+		return nil, fmt.Errorf("%w: WithPrealloc and WithHandler: a subscriber with a handler has no channel", ErrInvalidConfig)
+	case handler != nil:
+		s.hooks = &hooks{handler: handler}
+	default:
+		s.ch = make(chan Message, min(size, prealloc))
+	}
 	ps.subsMu.Lock()
 	defer ps.subsMu.Unlock()
 	if ps.closed.Load() {

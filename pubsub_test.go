@@ -314,8 +314,10 @@ func TestSlowConsumerDropsCountsAndReportsOncePerEpisode(t *testing.T) {
 		synctest.Wait()
 		select {
 		case e := <-reports:
-			if e.SubscriberID != s.ID() || e.MailboxSize != 4 || e.Dropped != 6 {
-				t.Fatalf("report = %+v", e)
+			// The report carries Dropped() when the reporter made it, which may be before the last of
+			// the six drops: the reporter is woken by the first and runs on the other P meanwhile.
+			if e.SubscriberID != s.ID() || e.MailboxSize != 4 || e.Dropped < 1 || e.Dropped > 6 {
+				t.Fatalf("report = %+v, want Dropped 1…6", e)
 			}
 		default:
 			t.Fatal("no report")
@@ -323,6 +325,9 @@ func TestSlowConsumerDropsCountsAndReportsOncePerEpisode(t *testing.T) {
 		if got := receive(t, s).Payload; got != 0 { // DropNewest keeps the oldest
 			t.Fatalf("kept %v, want 0", got)
 		}
+		// The read made room behind C: let the mailbox's pump account for it (for an instant after a read
+		// from a backlog the mailbox may count one message too many: see Subscriber.Len).
+		synctest.Wait()
 		ps.Broadcast(ctx, "t", 10) // fits: the consumer hovers at its limit
 		ps.Broadcast(ctx, "t", 11) // dropped
 		time.Sleep(time.Second)
@@ -647,7 +652,7 @@ func TestNewSubscriberRejectsBadOptions(t *testing.T) {
 		}
 	}
 	s := newSub(t, ps, pubsub.WithMailboxSize(3), pubsub.WithOverflow(pubsub.DropOldest))
-	if cap(s.C()) != 3 {
-		t.Errorf("mailbox of %d, want 3", cap(s.C()))
+	if s.Cap() != 3 {
+		t.Errorf("mailbox of %d, want 3", s.Cap())
 	}
 }

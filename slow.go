@@ -110,10 +110,10 @@ func (r *slowReporter) reportPending() {
 // episode handles the start of s's slow-consumer episode: it closes s if its policy says so (here, on
 // the reporter's goroutine: a broadcaster holds a registry lock that closing needs), then reports.
 func (r *slowReporter) episode(s *Subscriber) {
-	if s.policy == CloseOnOverflow {
+	if OverflowPolicy(s.policy) == CloseOnOverflow {
 		s.close(ErrSlowConsumer)
 	}
-	r.safeReport(SlowConsumer{Subscriber: s, SubscriberID: s.id, Dropped: s.Dropped(), MailboxSize: cap(s.ch)})
+	r.safeReport(SlowConsumer{Subscriber: s, SubscriberID: s.id, Dropped: s.Dropped(), MailboxSize: s.Cap()})
 }
 
 // endRecovered ends the episodes of the subscribers whose mailbox has drained to half, forgets the
@@ -121,7 +121,7 @@ func (r *slowReporter) episode(s *Subscriber) {
 func endRecovered(open []*Subscriber) []*Subscriber {
 	kept := open[:0]
 	for _, s := range open {
-		if len(s.ch) <= cap(s.ch)/2 || s.isClosed() {
+		if s.Len() <= s.Cap()/2 || s.isClosed() {
 			s.slow.Store(false)
 			continue
 		}

@@ -102,7 +102,7 @@ func empty(t testing.TB, subs ...*pubsub.Subscriber) {
 // queued checks, without waiting, that exactly n messages are queued for sub.
 func queued(t testing.TB, sub *pubsub.Subscriber, n int) {
 	t.Helper()
-	if got := len(sub.C()); got != n {
+	if got := sub.Len(); got != n {
 		t.Errorf("%v: %d messages queued when the call returned, want %d (local delivery must be done when a broadcast returns)", sub, got, n)
 	}
 }

@@ -73,14 +73,10 @@ func bubble(t *testing.T, f func(t *testing.T, c *pubsubtest.Cluster, nodes map[
 // queued returns the payloads queued for s, without waiting.
 func queuedPayloads(s *pubsub.Subscriber) []any {
 	var out []any
-	for {
-		select {
-		case m := <-s.C():
-			out = append(out, m.Payload)
-		default:
-			return out
-		}
+	for m, ok := s.TryReceive(); ok; m, ok = s.TryReceive() { // not select with default on C: see TryReceive
+		out = append(out, m.Payload)
 	}
+	return out
 }
 
 func expectQueued(t *testing.T, what string, s *pubsub.Subscriber, want ...any) {

@@ -61,10 +61,10 @@ func (s *suite) expectRange(t *testing.T, sub *pubsub.Subscriber, topic string, 
 // Dropped, and checks that no more are.
 func (s *suite) accounted(t *testing.T, sub *pubsub.Subscriber, total int) {
 	t.Helper()
-	count := func() int { return len(sub.C()) + int(sub.Dropped()) }
+	count := func() int { return sub.Len() + int(sub.Dropped()) }
 	eventually(t, s.timeout, "queued + Dropped() reaches the number broadcast", func() bool { return count() >= total })
 	if got := count(); got != total {
-		t.Errorf("%v: %d queued + %d dropped = %d, want %d broadcast", sub, len(sub.C()), sub.Dropped(), got, total)
+		t.Errorf("%v: %d queued + %d dropped = %d, want %d broadcast", sub, sub.Len(), sub.Dropped(), got, total)
 	}
 }
 
@@ -79,8 +79,8 @@ func (s *suite) awaitReports(t *testing.T, c *cluster, sub *pubsub.Subscriber, w
 		t.Errorf("%v: %d slow-consumer reports, want %d (one per episode): %+v", sub, len(reports), want, reports)
 	}
 	for _, r := range reports {
-		if r.MailboxSize != cap(sub.C()) || r.Dropped == 0 || r.Dropped > sub.Dropped() {
-			t.Errorf("%v: slow-consumer report %+v, want MailboxSize %d and Dropped in 1…%d", sub, r, cap(sub.C()), sub.Dropped())
+		if r.MailboxSize != sub.Cap() || r.Dropped == 0 || r.Dropped > sub.Dropped() {
+			t.Errorf("%v: slow-consumer report %+v, want MailboxSize %d and Dropped in 1…%d", sub, r, sub.Cap(), sub.Dropped())
 		}
 	}
 }

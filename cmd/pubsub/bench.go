@@ -16,7 +16,7 @@ import (
 )
 
 func benchUsage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintln(w, "Usage:\n  pubsub bench [flags]")
+	fmt.Fprintln(w, "Usage:\n  pubsub bench [flags]\n  pubsub bench connections [flags]   (see pubsub bench connections --help)")
 	fmt.Fprintln(w, "\nBench measures this machine and prints a table. The local path (one node, no adapter) is")
 	fmt.Fprintln(w, "always measured, each case next to its floor: the same work done with plain Go channels and maps,")
 	fmt.Fprintln(w, "in the same run. With --redis it also measures the Redis path: raw go-redis pipelined PUBLISH to")
@@ -38,6 +38,9 @@ type benchConfig struct {
 
 // runBench is "pubsub bench".
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "connections" {
+		return runBenchConnections(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("pubsub bench", flag.ContinueOnError)
 	var cfg benchConfig
 	fs.DurationVar(&cfg.duration, "duration", time.Second, "measure each case for this `long` (the latency cases for 3 times as long)")
@@ -214,7 +217,7 @@ func benchOneSubscriber(ctx context.Context, d time.Duration) (float64, error) {
 	var payload any = "preallocated"
 	return endToEnd(ctx, d,
 		func() {
-			for len(sub.C()) == cap(sub.C()) { // wait for room rather than drop: count deliveries only
+			for sub.Len() == sub.Cap() { // wait for room rather than drop: count deliveries only
 				runtime.Gosched()
 			}
 			ps.Broadcast(ctx, "t", payload)
@@ -407,8 +410,7 @@ func floorSubscribe(ctx context.Context, d time.Duration) (float64, error) {
 
 func drainSubs(subs []*pubsub.Subscriber) {
 	for _, s := range subs {
-		for len(s.C()) > 0 {
-			<-s.C()
+		for _, ok := s.TryReceive(); ok; _, ok = s.TryReceive() {
 		}
 	}
 }

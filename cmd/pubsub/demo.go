@@ -499,7 +499,7 @@ func (d *demo) slowConsumer(ctx context.Context) error {
 	if err := d.sync(ctx, a); err != nil { // every tick has reached node-b
 		return err
 	}
-	d.say("   erin's mailbox holds %d; %d dropped", len(erin.C()), erin.Dropped())
+	d.say("   erin's mailbox holds %d; %d dropped", erin.Len(), erin.Dropped())
 
 	select {
 	case e := <-b.reports:
@@ -509,8 +509,7 @@ func (d *demo) slowConsumer(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	for range len(erin.C()) { // erin catches up: the episode is over
-		<-erin.C()
+	for _, ok := erin.TryReceive(); ok; _, ok = erin.TryReceive() { // erin catches up: the episode is over
 	}
 	if err := a.ps.Broadcast(ctx, "ticks", n); err != nil {
 		return err
