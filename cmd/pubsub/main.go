@@ -6,7 +6,8 @@
 //
 // The commands are:
 //
-//	demo     three nodes on an embedded Redis (or --redis URL), narrating what crosses between them
+//	demo     three nodes on an embedded Redis (or --redis URL), narrating what crosses between them;
+//	         with --web, a chat room with live presence served to browsers by two or three nodes
 //	tail     print the broadcasts of a PubSub on Redis as they arrive: topic, origin node, payload
 //	publish  broadcast a message (or each line of standard input) to a PubSub on Redis
 //	nodes    list the live nodes of a PubSub on Redis, from their liveness probes
