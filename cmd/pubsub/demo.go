@@ -102,7 +102,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if _, err := webListenAddr(*listen, *webNodes-1); err != nil {
 			return usageError(stderr, fs, "%v", err)
 		}
-		w := &webDemo{out: stdout, logger: slog.New(slog.NewTextHandler(stderr, nil)), name: d.name, target: d.target, listen: *listen, nodes: *webNodes}
+		w := &webDemo{out: stdout, logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), name: d.name, target: d.target, listen: *listen, nodes: *webNodes}
 		return demoExit(stderr, w.run(ctx))
 	}
 	return demoExit(stderr, d.run(ctx))
