@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
+
+	"github.com/phxgo/pubsub/fastlane"
+	"github.com/phxgo/pubsub/presence"
 )
 
 // webAssets are the page and its script and style: plain HTML, JavaScript and CSS, no build step.
@@ -32,15 +35,28 @@ func (n *webNode) routes() http.Handler {
 	return mux
 }
 
-// webInfo is what GET /info returns: which node serves the page, its room, and every node.
+// webInfo is what GET /info returns: which node serves the page, its room, every node, and the node's
+// counters.
 type webInfo struct {
 	Node  string    `json:"node"`
 	Room  string    `json:"room"`
 	Nodes []webPeer `json:"nodes"`
+	Stats webStats  `json:"stats"`
+}
+
+// webStats are a node's counters, as GET /info shows them.
+type webStats struct {
+	BadMessages uint64         `json:"bad_messages"` // messages from browsers refused (answered with phx_error)
+	Fastlane    fastlane.Stats `json:"fastlane"`     // encodes (one per broadcast per node) and writes (one per browser)
+	Presence    presence.Stats `json:"presence"`     // presence diffs delivered
 }
 
 func (n *webNode) serveInfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(webInfo{Node: n.name, Room: webRoom, Nodes: n.peers})
+	json.NewEncoder(w).Encode(webInfo{Node: n.name, Room: webRoom, Nodes: n.peers, Stats: webStats{
+		BadMessages: n.badMessages.Load(),
+		Fastlane:    n.fastlane.Stats(),
+		Presence:    n.presence.Stats(),
+	}})
 }

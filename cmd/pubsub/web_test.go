@@ -279,15 +279,10 @@ func TestWebDemoOverWebSocket(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(page), `<script src="app.js">`) {
 		t.Fatalf("GET %s: %d\n%s", a, resp.StatusCode, page)
 	}
-	resp, err = http.Get(b + "info")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var info webInfo
-	err = json.NewDecoder(resp.Body).Decode(&info)
-	resp.Body.Close()
-	if err != nil || info.Node != "node-b" || info.Room != webRoom || len(info.Nodes) != 2 || info.Nodes[0].URL != a {
-		t.Fatalf("GET /info: %+v, %v", info, err)
+	getJSON(t, b+"info", &info)
+	if info.Node != "node-b" || info.Room != webRoom || len(info.Nodes) != 2 || info.Nodes[0].URL != a {
+		t.Fatalf("GET /info: %+v", info)
 	}
 	resp, err = http.Get(a + "ws?user=%20")
 	if err != nil {
@@ -329,6 +324,12 @@ func TestWebDemoOverWebSocket(t *testing.T) {
 		t.Fatalf("after bad input: %s", f.Payload)
 	}
 
+	var bInfo webInfo
+	getJSON(t, b+"info", &bInfo)
+	if st := bInfo.Stats; st.BadMessages != 2 || st.Fastlane.Encodes == 0 || st.Fastlane.Writes < st.Fastlane.Encodes || st.Presence.Delivered == 0 {
+		t.Errorf("node-b's counters: %+v; want 2 bad messages, and encodes, writes and diffs", st)
+	}
+
 	bob2 := dialWeb(t, a, "bob") // bob opens a second tab, on the other node: one key, two metas
 	alice.awaitPresent("alice@node-a", "bob@node-a", "bob@node-b")
 	bob2.awaitPresent("alice@node-a", "bob@node-a", "bob@node-b")
@@ -342,6 +343,45 @@ func TestWebDemoOverWebSocket(t *testing.T) {
 	}
 	if st := websocket.CloseStatus(alice.err); st != websocket.StatusGoingAway {
 		t.Fatalf("alice's connection ended with %v (status %v), want %v", alice.err, st, websocket.StatusGoingAway)
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: status %d, %v", url, resp.StatusCode, err)
+	}
+}
+
+// A connection's queue never blocks: a frame that does not fit is dropped, and the first drop signals
+// the connection to close.
+func TestWebConnWriterOverflow(t *testing.T) {
+	w := newWebConnWriter()
+	for i := range webQueueFrames {
+		if !w.WriteFrame([]byte{byte(i)}) {
+			t.Fatalf("frame %d refused with room left", i)
+		}
+	}
+	select {
+	case <-w.overflow:
+		t.Fatal("overflow before a drop")
+	default:
+	}
+	if w.WriteFrame([]byte("x")) || w.WriteFrame([]byte("y")) {
+		t.Fatal("a full queue took a frame")
+	}
+	select {
+	case <-w.overflow:
+	default:
+		t.Fatal("no overflow after a drop")
+	}
+	if f := <-w.frames; len(f) != 1 || f[0] != 0 {
+		t.Fatalf("first frame %v", f)
 	}
 }
 
