@@ -103,9 +103,9 @@ func TestWebDemoInBrowser(t *testing.T) {
 		chromedp.Flag("disable-gpu", true),
 		chromedp.WindowSize(1000, 700),
 	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run as root with its sandbox
-	}
+	// Without its sandbox: Chromium refuses to run as root with it, and containers (CI) often lack the
+	// user namespaces it needs. The browser only loads the demo's own page.
+	opts = append(opts, chromedp.NoSandbox)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)

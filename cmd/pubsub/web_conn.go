@@ -84,7 +84,7 @@ func (n *webNode) session(conn *websocket.Conn, user string) {
 		fail(websocket.StatusTryAgainLater, "the node is stopping")
 		return
 	}
-	defer sub.Close() // first of the deferred calls to run: the presence leaves, on every node
+	defer sub.Close() // on every return: the presence leaves, on every node
 	out := newWebConnWriter()
 	if err := sub.Subscribe(webRoom, fastlane.WithWriter(out)); err != nil {
 		fail(websocket.StatusInternalError, "cannot join the room")

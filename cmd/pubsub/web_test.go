@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/phxgo/pubsub/presence"
 )
 
 // webDemoRun is a "pubsub demo --web" running in the test's process.
@@ -125,7 +127,8 @@ func dialWeb(t *testing.T, pageURL, user string) *wsClient {
 	return c
 }
 
-// next returns the next frame of event (skipping others), or fails the test after 10s.
+// next returns the next frame of event, or fails the test after 10s. Presence frames read meanwhile
+// update the client's presence list, as on the page; other frames are skipped.
 func (c *wsClient) next(event string) webTestFrame {
 	c.t.Helper()
 	timeout := time.After(10 * time.Second)
@@ -135,11 +138,31 @@ func (c *wsClient) next(event string) webTestFrame {
 			if !ok {
 				c.t.Fatalf("the connection closed while waiting for %s", event)
 			}
+			c.handle(f)
 			if f.Event == event {
 				return f
 			}
 		case <-timeout:
 			c.t.Fatalf("no %s frame within 10s", event)
+		}
+	}
+}
+
+// handle keeps the presence list as the page does: presence_state, then each presence_diff's joins and
+// leaves matched by phx_ref; diffs before the state wait for it.
+func (c *wsClient) handle(f webTestFrame) {
+	switch f.Event {
+	case eventPresenceState:
+		c.state, c.hasState = decodePresences(c.t, f.Payload), true
+		for _, d := range c.pending {
+			c.apply(d)
+		}
+		c.pending = nil
+	case presence.Event:
+		if !c.hasState {
+			c.pending = append(c.pending, f.Payload)
+		} else {
+			c.apply(f.Payload)
 		}
 	}
 }
@@ -188,37 +211,18 @@ func decodePresences(t *testing.T, raw json.RawMessage) map[string][]map[string]
 	return out
 }
 
-// awaitPresent reads frames, keeping the presence list as the page does (presence_state, then each
-// presence_diff's joins and leaves matched by phx_ref; diffs before the state wait for it), until the
-// list is want ("key@node", sorted), or fails the test after 10s. It returns the new_msg frames read.
-func (c *wsClient) awaitPresent(want ...string) (msgs []webTestFrame) {
+// awaitPresent reads frames, keeping the presence list (handle), until the list is want ("key@node",
+// sorted), or fails the test after 10s.
+func (c *wsClient) awaitPresent(want ...string) {
 	c.t.Helper()
 	timeout := time.After(10 * time.Second)
-	for {
-		if c.hasState && slices.Equal(c.present(), want) {
-			return msgs
-		}
+	for !c.hasState || !slices.Equal(c.present(), want) {
 		select {
 		case f, ok := <-c.frames:
 			if !ok {
 				c.t.Fatalf("the connection closed while waiting for presences %v", want)
 			}
-			switch f.Event {
-			case eventPresenceState:
-				c.state, c.hasState = decodePresences(c.t, f.Payload), true
-				for _, d := range c.pending {
-					c.apply(d)
-				}
-				c.pending = nil
-			case "presence_diff":
-				if !c.hasState {
-					c.pending = append(c.pending, f.Payload)
-				} else {
-					c.apply(f.Payload)
-				}
-			case eventNewMsg:
-				msgs = append(msgs, f)
-			}
+			c.handle(f)
 		case <-timeout:
 			c.t.Fatalf("presences %v, want %v, after 10s", c.present(), want)
 		}
