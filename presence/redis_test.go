@@ -53,7 +53,12 @@ func testOverRedis(t *testing.T, url string) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { p.Close() })
-		pr, err := presence.New(p, presence.Config{Tracker: tracker.TestConfig("presence", nil)})
+		// Heartbeats every 100 ms, but a node is down only after 10 s of silence: on a loaded machine a
+		// heartbeat late by more than TestConfig's 400 ms would mark a node down and up again, which
+		// every subscriber rightly hears as a leave and a join.
+		cfg := tracker.TestConfig("presence", nil)
+		cfg.DownPeriod, cfg.PermdownPeriod = 10*time.Second, 30*time.Second
+		pr, err := presence.New(p, presence.Config{Tracker: cfg})
 		if err != nil {
 			t.Fatal(err)
 		}
