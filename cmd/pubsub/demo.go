@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"sort"
 	"strings"
@@ -39,8 +40,12 @@ func demoUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "tracker on every node (joins, an update), then a node crashing and a node leaving gracefully while")
 	fmt.Fprintln(w, "the others keep working. Without --redis it runs on an embedded Redis (miniredis), so it needs")
 	fmt.Fprintln(w, "nothing installed. It ends by itself within seconds.")
+	fmt.Fprintln(w, "\nWith --web it serves a chat room instead, until interrupted: two or three nodes (--nodes), each")
+	fmt.Fprintln(w, "with a web server (the first on --listen, the others on the next ports). Open a page on each node")
+	fmt.Fprintln(w, "in a browser: each page joins over a WebSocket to its node, and messages and who is online (on")
+	fmt.Fprintln(w, "which node) appear live on every page, through Redis, the fastlane and package presence.")
 	printFlags(w, fs)
-	fmt.Fprintln(w, "\nExamples:\n  pubsub demo\n  pubsub demo --redis redis://localhost:6379/0")
+	fmt.Fprintln(w, "\nExamples:\n  pubsub demo\n  pubsub demo --redis redis://localhost:6379/0\n  pubsub demo --web\n  pubsub demo --web --nodes 2 --listen 127.0.0.1:8080")
 }
 
 // runDemo is "pubsub demo".
@@ -50,12 +55,23 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	name := fs.String("name", "", "`name` of the PubSub (default \"demo\", or \"demo-<random>\" with --redis)")
 	sockets := fs.Int("sockets", 2, "`count` of fastlane sockets on each of node-b and node-c (1 to 100)")
 	mailbox := fs.Int("mailbox", 2, "mailbox `size` of the slow consumer (1 to 100)")
+	web := fs.Bool("web", false, "serve a chat room with live presence to browsers, until interrupted")
+	listen := fs.String("listen", "127.0.0.1:4000", "with --web: `host:port` of the first node's web server; the others take the next ports (port 0: any free port)")
+	webNodes := fs.Int("nodes", 3, "with --web: `count` of nodes (2 or 3)")
 	if code, ok := parseFlags(fs, args, stdout, stderr, demoUsage); !ok {
 		return code
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
 	case fs.NArg() > 0:
 		return usageError(stderr, fs, "unexpected argument %q", fs.Arg(0))
+	case *web && (set["sockets"] || set["mailbox"]):
+		return usageError(stderr, fs, "--sockets and --mailbox do not apply to --web")
+	case !*web && (set["listen"] || set["nodes"]):
+		return usageError(stderr, fs, "--listen and --nodes apply only to --web")
+	case *webNodes < 2 || *webNodes > len(demoNodeNames):
+		return usageError(stderr, fs, "--nodes %d is outside 2..%d", *webNodes, len(demoNodeNames))
 	case *sockets < 1 || *sockets > 100:
 		return usageError(stderr, fs, "-sockets %d is outside 1..100", *sockets)
 	case *mailbox < 1 || *mailbox > 100:
@@ -82,7 +98,19 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if d.name == "" {
 		d.name = "demo"
 	}
-	if err := d.run(ctx); err != nil {
+	if *web {
+		if _, err := webListenAddr(*listen, *webNodes-1); err != nil {
+			return usageError(stderr, fs, "%v", err)
+		}
+		w := &webDemo{out: stdout, logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), name: d.name, target: d.target, listen: *listen, nodes: *webNodes}
+		return demoExit(stderr, w.run(ctx))
+	}
+	return demoExit(stderr, d.run(ctx))
+}
+
+// demoExit reports err and returns the demo's exit status.
+func demoExit(stderr io.Writer, err error) int {
+	if err != nil {
 		fmt.Fprintf(stderr, "pubsub demo: %v\n", err)
 		if errors.Is(err, errJoin) {
 			return exitUsage

@@ -6,7 +6,8 @@
 //
 // The commands are:
 //
-//	demo     three nodes on an embedded Redis (or --redis URL), narrating what crosses between them
+//	demo     three nodes on an embedded Redis (or --redis URL), narrating what crosses between them;
+//	         with --web, a chat room with live presence served to browsers by two or three nodes
 //	tail     print the broadcasts of a PubSub on Redis as they arrive: topic, origin node, payload
 //	publish  broadcast a message (or each line of standard input) to a PubSub on Redis
 //	nodes    list the live nodes of a PubSub on Redis, from their liveness probes
@@ -53,7 +54,7 @@ type command struct {
 // that a command may print the list (help) without an initialisation cycle.
 func commands() []command {
 	return []command{
-		{name: "demo", summary: "three nodes on an embedded Redis (or --redis), narrating each step", run: runDemo},
+		{name: "demo", summary: "three nodes on an embedded Redis (or --redis), narrating each step; --web: a chat room for browsers", run: runDemo},
 		{name: "tail", summary: "print broadcasts on topics of a PubSub on Redis as they arrive", run: runTail},
 		{name: "publish", summary: "broadcast a message, or each line of standard input", run: runPublish},
 		{name: "nodes", summary: "list the live nodes of a PubSub on Redis", run: runNodes},
