@@ -270,3 +270,25 @@ func (s *state) removeDown(r *replicaState) {
 		}
 	}
 }
+
+// trimPermdowned drops the oldest tombstones beyond n, so that a flood of incarnations (fake or real)
+// cannot grow the set without bound, and returns how many it dropped.
+func (s *state) trimPermdowned(n int) int {
+	over := len(s.permdowned) - n
+	if over <= 0 {
+		return 0
+	}
+	type entry struct {
+		ref replicaRef
+		at  time.Time
+	}
+	all := make([]entry, 0, len(s.permdowned))
+	for ref, at := range s.permdowned {
+		all = append(all, entry{ref, at})
+	}
+	slices.SortFunc(all, func(a, b entry) int { return a.at.Compare(b.at) })
+	for _, e := range all[:over] {
+		delete(s.permdowned, e.ref)
+	}
+	return over
+}
