@@ -275,8 +275,9 @@ func (ob *outbox) send(node string, b []byte) {
 }
 
 // stop cancels the send in flight, drops what is queued, and waits for the sender to return, at most
-// wait: an adapter that ignores its context keeps its goroutine until its send returns, but not the caller.
-func (ob *outbox) stop(wait time.Duration) {
+// wait and not after ctx ends: a transport that ignores its context keeps the sender's goroutine until
+// its send returns, but not the caller.
+func (ob *outbox) stop(ctx context.Context, wait time.Duration) {
 	ob.mu.Lock()
 	ob.closed = true
 	ob.control, ob.bulk = nil, nil
@@ -288,5 +289,6 @@ func (ob *outbox) stop(wait time.Duration) {
 	case <-ob.done:
 	case <-t.C:
 		ob.s.t.log.Warn("tracker: a gossip send did not return when cancelled; closing anyway", slog.String("topic", ob.s.topic))
+	case <-ctx.Done():
 	}
 }

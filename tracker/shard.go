@@ -729,12 +729,17 @@ func (s *shard) stop(ctx context.Context, permdown bool) error {
 	s.mu.Unlock()
 	close(s.done)
 	s.wg.Wait()
-	s.ob.stop(outboxStopWait)
+	stopped := make(chan struct{})
+	go func() { // in parallel with the announcement: both end within ctx
+		s.ob.stop(ctx, outboxStopWait)
+		close(stopped)
+	}()
+	defer func() { <-stopped }()
 	var err error
 	if permdown {
 		var b []byte
 		if b, err = encodeGossip(gossip{kind: gossipPermdown, from: ref, clocks: causalContext{}}); err == nil {
-			err = s.t.ps.BroadcastFrom(ctx, s.sub, s.topic, b)
+			err = s.announce(ctx, b)
 		}
 		if err != nil {
 			err = fmt.Errorf("tracker: graceful permdown not announced on %s: %w", s.topic, err)
@@ -743,6 +748,19 @@ func (s *shard) stop(ctx context.Context, permdown bool) error {
 	}
 	s.sub.Close()
 	return err
+}
+
+// announce broadcasts b within ctx, even over a transport that ignores its context: the send then
+// finishes on its own goroutine, after announce returned.
+func (s *shard) announce(ctx context.Context, b []byte) error {
+	res := make(chan error, 1)
+	go func() { res <- s.t.ps.BroadcastFrom(ctx, s.sub, s.topic, b) }()
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // outboxStopWait bounds how long stop waits for a cancelled send to return.
