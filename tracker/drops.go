@@ -20,7 +20,8 @@ const (
 	dropTooManyClocks                      // clocks with more replicas than MaxReplicas
 	dropUnknownRequester                   // a transfer request from a replica this shard does not know
 	dropRequestRate                        // a transfer request answered too recently, or being answered
-	dropBadChunk                           // a chunk out of sequence, malformed, or without its start
+	dropBadChunk                           // a chunk out of sequence or malformed
+	dropOrphanChunk                        // a chunk whose message's first chunk never came (lost in a gap)
 	dropTooLarge                           // a chunked message over MaxTransferSize
 	dropUnseenRemove                       // removes of dots the sender's own clocks show it never saw
 	numDropReasons
@@ -38,6 +39,7 @@ var dropReasonNames = [numDropReasons]string{
 	dropUnknownRequester: "unknown_requester",
 	dropRequestRate:      "request_rate",
 	dropBadChunk:         "bad_chunk",
+	dropOrphanChunk:      "orphan_chunk",
 	dropTooLarge:         "too_large",
 	dropUnseenRemove:     "unseen_remove",
 }

@@ -389,7 +389,7 @@ func (s *shard) receiveChunk(g gossip, now time.Time) {
 		a = &assembly{from: g.from, h: h}
 		s.assemblies[name] = a
 	} else if a == nil || a.from != g.from {
-		s.t.drop(dropBadChunk, errors.New("tracker: a chunk without its message's first"))
+		s.t.drop(dropOrphanChunk, errors.New("tracker: a chunk without its message's first"))
 		return
 	}
 	a.last = now

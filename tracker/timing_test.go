@@ -767,17 +767,28 @@ func TestReadsDuringBigMerge(t *testing.T) {
 	}
 }
 
-// A known limit, measured: gossip travels as single messages, so a transfer larger than what the adapter
-// accepts (redisadapter's MaxMessageSize, 1 MiB by default; the PubSub itself refuses frames over 1 MiB
-// on receipt) cannot be sent. Here the cluster refuses frames over 64 KiB, and a peer that missed 2000
-// presences (about 120 KB as a delta) never gets them: every clock sample asks again, the answer fails to
-// send and is counted in Stats.SendErrors, and nothing else goes wrong. If this test starts failing
-// because b converges, the limit was lifted: update docs/tracker.md.
-func TestLimitTransferOverMaxMessageSize(t *testing.T) {
+// A transfer larger than what the transport carries travels in chunks: here the cluster refuses frames
+// over 64 KiB and MaxGossipSize is 32 KiB; a peer that missed 2000 presences (about 120 KB as a delta)
+// gets them at its next clock sample after the heal, in chunks none of which is over 32 KiB, paced at
+// TransferRate, and nothing fails to send.
+func TestTransferLargerThanAMessageTravelsInChunks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := pubsubtest.NewCluster()
 		h.SetMaxFrame(64 << 10)
+		var largest, chunks atomic.Int64
+		h.Tap(func(f pubsubtest.Frame) {
+			if g, _, ok := gossipOf(string(f.Bytes)); ok {
+				if int64(len(f.Bytes)) > largest.Load() {
+					largest.Store(int64(len(f.Bytes)))
+				}
+				if g.kind == gossipChunk {
+					chunks.Add(1)
+				}
+			}
+		})
 		cfg := TestConfig("presence", nil)
+		cfg.MaxGossipSize = 32 << 10
+		cfg.TransferRate = 256 << 10 // 120 KB: about half a second
 		a := start(t, h, "a", cfg)
 		b := start(t, h, "b", cfg)
 		sleep(ms(250))
@@ -788,17 +799,29 @@ func TestLimitTransferOverMaxMessageSize(t *testing.T) {
 		}
 		sleep(ms(100))
 		h.Heal()
-		sleep(5 * time.Second)
-		if got := len(b.list("room")); got != 0 {
-			t.Fatalf("b lists %d presences", got)
+		healed := time.Now()
+		for len(b.list("room")) < 2000 {
+			sleep(ms(10))
+			if time.Since(healed) > 5*time.Second {
+				t.Fatalf("b lists %d of 2000 presences 5 s after the heal", len(b.list("room")))
+			}
 		}
-		errs := a.tr.Stats().SendErrors
-		if errs < 10 {
+		took := time.Since(healed)
+		if errs := a.tr.Stats().SendErrors; errs != 0 {
 			t.Fatalf("a counted %d send errors", errs)
 		}
-		if _, up := b.knows("a"); !up {
-			t.Fatal("a is not up on b: heartbeats should still go through")
+		if n := largest.Load(); n > int64(cfg.MaxGossipSize) {
+			t.Fatalf("a gossip frame of %d bytes, over MaxGossipSize %d", n, cfg.MaxGossipSize)
 		}
-		t.Logf("after 5 s: b lists none of a's 2000 presences; a failed %d sends", errs)
+		if chunks.Load() < 3 {
+			t.Fatalf("%d chunks sent", chunks.Load())
+		}
+		// The chunks of a's big heartbeat that were sent after the heal lost their first: orphans.
+		for reason := range b.tr.Stats().DroppedGossipByReason {
+			if reason != "orphan_chunk" {
+				t.Fatalf("b dropped messages: %v", b.tr.Stats().DroppedGossipByReason)
+			}
+		}
+		t.Logf("b lists a's 2000 presences %v after the heal, in %d chunks of at most %d bytes", took, chunks.Load(), largest.Load())
 	})
 }
