@@ -3,6 +3,7 @@ package tracker
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -202,6 +203,52 @@ func TestEveryCallAfterPubSubCloseIsErrClosed(t *testing.T) {
 		}
 		if err := a.tr.Close(); err != nil {
 			t.Errorf("Close after the PubSub closed: %v", err)
+		}
+	})
+}
+
+// A shard whose goroutine is stalled (here: its lock held for a second, as a large merge holds it) is not
+// taken for dead: its outbox repeats its last heartbeat when the shard sends none for longer than its idle
+// cadence, so its peers keep it up; and once it runs again, it does not mark its peers down at its first
+// tick, before it has read the heartbeats waiting in its mailbox.
+func TestStalledShardIsNotTakenForDead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := pubsubtest.NewCluster()
+		cfg := TestConfig("presence", nil)
+		a := start(t, h, "a", cfg)
+		b := start(t, h, "b", cfg)
+		a.tr.Track(a.owner(), "room", "x", nil)
+		b.tr.Track(b.owner(), "room", "y", nil)
+		sleep(ms(250))
+		s := a.shard()
+		release := make(chan struct{})
+		s.mu.Lock()
+		s.stall = func() { <-release } // a's shard is stalled at its next tick: no heartbeat, no merge
+		s.mu.Unlock()
+		sleep(10 * cfg.DownPeriod)
+		s.mu.Lock()
+		s.stall = nil
+		s.mu.Unlock()
+		close(release)
+		if _, up := b.knows("a"); !up {
+			t.Fatal("b took a stalled a for dead")
+		}
+		sleep(cfg.BroadcastPeriod * 3)
+		if _, up := a.knows("b"); !up {
+			t.Fatal("a marked b down after its own stall")
+		}
+		for _, n := range []*hubNode{a, b} {
+			if got := n.list("room"); !slices.Equal(got, []string{"x@a", "y@b"}) {
+				t.Fatalf("%s lists %v", n.name, got)
+			}
+			for _, ev := range n.log.events() {
+				if ev[0] == '-' {
+					t.Fatalf("%s saw a leave: %v", n.name, n.log.events())
+				}
+			}
+		}
+		if a.tr.stats.keepalives.Load() == 0 {
+			t.Fatal("no keepalive sent")
 		}
 	})
 }

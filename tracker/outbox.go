@@ -63,6 +63,19 @@ type outbox struct {
 	heartbeat int // index in control of the heartbeat waiting, or -1
 	bulk      []*bulkJob
 	closed    bool
+	// lastBeat is the header of the latest heartbeat pushed, and lastPush when: if the shard pushes none
+	// for longer than its idle cadence (it is stalled, merging a large transfer), the outbox repeats
+	// lastBeat, empty, so that peers do not take a busy replica for a dead one.
+	lastBeat gossip
+	lastPush time.Time
+}
+
+// keepaliveAfter is how long the outbox waits for a heartbeat from its shard before repeating the last
+// one: the idle cadence (an empty heartbeat every MaxSilentPeriods+1 ticks) and half a period more, which
+// is under DownPeriod (at least 2 × BroadcastPeriod, and derived from the cadence by default).
+func (ob *outbox) keepaliveAfter() time.Duration {
+	cfg := ob.s.t.cfg
+	return time.Duration(cfg.MaxSilentPeriods+1)*cfg.BroadcastPeriod + cfg.BroadcastPeriod/2
 }
 
 func newOutbox(s *shard) *outbox {
@@ -85,6 +98,10 @@ func (ob *outbox) push(m outMsg) {
 	defer ob.mu.Unlock()
 	if ob.closed {
 		return
+	}
+	if m.g.kind == gossipHeartbeat {
+		ob.lastBeat = gossip{kind: gossipHeartbeat, from: m.g.from, clocks: m.g.clocks}
+		ob.lastPush = time.Now()
 	}
 	if m.g.kind == gossipHeartbeat && ob.heartbeat >= 0 {
 		if merged, ok := coalesceHeartbeats(ob.control[ob.heartbeat], m); ok {
@@ -182,9 +199,23 @@ func (ob *outbox) run() {
 		if len(ob.bulk) > 0 {
 			job = ob.bulk[0]
 		}
+		beat, keepalive := ob.lastBeat, ob.lastPush.Add(ob.keepaliveAfter())
 		ob.mu.Unlock()
+		now := time.Now()
+		if !beat.from.isZero() && !now.Before(keepalive) {
+			ob.mu.Lock()
+			ob.lastPush = now
+			ob.mu.Unlock()
+			ob.s.t.stats.keepalives.Add(1)
+			ob.sendMsg(outMsg{g: beat})
+			continue
+		}
+		wait := keepalive.Sub(now)
+		if beat.from.isZero() {
+			wait = time.Hour
+		}
 		if job != nil {
-			if wait := time.Until(notBefore); wait <= 0 {
+			if until := notBefore.Sub(now); until <= 0 {
 				chunk := job.chunks[job.next]
 				ob.send(job.node, chunk)
 				job.chunks[job.next] = nil
@@ -197,9 +228,10 @@ func (ob *outbox) run() {
 				}
 				continue
 			} else {
-				timer.Reset(wait)
+				wait = min(wait, until)
 			}
 		}
+		timer.Reset(wait)
 		select {
 		case <-ob.ctx.Done():
 			return

@@ -18,6 +18,9 @@ type replicaRef struct {
 	Vsn uint64
 }
 
+// isZero reports whether r is the zero ref (no replica).
+func (r replicaRef) isZero() bool { return r.Vsn == 0 && r.Name == "" }
+
 // String returns "name@vsn".
 func (r replicaRef) String() string { return r.Name + "@" + strconv.FormatUint(r.Vsn, 10) }
 

@@ -44,6 +44,11 @@ type shard struct {
 	// beats counts the heartbeats we sent, as evidence that they could have heard us.
 	forgotten map[string]*forgetting
 	beats     uint64
+	lastTick  time.Time
+	judgeFrom time.Time // no down detection before (after a stall of the shard itself)
+	// stall, when not nil, is called by the shard's goroutine before each tick (tests stall the shard with
+	// it, as a long merge would). Set before the shard runs, or under mu.
+	stall func()
 }
 
 // forgetting is a streak of heartbeats from one node (whatever its incarnation: a node that renewed may
@@ -114,11 +119,18 @@ func (s *shard) run() {
 	eager := time.NewTimer(time.Hour)
 	eager.Stop()
 	eagerArmed := false
+	s.announceStart()
 	for {
 		select {
 		case <-s.done:
 			return
 		case <-tick.C:
+			s.mu.Lock()
+			stall := s.stall
+			s.mu.Unlock()
+			if stall != nil {
+				stall()
+			}
 			s.tick(time.Now())
 		case <-s.flush:
 			if eagerArmed {
@@ -142,6 +154,19 @@ func (s *shard) run() {
 			s.receive(msg)
 		}
 	}
+}
+
+// announceStart sends the shard's first heartbeat as it starts, rather than one BroadcastPeriod later:
+// peers greet a replica they hear for the first time at once (see greet), so a new node asks for their
+// state within a round trip of its start.
+func (s *shard) announceStart() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.heartbeat(nil)
+	s.silentPeriods = 0
 }
 
 // changed is called after a local change: the shard gossips it at once rather than at the next tick.
@@ -225,7 +250,16 @@ func (s *shard) tick(now time.Time) {
 		s.sampleCount--
 	}
 	diff := diffBuilder{}
-	s.detectDown(now, diff)
+	// A shard that was itself stalled (a large merge holds its goroutine) has not read the heartbeats
+	// waiting in its mailbox: it judges its peers a BroadcastPeriod later, not at this tick (nor at the
+	// tick the ticker kept for it meanwhile).
+	if !s.lastTick.IsZero() && now.Sub(s.lastTick) > 2*s.t.cfg.BroadcastPeriod {
+		s.judgeFrom = now.Add(s.t.cfg.BroadcastPeriod)
+	}
+	s.lastTick = now
+	if !now.Before(s.judgeFrom) {
+		s.detectDown(now, diff)
+	}
 	s.state.expirePermdowned(now.Add(-s.t.cfg.PermdownPeriod))
 	s.state.trimPermdowned(maxTombstones * s.t.cfg.MaxReplicas)
 	s.report(diff)

@@ -61,8 +61,8 @@ type Stats struct {
 }
 
 type counters struct {
-	droppedGossip, sendErrors, outboxDropped, coalescedHeartbeats, coalescedDiffs atomic.Uint64
-	dropped                                                                       dropCounters
+	droppedGossip, sendErrors, outboxDropped, coalescedHeartbeats, coalescedDiffs, keepalives atomic.Uint64
+	dropped                                                                                   dropCounters
 }
 
 // New starts a tracker on ps. It validates cfg (errors wrap ErrInvalidConfig). The tracker is one replica
