@@ -3,6 +3,7 @@ package tracker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -251,4 +252,26 @@ func TestStalledShardIsNotTakenForDead(t *testing.T) {
 			t.Fatal("no keepalive sent")
 		}
 	})
+}
+
+// Closing a tracker while its outbox sends the last chunk of a large message neither panics nor leaks:
+// stop empties the bulk lane under the sender's feet. Sends hang (a black hole) until their timeout or
+// the close, and closes at every 50 ms cover every chunk of the message.
+func TestCloseDuringAChunkedSend(t *testing.T) {
+	for i := range 40 {
+		synctest.Test(t, func(t *testing.T) {
+			h := pubsubtest.NewCluster()
+			cfg := TestConfig("presence", nil)
+			cfg.MaxGossipSize = 4 << 10
+			a, hole := startHoled(t, h, "a", cfg, true)
+			sleep(ms(10))
+			hole.open.Store(true)
+			o := a.owner()
+			for k := range 200 {
+				a.tr.Track(o, "room", fmt.Sprint("user:", k), map[string]any{"name": "a longish name to fill chunks"})
+			}
+			time.Sleep(time.Duration(i) * 50 * time.Millisecond)
+			a.tr.Close()
+		})
+	}
 }

@@ -223,7 +223,10 @@ func (ob *outbox) run() {
 				notBefore = time.Now().Add(ob.s.t.pace.reserve(len(chunk)))
 				if job.next == len(job.chunks) {
 					ob.mu.Lock()
-					ob.bulk = ob.bulk[1:]
+					if len(ob.bulk) > 0 && ob.bulk[0] == job { // stop may have emptied the lane meanwhile
+						ob.bulk[0] = nil
+						ob.bulk = ob.bulk[1:]
+					}
 					ob.mu.Unlock()
 				}
 				continue
@@ -276,6 +279,9 @@ func (ob *outbox) sendMsg(m outMsg) {
 	}
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
+	if ob.closed {
+		return
+	}
 	for _, j := range ob.bulk {
 		if j.node == m.node {
 			return // one at a time per destination: the one in flight goes on

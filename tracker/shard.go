@@ -381,8 +381,13 @@ func (s *shard) report(diff diffBuilder) {
 // receive handles one message of the shard's subscriber: gossip, or a gap announced by the PubSub.
 func (s *shard) receive(msg pubsub.Message) {
 	if msg.Topic == pubsub.GapTopic {
+		// Ask every peer at once, and again at the next tick: a peer whose own reconnect is not done
+		// yet misses the first request.
 		s.mu.Lock()
-		s.gapPending = true
+		if !s.closed {
+			s.requestFromAll(time.Now())
+			s.gapPending = true
+		}
 		s.mu.Unlock()
 		return
 	}
