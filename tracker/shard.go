@@ -322,6 +322,9 @@ func (s *shard) request(now time.Time, names []string) {
 		return
 	}
 	for _, name := range names {
+		if a := s.assemblies[name]; a != nil && a.h.kind != gossipHeartbeat {
+			continue // its answer is arriving: asking again would only make it start over
+		}
 		if p := s.peers[name]; p != nil {
 			p.asked = now
 			p.pending = min(p.pending+1, maxPendingAsks)
