@@ -275,3 +275,26 @@ func TestCloseDuringAChunkedSend(t *testing.T) {
 		})
 	}
 }
+
+// Close does not wait for a shard busy merging a large transfer (stalled here): it returns within
+// outboxStopWait, and the shard's goroutine returns when its work is done.
+func TestCloseDoesNotWaitForABusyShard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := pubsubtest.NewCluster()
+		cfg := TestConfig("presence", nil)
+		a := start(t, h, "a", cfg)
+		s := a.shard()
+		release := make(chan struct{})
+		s.mu.Lock()
+		s.stall = func() { <-release }
+		s.mu.Unlock()
+		sleep(ms(150)) // the shard's goroutine is stalled in its tick
+		start := time.Now()
+		a.tr.Close()
+		if took := time.Since(start); took > outboxStopWait {
+			t.Fatalf("Close took %v with a busy shard", took)
+		}
+		close(release)
+		synctest.Wait()
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/phxgo/pubsub"
@@ -46,6 +47,8 @@ type shard struct {
 	beats     uint64
 	lastTick  time.Time
 	judgeFrom time.Time // no down detection before (after a stall of the shard itself)
+	// self is the state's own ref, readable without mu (stop needs it while a merge holds mu).
+	self atomic.Pointer[replicaRef]
 	// stall, when not nil, is called by the shard's goroutine before each tick (tests stall the shard with
 	// it, as a long merge would). Set before the shard runs, or under mu.
 	stall func()
@@ -95,6 +98,7 @@ func newShard(t *Tracker, i int, ref replicaRef) (*shard, error) {
 	if err := s.sub.Subscribe(pubsub.GapTopic); err != nil {
 		return nil, err
 	}
+	s.self.Store(&ref)
 	s.ob = newOutbox(s)
 	s.wg.Add(1)
 	go s.run()
@@ -712,6 +716,8 @@ func (s *shard) renewIfForgotten(now time.Time) {
 		case !f.sent.IsZero() && f.last.Sub(f.sent) >= s.t.cfg.BroadcastPeriod && f.last.Sub(f.since) > s.t.cfg.DownPeriod:
 			old := s.state.ref()
 			leaves, joins := s.state.renew(newReplicaRef(old.Name), now)
+			ref := s.state.ref()
+			s.self.Store(&ref)
 			s.gens.removeDownReplica(old)
 			s.views.replace(leaves, joins)
 			clear(s.forgotten)
@@ -765,12 +771,16 @@ func (s *shard) handleTransferAck(d *delta, x *extract, diff diffBuilder) {
 // never waits for the network, and the send in flight in the outbox is cancelled, so stop returns at
 // once without permdown, and within ctx with it.
 func (s *shard) stop(ctx context.Context, permdown bool) error {
-	s.mu.Lock()
-	s.closed = true
-	ref := s.state.ref()
-	s.mu.Unlock()
+	// The shard's lock may be held by a merge of a large transfer for seconds: close it when the merge
+	// lets go, without waiting for that here.
+	go func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+	}()
+	ref := *s.self.Load()
 	close(s.done)
-	s.wg.Wait()
+	s.awaitRun(ctx)
 	stopped := make(chan struct{})
 	go func() { // in parallel with the announcement: both end within ctx
 		s.ob.stop(ctx, outboxStopWait)
@@ -790,6 +800,25 @@ func (s *shard) stop(ctx context.Context, permdown bool) error {
 	}
 	s.sub.Close()
 	return err
+}
+
+// awaitRun waits for the shard's goroutine to return, at most outboxStopWait and not after ctx ends: it
+// never waits for the network, but a merge of a large transfer holds it for seconds, and Close must not.
+// Once closed, the goroutine changes nothing visible, and returns at the end of its merge.
+func (s *shard) awaitRun(ctx context.Context) {
+	ran := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(ran)
+	}()
+	t := time.NewTimer(outboxStopWait)
+	defer t.Stop()
+	select {
+	case <-ran:
+	case <-t.C:
+		s.t.log.Warn("tracker: a shard is still merging; closing without waiting for it", slog.String("topic", s.topic))
+	case <-ctx.Done():
+	}
 }
 
 // announce broadcasts b within ctx, even over a transport that ignores its context: the send then
