@@ -328,9 +328,10 @@ func (t *Tracker) Stats() Stats {
 
 // GracefulPermdown tells every replica that this one is gone for good, so that its presences leave
 // every node at once instead of after DownPeriod, and then closes the tracker (Phoenix's
-// graceful_permdown; memberlist's Leave). ctx bounds the announcement. It returns ErrClosed when the
-// tracker (or its PubSub) was closed already, and otherwise the reason the announcement was not sent
-// (the tracker is closed all the same, and peers then notice the silence after DownPeriod).
+// graceful_permdown; memberlist's Leave). It returns within ctx, whatever the transport does (a Redis
+// black hole included). It returns ErrClosed when the tracker (or its PubSub) was closed already, and
+// otherwise the reason the announcement was not sent, such as ctx's error (the tracker is closed all the
+// same, and peers then notice the silence after DownPeriod).
 func (t *Tracker) GracefulPermdown(ctx context.Context) error {
 	if t.isClosed() {
 		return ErrClosed
@@ -340,7 +341,9 @@ func (t *Tracker) GracefulPermdown(ctx context.Context) error {
 
 // Close stops the tracker like a crash: nothing is announced, and peers remove this node's presences
 // after DownPeriod (clients reconnecting to another node meanwhile see no leave and join flood). Use
-// GracefulPermdown to leave at once. Close is idempotent and returns nil.
+// GracefulPermdown to leave at once. Close waits for neither the network (the send in flight is
+// cancelled) nor a shard busy merging a large transfer: it returns within a second. It is idempotent and
+// returns nil.
 func (t *Tracker) Close() error {
 	t.stop(context.Background(), false)
 	return nil
