@@ -780,13 +780,13 @@ func (s *shard) stop(ctx context.Context, permdown bool) error {
 	}()
 	ref := *s.self.Load()
 	close(s.done)
-	s.awaitRun(ctx)
 	stopped := make(chan struct{})
-	go func() { // in parallel with the announcement: both end within ctx
+	go func() { // in parallel with the rest: everything ends within outboxStopWait, or ctx
 		s.ob.stop(ctx, outboxStopWait)
 		close(stopped)
 	}()
 	defer func() { <-stopped }()
+	s.awaitRun(ctx)
 	var err error
 	if permdown {
 		var b []byte
