@@ -12,14 +12,15 @@ import (
 
 // The outbox takes sends off the shard's goroutine: the shard queues what it has to say and goes on with
 // its ticks, merges and failure detection, however long the network takes (a Redis black hole holds a send
-// for its whole timeout). One sender goroutine per shard encodes and sends, in two lanes:
+// for its whole timeout). Two goroutines per shard encode and send, one per lane:
 //
 //   - control: heartbeats, transfer requests and transfer answers that fit in one message, in order. At
 //     most one heartbeat waits at a time: a new one absorbs the waiting one (their deltas merged, the newer
 //     clocks kept), so a stalled network makes the queue no longer, only the pending delta larger. The lane
 //     is bounded (maxControl); when full, its oldest message is dropped and counted in SendErrors (what it
 //     carried reaches peers by anti-entropy, like any lost message).
-//   - bulk: messages larger than MaxGossipSize (full-state transfers, big deltas), cut into chunks and sent
+//   - bulk: transfer answers, encoded here (a full state takes a while: heartbeats must not wait behind
+//     it), and messages larger than MaxGossipSize (full-state transfers, big deltas), cut into chunks and sent
 //     at most at TransferRate bytes per second over the whole tracker, so that a transfer cannot overflow
 //     Redis's output buffer of a subscriber that reads slower (client-output-buffer-limit pubsub 32mb 8mb
 //     60). Control messages go between two chunks: a transfer never delays a heartbeat. At most one bulk
@@ -55,13 +56,17 @@ type outbox struct {
 	s      *shard
 	ctx    context.Context // cancelled by stop: the send in flight returns at once
 	cancel context.CancelFunc
-	wake   chan struct{}
-	done   chan struct{}
+	wake   chan struct{} // the control goroutine has work
+	bwake  chan struct{} // the bulk goroutine has work
+	done   chan struct{} // the control goroutine returned
+	bdone  chan struct{} // the bulk goroutine returned
 
 	mu        sync.Mutex
 	control   []outMsg
 	heartbeat int // index in control of the heartbeat waiting, or -1
 	bulk      []*bulkJob
+	answers   []outMsg // transfer answers waiting to be encoded by the bulk goroutine
+	encoding  string   // the node whose answer the bulk goroutine is encoding, or ""
 	closed    bool
 	// lastBeat is the header of the latest heartbeat pushed, and lastPush when: if the shard pushes none
 	// for longer than its idle cadence (it is stalled, merging a large transfer), the outbox repeats
@@ -80,14 +85,18 @@ func (ob *outbox) keepaliveAfter() time.Duration {
 
 func newOutbox(s *shard) *outbox {
 	ctx, cancel := context.WithCancel(context.Background())
-	ob := &outbox{s: s, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), done: make(chan struct{}), heartbeat: -1}
+	ob := &outbox{s: s, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), bwake: make(chan struct{}, 1),
+		done: make(chan struct{}), bdone: make(chan struct{}), heartbeat: -1}
 	go ob.run()
+	go ob.runBulk()
 	return ob
 }
 
-func (ob *outbox) poke() {
+func (ob *outbox) poke() { wake(ob.wake) }
+
+func wake(c chan struct{}) {
 	select {
-	case ob.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
@@ -97,6 +106,18 @@ func (ob *outbox) push(m outMsg) {
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
 	if ob.closed {
+		return
+	}
+	if m.g.kind == gossipTransferDelta || m.g.kind == gossipTransferExtract {
+		// Encoding a full state takes a while: the bulk goroutine does it, so that heartbeats (and the
+		// keepalive) never wait behind it.
+		if len(ob.answers) >= maxBulk {
+			ob.s.t.stats.sendErrors.Add(1)
+			ob.s.t.stats.outboxDropped.Add(1)
+			return
+		}
+		ob.answers = append(ob.answers, m)
+		wake(ob.bwake)
 		return
 	}
 	if m.g.kind == gossipHeartbeat {
@@ -150,6 +171,14 @@ func coalesceHeartbeats(old, m outMsg) (outMsg, bool) {
 func (ob *outbox) hasBulk(node string) bool {
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
+	if node == ob.encoding {
+		return true
+	}
+	for _, m := range ob.answers {
+		if m.node == node {
+			return true
+		}
+	}
 	for _, j := range ob.bulk {
 		if j.node == node {
 			return true
@@ -182,7 +211,6 @@ func (ob *outbox) takeControl() (outMsg, bool) {
 
 func (ob *outbox) run() {
 	defer close(ob.done)
-	var notBefore time.Time // when the next chunk may go
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -195,10 +223,6 @@ func (ob *outbox) run() {
 			continue
 		}
 		ob.mu.Lock()
-		var job *bulkJob
-		if len(ob.bulk) > 0 {
-			job = ob.bulk[0]
-		}
 		beat, keepalive := ob.lastBeat, ob.lastPush.Add(ob.keepaliveAfter())
 		ob.mu.Unlock()
 		now := time.Now()
@@ -214,8 +238,55 @@ func (ob *outbox) run() {
 		if beat.from.isZero() {
 			wait = time.Hour
 		}
+		timer.Reset(wait)
+		select {
+		case <-ob.ctx.Done():
+			return
+		case <-ob.wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// runBulk is the bulk goroutine: it encodes transfer answers (sending the small ones at once) and sends
+// the chunks of large messages, paced.
+func (ob *outbox) runBulk() {
+	defer close(ob.bdone)
+	var notBefore time.Time // when the next chunk may go
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		if ob.ctx.Err() != nil {
+			return
+		}
+		ob.mu.Lock()
+		var answer outMsg
+		var job *bulkJob
+		switch {
+		case len(ob.answers) > 0:
+			answer = ob.answers[0]
+			ob.answers[0] = outMsg{}
+			ob.answers = ob.answers[1:]
+			ob.encoding = answer.node
+		case len(ob.bulk) > 0:
+			job = ob.bulk[0]
+		}
+		ob.mu.Unlock()
+		if answer.node != "" {
+			ob.sendMsg(answer)
+			ob.mu.Lock()
+			ob.encoding = ""
+			ob.mu.Unlock()
+			continue
+		}
+		wait := time.Hour
 		if job != nil {
-			if until := notBefore.Sub(now); until <= 0 {
+			now := time.Now()
+			if until := notBefore.Sub(now); until > 0 {
+				wait = until
+			} else {
 				chunk := job.chunks[job.next]
 				ob.send(job.node, chunk)
 				job.chunks[job.next] = nil
@@ -230,15 +301,13 @@ func (ob *outbox) run() {
 					ob.mu.Unlock()
 				}
 				continue
-			} else {
-				wait = min(wait, until)
 			}
 		}
 		timer.Reset(wait)
 		select {
 		case <-ob.ctx.Done():
 			return
-		case <-ob.wake:
+		case <-ob.bwake:
 		case <-timer.C:
 		}
 		timer.Stop()
@@ -293,6 +362,7 @@ func (ob *outbox) sendMsg(m outMsg) {
 		return
 	}
 	ob.bulk = append(ob.bulk, &bulkJob{node: m.node, chunks: chunks})
+	wake(ob.bwake)
 }
 
 // send publishes one encoded message, bounded by the send timeout and by stop.
@@ -318,15 +388,19 @@ func (ob *outbox) send(node string, b []byte) {
 func (ob *outbox) stop(ctx context.Context, wait time.Duration) {
 	ob.mu.Lock()
 	ob.closed = true
-	ob.control, ob.bulk = nil, nil
+	ob.control, ob.bulk, ob.answers = nil, nil, nil
 	ob.mu.Unlock()
 	ob.cancel()
 	t := time.NewTimer(wait)
 	defer t.Stop()
-	select {
-	case <-ob.done:
-	case <-t.C:
-		ob.s.t.log.Warn("tracker: a gossip send did not return when cancelled; closing anyway", slog.String("topic", ob.s.topic))
-	case <-ctx.Done():
+	for _, done := range []chan struct{}{ob.done, ob.bdone} {
+		select {
+		case <-done:
+		case <-t.C:
+			ob.s.t.log.Warn("tracker: a gossip send did not return when cancelled; closing anyway", slog.String("topic", ob.s.topic))
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 }
