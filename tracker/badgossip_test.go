@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -171,7 +172,10 @@ func TestBadGossipIsDroppedAndCounted(t *testing.T) {
 			{"graceful permdown of a permdowned replica", mustGossip(gossip{kind: gossipPermdown, from: cref}), true, ""},
 			{"heartbeat of an older incarnation", mustGossip(gossip{kind: gossipHeartbeat, from: older, clocks: causalContext{older: 1}, body: mustDelta(deltaOf(older, "evil", 3, nil))}), true, ""},
 			{"transfer from an older incarnation", mustGossip(gossip{kind: gossipTransferDelta, from: older, body: mustDelta(deltaOf(older, "evil", 3, nil))}), true, ""},
-			// Legitimate gossip from a live peer about a replica the receiver permdowned: ignored, not counted.
+			// A transfer from a live peer that a did not ask: refused and counted.
+			{"transfer from b, unasked", mustGossip(gossip{kind: gossipTransferDelta, from: bref, body: mustDelta(deltaOf(bref, "evil", 3, nil))}), true, "a"},
+			// Legitimate gossip from a live peer about a replica the receiver permdowned (a asked b for a
+			// transfer just before): ignored, not counted.
 			{"transfer from b carrying a permdowned replica's values", mustGossip(gossip{kind: gossipTransferDelta, from: bref, body: mustDelta(deltaOf(cref, "evil", 3, nil))}), false, "a"},
 		}
 		for _, n := range []*hubNode{a, b} { // sent to that node only: to the other, a newer vsn is a restart
@@ -186,6 +190,12 @@ func TestBadGossipIsDroppedAndCounted(t *testing.T) {
 		before := map[string]string{"a": snapshotOf(a), "b": snapshotOf(b)}
 		for _, tc := range cases {
 			counts := map[string]uint64{"a": a.tr.Stats().DroppedGossip, "b": b.tr.Stats().DroppedGossip}
+			if strings.HasPrefix(tc.name, "transfer from b carrying") {
+				s := a.shard()
+				s.mu.Lock()
+				s.peers["b"].asked, s.peers["b"].pending = time.Now(), 1
+				s.mu.Unlock()
+			}
 			var err error
 			if tc.to == "" {
 				err = evil.Broadcast(context.Background(), topic, tc.payload)

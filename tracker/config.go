@@ -14,6 +14,21 @@ const (
 	DefaultPermdownPeriod     = 20 * time.Minute
 	DefaultClockSamplePeriods = 2
 	DefaultPoolSize           = 1
+
+	// DefaultMaxGossipSize is the largest gossip message sent whole; larger ones travel in chunks. It
+	// leaves room under the Redis adapter's MaxMessageSize (1 MiB) and the PubSub's frame limit.
+	DefaultMaxGossipSize = 256 << 10
+	// DefaultTransferRate is the rate, in bytes per second over every shard of a tracker, at which the
+	// chunks of large messages are sent: well under what fills Redis's pubsub output buffer limit
+	// (client-output-buffer-limit pubsub 32mb 8mb 60) of a subscriber that reads at all.
+	DefaultTransferRate = 8 << 20
+	// DefaultMaxTransferSize bounds a chunked message a shard accepts (and assembles) from a peer.
+	DefaultMaxTransferSize = 512 << 20
+	// DefaultMaxReplicas bounds the replicas a shard knows (every node of the cluster is one).
+	DefaultMaxReplicas = 256
+	// DefaultMaxPendingDiffs bounds the presences waiting in diffs for the Handler before the queue is
+	// coalesced into net diffs.
+	DefaultMaxPendingDiffs = 100_000
 )
 
 // Config configures a Tracker. Zero values mean Phoenix's defaults; Name is required. Every node of the
@@ -51,6 +66,27 @@ type Config struct {
 	// MaxDeltaSizes are the size caps of the delta generations a shard keeps to answer transfer requests
 	// without sending its whole state. Default [100, 1000, 10000].
 	MaxDeltaSizes []int
+
+	// MaxGossipSize is the largest gossip message a shard sends in one piece; larger ones (full-state
+	// transfers, large deltas) are cut into chunks of at most this size. Keep it under the adapter's
+	// MaxMessageSize. Default 256 KiB; at least 4 KiB.
+	MaxGossipSize int
+
+	// TransferRate is how many bytes per second of chunks the tracker sends at most, over all its shards
+	// (heartbeats and small messages are not counted or delayed). Default 8 MiB/s.
+	TransferRate int
+
+	// MaxTransferSize is the largest chunked message a shard accepts from a peer: a full state of up to
+	// about MaxTransferSize/60 presences. Default 512 MiB.
+	MaxTransferSize int
+
+	// MaxReplicas bounds the replicas (nodes) a shard knows at a time; heartbeats of more are dropped
+	// and counted. Default 256.
+	MaxReplicas int
+
+	// MaxPendingDiffs bounds the presences waiting in diffs for a slow Handler: beyond it, the waiting
+	// diffs are coalesced into one net diff per topic (see Handler). Default 100 000.
+	MaxPendingDiffs int
 
 	// Logger receives the tracker's events. Nil: the discard logger.
 	Logger *slog.Logger
@@ -107,6 +143,25 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("periods must not be negative")
 	case c.MaxSilentPeriods < 0 || c.ClockSamplePeriods < 0:
 		return bad("MaxSilentPeriods and ClockSamplePeriods must not be negative")
+	case c.MaxGossipSize != 0 && c.MaxGossipSize < 4<<10:
+		return bad("MaxGossipSize %d is under 4 KiB", c.MaxGossipSize)
+	case c.TransferRate < 0 || c.MaxTransferSize < 0 || c.MaxReplicas < 0 || c.MaxPendingDiffs < 0:
+		return bad("TransferRate, MaxTransferSize, MaxReplicas and MaxPendingDiffs must not be negative")
+	}
+	if c.MaxGossipSize == 0 {
+		c.MaxGossipSize = DefaultMaxGossipSize
+	}
+	if c.TransferRate == 0 {
+		c.TransferRate = DefaultTransferRate
+	}
+	if c.MaxTransferSize == 0 {
+		c.MaxTransferSize = DefaultMaxTransferSize
+	}
+	if c.MaxReplicas == 0 {
+		c.MaxReplicas = DefaultMaxReplicas
+	}
+	if c.MaxPendingDiffs == 0 {
+		c.MaxPendingDiffs = DefaultMaxPendingDiffs
 	}
 	if c.PoolSize == 0 {
 		c.PoolSize = DefaultPoolSize

@@ -10,6 +10,11 @@ var defaultDeltaSizes = []int{100, 1000, 10_000}
 type deltaGenerations struct {
 	sizes []int
 	gens  []*delta // empty until the first push, and again after reset
+	// owned[i] reports that gens[i] belongs to slot i alone (no other slot, nor anything outside, holds
+	// it), so that push may merge into it in place instead of copying it: a push then costs the size of
+	// the delta pushed, not of the generations (copying a 10 000-entry generation at every eager delta
+	// was most of Track's cost). A slot that takes a shared delta copies it at its next push.
+	owned []bool
 }
 
 // newDeltaGenerations returns empty generations with the given size caps (nil or empty: defaultDeltaSizes).
@@ -37,24 +42,45 @@ func (g *deltaGenerations) push(s *state, d *delta) {
 	if len(g.gens) == 0 {
 		seed := s.delta.clone()
 		g.gens = make([]*delta, len(g.sizes))
+		g.owned = make([]bool, len(g.sizes))
 		for i := range g.gens {
 			g.gens[i] = seed
 		}
 	}
-	prev := d
+	// prev is what the previous slot would give a slot that overflows: Phoenix's merge of the previous
+	// generation with d, even when that overflowed the previous slot (then made only if needed: lazy).
+	prev, overflowed := d, (*delta)(nil)
 	for i, gen := range g.gens {
-		merged, err := mergeDeltas(gen, d)
-		if err != nil {
-			prev = gen
+		if !contiguous(gen, d) {
+			prev, overflowed = gen, nil
 			continue
 		}
-		if merged.size() <= g.sizes[i] {
-			g.gens[i] = merged
-		} else {
-			g.gens[i] = prev
+		if gen.mergedSize(d) <= g.sizes[i] {
+			if !g.owned[i] {
+				gen = gen.clone()
+				g.gens[i], g.owned[i] = gen, true
+			}
+			gen.mergeFrom(d)
+			prev, overflowed = gen, nil
+			continue
 		}
-		prev = merged
+		// Too large for this window: it takes the previous (smaller) window's, as in Phoenix.
+		if overflowed != nil {
+			if merged, err := mergeDeltas(overflowed, d); err == nil {
+				prev = merged
+			}
+		}
+		if i > 0 && prev == g.gens[i-1] {
+			g.owned[i-1] = false // slots i-1 and i share it from now on
+		}
+		g.gens[i], g.owned[i] = prev, false
+		overflowed = gen
 	}
+}
+
+// contiguous reports whether d1 and d2 can be merged (mergeDeltas's condition).
+func contiguous(d1, d2 *delta) bool {
+	return dominatesOrEqual(d2.end, d1.start) && dominatesOrEqual(d1.end, d2.start)
 }
 
 // extract returns what to send a replica that asked for a transfer with its clocks (Phoenix's
@@ -76,9 +102,11 @@ func (g *deltaGenerations) extract(s *state, remoteRef replicaRef, remoteCtx cau
 // brought "zombie" presences back).
 func (g *deltaGenerations) removeDownReplica(ref replicaRef) {
 	for i, gen := range g.gens {
-		g.gens[i] = gen.withoutReplica(ref)
+		if out := gen.withoutReplica(ref); out != gen {
+			g.gens[i], g.owned[i] = out, false // slots that shared gen now hold copies: treat them as shared
+		}
 	}
 }
 
 // reset empties the generations; the shard calls it after merging a full-state transfer, as Phoenix does.
-func (g *deltaGenerations) reset() { g.gens = nil }
+func (g *deltaGenerations) reset() { g.gens, g.owned = nil, nil }

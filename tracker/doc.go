@@ -36,7 +36,15 @@
 // List and GetByKey read per-topic views that never wait for a merge or a handler. The Handler's
 // HandleDiff runs on the tracker's own goroutine, in order, with panic isolation.
 //
+// # Gossip
+//
 // Gossip travels on the PubSub topic "phx_presence:<Name>_shard<i>"; every node must use the same Name
-// and PoolSize. A full-state transfer of a shard travels as one message: keep each shard's state under
-// the adapter's MaxMessageSize (raise it, or PoolSize, for large presence sets).
+// and PoolSize. Sends never run on the shard's goroutine: an outbox per shard encodes and sends them,
+// coalescing heartbeats while the network is slow, so a Redis black hole delays neither Track nor
+// failure detection. Messages larger than MaxGossipSize (full-state transfers of any size) travel in
+// chunks, paced at TransferRate so as not to overflow Redis's output buffers, and are assembled by the
+// receiver. Without a Secret, anyone who can publish on the Redis can send gossip: the tracker bounds what
+// it holds (MaxReplicas, MaxTransferSize, tombstones, transfer answers per requester), refuses the
+// forgeries it can detect, and counts every refusal by reason (Stats.DroppedGossipByReason); see
+// docs/tracker.md for the trust boundary.
 package tracker

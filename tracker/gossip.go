@@ -28,6 +28,7 @@ const (
 	gossipTransferDelta   gossipKind = 3 // body: delta
 	gossipTransferExtract gossipKind = 4 // body: extract
 	gossipPermdown        gossipKind = 5 // graceful permdown; body nil
+	gossipChunk           gossipKind = 6 // body: a piece of a larger message (chunk.go)
 )
 
 // maxGossipDepth bounds the nesting of a gossip message (the meta in its body included).
@@ -90,7 +91,7 @@ func decodeGossip(b []byte) (gossip, error) {
 		return bad("version %d", version)
 	}
 	kind, err := d.DecodeUint64()
-	if err != nil || kind < uint64(gossipHeartbeat) || kind > uint64(gossipPermdown) {
+	if err != nil || kind < uint64(gossipHeartbeat) || kind > uint64(gossipChunk) {
 		return bad("kind %d", kind)
 	}
 	g.kind = gossipKind(kind)
@@ -120,7 +121,7 @@ func decodeGossip(b []byte) (gossip, error) {
 		return bad("body")
 	}
 	switch {
-	case g.kind == gossipHeartbeat, g.kind == gossipTransferDelta, g.kind == gossipTransferExtract:
+	case g.kind == gossipHeartbeat, g.kind == gossipTransferDelta, g.kind == gossipTransferExtract, g.kind == gossipChunk:
 		if g.kind != gossipHeartbeat && g.body == nil {
 			return bad("%d without a body", g.kind)
 		}

@@ -3,13 +3,16 @@ package tracker
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 )
 
 // Handler receives a tracker's diffs, grouped by topic: Phoenix.Tracker's handle_diff.
 //
 // HandleDiff runs on a goroutine of its own per tracker, never on the replication path: calls come one at
 // a time, in the order the changes happened, and a slow handler delays only later calls (diffs queue for
-// it; none is dropped or reordered). A panic in HandleDiff is recovered and logged, and the next diff is
+// it, in order). The queue is bounded by Config.MaxPendingDiffs presences: past it, the waiting diffs are
+// coalesced into one net diff per topic (what changed between the last diff handled and now: a presence
+// that joined and left meanwhile is in neither list), counted in Stats.CoalescedDiffs. A panic in HandleDiff is recovered and logged, and the next diff is
 // delivered as usual. The map and its slices belong to the handler.
 //
 // The handler runs on every node, each for the same diffs (every replica sees every change). So a
@@ -27,20 +30,29 @@ type HandlerFunc func(diff map[string]Diff)
 func (f HandlerFunc) HandleDiff(diff map[string]Diff) { f(diff) }
 
 // diffQueue runs the Handler on a goroutine of its own, in order, with panic isolation: the replication
-// path only appends to the queue (never waits for the handler), and no diff is dropped or reordered.
+// path only appends to the queue (never waits for the handler). The queue is bounded: when the presences
+// in waiting diffs exceed max, the waiting diffs are coalesced into one net diff per topic (a presence that
+// joined and left meanwhile disappears from it; one that left and joined again too, unchanged, since it is
+// the same presence with the same ref and meta), counted in coalesced. A net diff holds at most the
+// presences that were visible before it or are visible after it, so the queue stays within the size of
+// the state, however slow the handler.
 type diffQueue struct {
-	h   Handler
-	log *slog.Logger
+	h         Handler
+	log       *slog.Logger
+	max       int
+	coalesced *atomic.Uint64
 
 	mu      sync.Mutex
 	pending []map[string]Diff
+	count   int // presences in pending
+	floor   int // count after the last coalescing: coalesce again only past max and twice this
 	wake    chan struct{}
 	done    chan struct{}
 	stopped chan struct{}
 }
 
-func newDiffQueue(h Handler, log *slog.Logger) *diffQueue {
-	q := &diffQueue{h: h, log: log, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+func newDiffQueue(h Handler, log *slog.Logger, max int, coalesced *atomic.Uint64) *diffQueue {
+	q := &diffQueue{h: h, log: log, max: max, coalesced: coalesced, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	go q.run()
 	return q
 }
@@ -52,11 +64,109 @@ func (q *diffQueue) push(diff map[string]Diff) {
 	}
 	q.mu.Lock()
 	q.pending = append(q.pending, diff)
+	q.count += diffSize(diff)
+	if q.count > q.max && q.count > 2*q.floor {
+		q.pending = []map[string]Diff{coalesceDiffs(q.pending)}
+		q.count = diffSize(q.pending[0])
+		q.floor = q.count
+		if len(q.pending[0]) == 0 {
+			q.pending = nil
+		}
+		q.coalesced.Add(1)
+	}
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
+}
+
+func diffSize(d map[string]Diff) int {
+	n := 0
+	for _, td := range d {
+		n += len(td.Joins) + len(td.Leaves)
+	}
+	return n
+}
+
+// presenceID identifies one presence (one tag) in diffs: its ref is new at every track and update.
+type presenceID struct{ replica, owner, key, ref string }
+
+func idOf(p Presence) presenceID {
+	ref, _ := p.Meta[MetaRef].(string)
+	return presenceID{p.Replica, p.Owner, p.Key, ref}
+}
+
+// coalesceDiffs returns the net diff of diffs, in order: per topic, a presence with an odd number of
+// events keeps its first (a join or a leave: events of one presence alternate), one with an even number
+// disappears. A presence both joining and leaving within one diff (a replica up and a remove merged at
+// once) cancels out there.
+func coalesceDiffs(diffs []map[string]Diff) map[string]Diff {
+	type net struct {
+		n    int
+		join bool
+		p    Presence
+	}
+	topics := make(map[string]map[presenceID]*net)
+	for _, d := range diffs {
+		for topic, td := range d {
+			ids := topics[topic]
+			if ids == nil {
+				ids = make(map[presenceID]*net)
+				topics[topic] = ids
+			}
+			var both map[presenceID]bool
+			if len(td.Joins) > 0 && len(td.Leaves) > 0 {
+				leaving := make(map[presenceID]bool, len(td.Leaves))
+				for _, p := range td.Leaves {
+					leaving[idOf(p)] = true
+				}
+				for _, p := range td.Joins {
+					if id := idOf(p); leaving[id] {
+						if both == nil {
+							both = make(map[presenceID]bool)
+						}
+						both[id] = true
+					}
+				}
+			}
+			rec := func(p Presence, join bool) {
+				id := idOf(p)
+				if both[id] {
+					return
+				}
+				e := ids[id]
+				if e == nil {
+					e = &net{join: join, p: p}
+					ids[id] = e
+				}
+				e.n++
+			}
+			for _, p := range td.Leaves {
+				rec(p, false)
+			}
+			for _, p := range td.Joins {
+				rec(p, true)
+			}
+		}
+	}
+	out := make(map[string]Diff)
+	for topic, ids := range topics {
+		var td Diff
+		for _, e := range ids {
+			switch {
+			case e.n%2 == 0:
+			case e.join:
+				td.Joins = append(td.Joins, e.p)
+			default:
+				td.Leaves = append(td.Leaves, e.p)
+			}
+		}
+		if len(td.Joins)+len(td.Leaves) > 0 {
+			out[topic] = td
+		}
+	}
+	return out
 }
 
 func (q *diffQueue) run() {
@@ -71,6 +181,7 @@ func (q *diffQueue) run() {
 		for {
 			q.mu.Lock()
 			batch, q.pending = q.pending, batch[:0]
+			q.count, q.floor = 0, 0
 			q.mu.Unlock()
 			if len(batch) == 0 {
 				break

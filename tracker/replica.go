@@ -18,6 +18,9 @@ type replicaRef struct {
 	Vsn uint64
 }
 
+// isZero reports whether r is the zero ref (no replica).
+func (r replicaRef) isZero() bool { return r.Vsn == 0 && r.Name == "" }
+
 // String returns "name@vsn".
 func (r replicaRef) String() string { return r.Name + "@" + strconv.FormatUint(r.Vsn, 10) }
 
@@ -269,4 +272,26 @@ func (s *state) removeDown(r *replicaState) {
 			return
 		}
 	}
+}
+
+// trimPermdowned drops the oldest tombstones beyond n, so that a flood of incarnations (fake or real)
+// cannot grow the set without bound, and returns how many it dropped.
+func (s *state) trimPermdowned(n int) int {
+	over := len(s.permdowned) - n
+	if over <= 0 {
+		return 0
+	}
+	type entry struct {
+		ref replicaRef
+		at  time.Time
+	}
+	all := make([]entry, 0, len(s.permdowned))
+	for ref, at := range s.permdowned {
+		all = append(all, entry{ref, at})
+	}
+	slices.SortFunc(all, func(a, b entry) int { return a.at.Compare(b.at) })
+	for _, e := range all[:over] {
+		delete(s.permdowned, e.ref)
+	}
+	return over
 }

@@ -5,19 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/phxgo/pubsub"
 )
 
-// sendTimeout bounds one gossip send.
-const sendTimeout = 5 * time.Second
-
 // shard is one independent replica group: Phoenix's Tracker.Shard. Its state is guarded by mu; local
 // operations take mu in the caller's goroutine, and the shard's own goroutine takes it for heartbeats,
-// gossip and failure detection. Gossip is encoded under mu and sent after releasing it, so a slow
-// Redis round trip never holds up Track. Reads go to views and never take mu.
+// gossip and failure detection. Gossip is queued in the outbox under mu, and encoded and sent by the
+// outbox's goroutine: neither Track nor the shard's goroutine ever waits for the network. Incoming gossip
+// is decoded before mu is taken. Reads go to views and never take mu.
 type shard struct {
 	t     *Tracker
 	topic string // the gossip topic
@@ -26,6 +26,10 @@ type shard struct {
 	flush chan struct{} // a local change is waiting to be gossiped
 	done  chan struct{}
 	wg    sync.WaitGroup
+	ob    *outbox
+	// assemblies are the chunked messages being received, by sender name; the shard's goroutine alone
+	// uses them.
+	assemblies map[string]*assembly
 
 	mu            sync.Mutex
 	state         *state
@@ -41,6 +45,13 @@ type shard struct {
 	// beats counts the heartbeats we sent, as evidence that they could have heard us.
 	forgotten map[string]*forgetting
 	beats     uint64
+	lastTick  time.Time
+	judgeFrom time.Time // no down detection before (after a stall of the shard itself)
+	// self is the state's own ref, readable without mu (stop needs it while a merge holds mu).
+	self atomic.Pointer[replicaRef]
+	// stall, when not nil, is called by the shard's goroutine before each tick (tests stall the shard with
+	// it, as a long merge would). Set before the shard runs, or under mu.
+	stall func()
 }
 
 // forgetting is a streak of heartbeats from one node (whatever its incarnation: a node that renewed may
@@ -53,9 +64,12 @@ type forgetting struct {
 }
 
 type peer struct {
-	ref  replicaRef
-	last time.Time // last heartbeat
-	up   bool
+	ref      replicaRef
+	last     time.Time // last heartbeat
+	up       bool
+	asked    time.Time // when we last asked it for a transfer
+	pending  int       // transfers asked of it and not answered yet (within askWindow of asked)
+	answered time.Time // when we last answered its transfer request
 }
 
 func newShard(t *Tracker, i int, ref replicaRef) (*shard, error) {
@@ -71,6 +85,7 @@ func newShard(t *Tracker, i int, ref replicaRef) (*shard, error) {
 		forgotten:     make(map[string]*forgetting),
 		silentPeriods: t.cfg.MaxSilentPeriods, // the first tick always sends a heartbeat
 		sampleCount:   t.cfg.ClockSamplePeriods,
+		assemblies:    make(map[string]*assembly),
 	}
 	sub, err := t.ps.NewSubscriber(pubsub.WithMailboxSize(gossipMailbox))
 	if err != nil {
@@ -83,6 +98,8 @@ func newShard(t *Tracker, i int, ref replicaRef) (*shard, error) {
 	if err := s.sub.Subscribe(pubsub.GapTopic); err != nil {
 		return nil, err
 	}
+	s.self.Store(&ref)
+	s.ob = newOutbox(s)
 	s.wg.Add(1)
 	go s.run()
 	return s, nil
@@ -106,11 +123,18 @@ func (s *shard) run() {
 	eager := time.NewTimer(time.Hour)
 	eager.Stop()
 	eagerArmed := false
+	s.announceStart()
 	for {
 		select {
 		case <-s.done:
 			return
 		case <-tick.C:
+			s.mu.Lock()
+			stall := s.stall
+			s.mu.Unlock()
+			if stall != nil {
+				stall()
+			}
 			s.tick(time.Now())
 		case <-s.flush:
 			if eagerArmed {
@@ -122,11 +146,11 @@ func (s *shard) run() {
 				break
 			}
 			lastEager = time.Now()
-			s.send(s.takeDeltaHeartbeat())
+			s.takeDeltaHeartbeat()
 		case <-eager.C:
 			eagerArmed = false
 			lastEager = time.Now()
-			s.send(s.takeDeltaHeartbeat())
+			s.takeDeltaHeartbeat()
 		case msg, ok := <-s.sub.C():
 			if !ok {
 				return
@@ -134,6 +158,19 @@ func (s *shard) run() {
 			s.receive(msg)
 		}
 	}
+}
+
+// announceStart sends the shard's first heartbeat as it starts, rather than one BroadcastPeriod later:
+// peers greet a replica they hear for the first time at once (see greet), so a new node asks for their
+// state within a round trip of its start.
+func (s *shard) announceStart() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.heartbeat(nil)
+	s.silentPeriods = 0
 }
 
 // changed is called after a local change: the shard gossips it at once rather than at the next tick.
@@ -144,74 +181,33 @@ func (s *shard) changed() {
 	}
 }
 
-// outgoing is a gossip message ready to send: to every node (node == ""), or to one.
-type outgoing struct {
-	node    string
-	payload []byte
-}
+// push queues gossip in the outbox. mu held, so gossip leaves in the order it was made.
+func (s *shard) push(m outMsg) { s.ob.push(m) }
 
-// send publishes prepared gossip, outside mu.
-func (s *shard) send(out ...outgoing) {
-	for _, o := range out {
-		if o.payload == nil {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
-		var err error
-		if o.node == "" {
-			err = s.t.ps.BroadcastFrom(ctx, s.sub, s.topic, o.payload)
-		} else {
-			err = s.t.ps.DirectBroadcast(ctx, o.node, s.topic, o.payload)
-		}
-		cancel()
-		if err != nil && !errors.Is(err, pubsub.ErrClosed) {
-			s.t.stats.sendErrors.Add(1)
-			s.t.log.Warn("tracker: gossip send failed", slog.String("topic", s.topic), slog.Any("err", err))
-		}
-	}
-}
-
-// heartbeat encodes a heartbeat carrying d (nil: an empty heartbeat). Called with mu held.
-func (s *shard) heartbeat(d *delta) outgoing {
+// heartbeat queues a heartbeat carrying d (nil: an empty heartbeat). mu held.
+func (s *shard) heartbeat(d *delta) {
 	s.beats++
 	g := gossip{kind: gossipHeartbeat}
 	g.from, g.clocks = s.state.clocks()
-	if d != nil {
-		body, err := marshalDelta(d)
-		if err != nil {
-			s.t.log.Error("tracker: cannot encode a delta", slog.Any("err", err))
-			return outgoing{}
-		}
-		g.body = body
-	}
-	return s.encode("", g)
+	s.push(outMsg{g: g, d: d})
 }
 
-func (s *shard) encode(node string, g gossip) outgoing {
-	b, err := encodeGossip(g)
-	if err != nil {
-		s.t.log.Error("tracker: cannot encode gossip", slog.Any("err", err))
-		return outgoing{}
-	}
-	return outgoing{node: node, payload: b}
-}
-
-// takeDeltaHeartbeat takes the pending local delta, if any, as a heartbeat.
-func (s *shard) takeDeltaHeartbeat() outgoing {
+// takeDeltaHeartbeat queues the pending local delta, if any, as a heartbeat.
+func (s *shard) takeDeltaHeartbeat() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || !s.state.hasDelta() {
-		return outgoing{}
+		return
 	}
-	return s.deltaHeartbeat()
+	s.deltaHeartbeat()
 }
 
-// deltaHeartbeat takes the delta, records it in the generations and encodes it. mu held.
-func (s *shard) deltaHeartbeat() outgoing {
+// deltaHeartbeat takes the delta, records it in the generations and queues it. mu held.
+func (s *shard) deltaHeartbeat() {
 	d := s.state.takeDelta()
 	s.pushGeneration(d)
 	s.silentPeriods = 0
-	return s.heartbeat(d)
+	s.heartbeat(d)
 }
 
 // pushGeneration records a delta (own or merged) in the generations. A delta larger than the largest
@@ -230,17 +226,16 @@ func (s *shard) pushGeneration(d *delta) {
 // sample clocks and request transfers, detect down and permdown replicas.
 func (s *shard) tick(now time.Time) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
 		return
 	}
 	s.renewIfForgotten(now)
-	var out []outgoing
 	switch {
 	case s.state.hasDelta():
-		out = append(out, s.deltaHeartbeat())
+		s.deltaHeartbeat()
 	case s.silentPeriods >= s.t.cfg.MaxSilentPeriods:
-		out = append(out, s.heartbeat(nil))
+		s.heartbeat(nil)
 		s.silentPeriods = 0
 	default:
 		s.silentPeriods++
@@ -251,46 +246,95 @@ func (s *shard) tick(now time.Time) {
 	}
 	if s.gapPending {
 		s.gapPending = false
-		out = append(out, s.requestFromAll()...)
+		s.requestFromAll(now)
 	} else if s.sampleCount <= 1 {
-		out = append(out, s.requestTransfers()...)
+		s.requestTransfers(now)
 		s.sampleCount = s.t.cfg.ClockSamplePeriods
 	} else {
 		s.sampleCount--
 	}
 	diff := diffBuilder{}
-	s.detectDown(now, diff)
+	// A shard that was itself stalled (a large merge holds its goroutine) has not read the heartbeats
+	// waiting in its mailbox: it judges its peers a BroadcastPeriod later, not at this tick (nor at the
+	// tick the ticker kept for it meanwhile).
+	if !s.lastTick.IsZero() && now.Sub(s.lastTick) > 2*s.t.cfg.BroadcastPeriod {
+		s.judgeFrom = now.Add(s.t.cfg.BroadcastPeriod)
+	}
+	s.lastTick = now
+	if !now.Before(s.judgeFrom) {
+		s.detectDown(now, diff)
+	}
 	s.state.expirePermdowned(now.Add(-s.t.cfg.PermdownPeriod))
+	s.state.trimPermdowned(maxTombstones * s.t.cfg.MaxReplicas)
 	s.report(diff)
-	s.mu.Unlock()
-	s.send(out...)
+	s.expireAssemblies(now)
+}
+
+// maxTombstones × MaxReplicas bounds the permdown tombstones a shard keeps (the oldest go first).
+const maxTombstones = 4
+
+// maxPendingAsks bounds the unanswered transfer requests a peer may answer.
+const maxPendingAsks = 4
+
+// askWindow is how long after asking a peer for a transfer its answer is accepted.
+func (s *shard) askWindow() time.Duration { return max(s.t.cfg.DownPeriod, 10*time.Second) }
+
+// expireAssemblies abandons chunked messages that stopped arriving (a lost piece, a sender gone).
+func (s *shard) expireAssemblies(now time.Time) {
+	for name, a := range s.assemblies {
+		if now.Sub(a.last) > s.askWindow() {
+			delete(s.assemblies, name)
+		}
+	}
 }
 
 // requestTransfers sends a transfer request to each replica whose clock, sampled from heartbeats, is
 // not dominated by another's or ours (Phoenix's clock sampling). mu held.
-func (s *shard) requestTransfers() []outgoing {
+func (s *shard) requestTransfers(now time.Time) {
 	ref, clocks := s.state.clocks()
 	set := appendClock(s.pendingClocks, clockEntry{replica: ref, context: clocks})
 	s.pendingClocks = nil
-	var out []outgoing
+	var names []string
 	for _, e := range set {
 		if e.replica != ref {
-			out = append(out, s.encode(e.replica.Name, gossip{kind: gossipTransferReq, from: ref, clocks: clocks}))
+			names = append(names, e.replica.Name)
 		}
 	}
-	return out
+	s.request(now, names)
 }
 
 // requestFromAll asks every replica that is up for what we may have missed (after a gap). mu held.
-func (s *shard) requestFromAll() []outgoing {
-	ref, clocks := s.state.clocks()
-	var out []outgoing
+func (s *shard) requestFromAll(now time.Time) {
+	var names []string
 	for name, p := range s.peers {
 		if p.up {
-			out = append(out, s.encode(name, gossip{kind: gossipTransferReq, from: ref, clocks: clocks}))
+			names = append(names, name)
 		}
 	}
-	return out
+	s.request(now, names)
+}
+
+// request asks the named peers for a transfer: one request, encoded once. mu held.
+func (s *shard) request(now time.Time, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	ref, clocks := s.state.clocks()
+	b, err := encodeGossip(gossip{kind: gossipTransferReq, from: ref, clocks: clocks})
+	if err != nil {
+		s.t.log.Error("tracker: cannot encode a transfer request", slog.Any("err", err))
+		return
+	}
+	for _, name := range names {
+		if a := s.assemblies[name]; a != nil && a.h.kind != gossipHeartbeat {
+			continue // its answer is arriving: asking again would only make it start over
+		}
+		if p := s.peers[name]; p != nil {
+			p.asked = now
+			p.pending = min(p.pending+1, maxPendingAsks)
+			s.push(outMsg{node: name, raw: b})
+		}
+	}
 }
 
 // detectDown marks replicas silent for DownPeriod down and discards those silent for PermdownPeriod.
@@ -344,21 +388,154 @@ func (s *shard) report(diff diffBuilder) {
 // receive handles one message of the shard's subscriber: gossip, or a gap announced by the PubSub.
 func (s *shard) receive(msg pubsub.Message) {
 	if msg.Topic == pubsub.GapTopic {
+		if g, ok := msg.Payload.(pubsub.Gap); ok && !g.Affects(s.topic) {
+			return // a loss on topics other than this shard's gossip (a routed bucket's, say)
+		}
+		// Ask every peer at once, and again at the next tick: a peer whose own reconnect is not done
+		// yet misses the first request.
 		s.mu.Lock()
-		s.gapPending = true
+		if !s.closed {
+			s.requestFromAll(time.Now())
+			s.gapPending = true
+		}
 		s.mu.Unlock()
 		return
 	}
 	b, ok := msg.Payload.([]byte)
 	if !ok {
-		s.t.dropGossip("payload is not []byte", nil)
+		s.t.drop(dropNotBytes, nil)
 		return
 	}
 	g, err := decodeGossip(b)
 	if err != nil {
-		s.t.dropGossip("malformed", err)
+		s.t.drop(dropMalformed, err)
 		return
 	}
+	if g.kind == gossipChunk {
+		s.receiveChunk(g, time.Now())
+		return
+	}
+	s.handle(g, false)
+}
+
+// receiveChunk adds a chunk to its sender's assembly, and handles the message once whole. A message is
+// assembled only from a sender whose whole message would be accepted: a known replica, which we asked
+// for a transfer if it is one; at most MaxTransferSize bytes at a time over every sender.
+func (s *shard) receiveChunk(g gossip, now time.Time) {
+	h, data, err := decodeChunkBody(g.body)
+	if err != nil {
+		s.t.drop(dropBadChunk, err)
+		return
+	}
+	name := g.from.Name
+	a := s.assemblies[name]
+	if h.seq == 0 {
+		delete(s.assemblies, name) // a new message from this sender: the one before it is over
+		if reason, ok := s.acceptsChunked(g.from, h, now); !ok {
+			s.t.drop(reason, nil)
+			return
+		}
+		a = &assembly{from: g.from, h: h}
+		s.assemblies[name] = a
+	} else if a == nil || a.from != g.from {
+		s.t.drop(dropOrphanChunk, errors.New("tracker: a chunk without its message's first"))
+		return
+	}
+	a.last = now
+	whole, err := a.add(h, data)
+	if err != nil {
+		delete(s.assemblies, name)
+		s.t.drop(dropBadChunk, err)
+		return
+	}
+	if whole == nil {
+		return
+	}
+	delete(s.assemblies, name)
+	inner, err := decodeGossip(whole)
+	if err != nil || inner.from != g.from || inner.kind != h.kind {
+		s.t.drop(dropMalformed, fmt.Errorf("tracker: assembled message: %w", err))
+		return
+	}
+	s.handle(inner, true)
+}
+
+// acceptsChunked reports whether a chunked message may be assembled, and if not, why.
+func (s *shard) acceptsChunked(from replicaRef, h chunkHeader, now time.Time) (dropReason, bool) {
+	if from.Name == s.ref().Name {
+		return dropOwnName, false
+	}
+	total := h.size
+	for _, a := range s.assemblies {
+		total += a.h.size
+	}
+	if total > s.t.cfg.MaxTransferSize {
+		return dropTooLarge, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.peers[from.Name]
+	switch {
+	case p == nil || p.ref != from:
+		if s.state.isPermdowned(from) {
+			return dropPermdowned, false
+		}
+		return dropUnasked, false
+	case h.kind != gossipHeartbeat:
+		return s.acceptsTransfer(from, now)
+	}
+	return 0, true
+}
+
+// ref returns the shard's replica ref.
+func (s *shard) ref() replicaRef {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.ref()
+}
+
+// handle handles one gossip message (whole). Bodies are decoded before mu is taken; a transfer's
+// sender is checked first, so that unasked bodies are not even decoded. asked says that the sender of a
+// chunked transfer was checked when its first chunk arrived.
+func (s *shard) handle(g gossip, asked bool) {
+	if len(g.clocks) > s.t.cfg.MaxReplicas+1 {
+		s.t.drop(dropTooManyClocks, nil)
+		return
+	}
+	now := time.Now()
+	if (g.kind == gossipTransferDelta || g.kind == gossipTransferExtract) && !asked {
+		s.mu.Lock()
+		reason, ok := s.acceptsTransfer(g.from, now)
+		s.mu.Unlock()
+		if !ok {
+			s.t.drop(reason, nil)
+			return
+		}
+	}
+	var d *delta
+	var x *extract
+	var err error
+	switch {
+	case g.kind == gossipTransferExtract:
+		x, err = unmarshalExtract(g.body)
+	case g.body != nil:
+		d, err = unmarshalDelta(g.body)
+	}
+	if err != nil {
+		s.t.drop(dropMalformed, err)
+		return
+	}
+	if g.kind == gossipHeartbeat && d != nil {
+		// A heartbeat carries its sender's own changes: its range is the sender's clock alone.
+		if _, ok := d.end[g.from]; !ok || len(d.end) != 1 {
+			s.t.drop(dropForeignDelta, nil)
+			return
+		}
+		if n := stripUnseenRemoves(d, g.from, g.clocks); n > 0 {
+			s.t.drop(dropUnseenRemove, fmt.Errorf("tracker: %d removes of dots %v never saw", n, g.from))
+		}
+	}
+
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -366,85 +543,103 @@ func (s *shard) receive(msg pubsub.Message) {
 	}
 	if g.from.Name == s.state.ref().Name { // never our own (the PubSub does not echo), so another node claims our name
 		s.mu.Unlock()
-		s.t.dropGossip("sent in this node's name", nil)
+		s.t.drop(dropOwnName, nil)
 		return
 	}
-	var out []outgoing
+	reason := dropReason(-1)
 	diff := diffBuilder{}
 	switch g.kind {
 	case gossipHeartbeat:
-		if err = s.handleHeartbeat(g, diff); err == nil || errors.Is(err, errPermdowned) {
-			s.noteClocks(g, time.Now())
+		if reason = s.handleHeartbeat(g, d, diff, now); reason < 0 || reason == dropPermdowned {
+			s.noteClocks(g, now)
 		}
 	case gossipTransferReq:
-		if s.state.isPermdowned(g.from) {
-			err = errPermdowned
-			break
-		}
-		out = append(out, s.handleTransferReq(g))
+		reason = s.handleTransferReq(g, now)
 	case gossipTransferDelta, gossipTransferExtract:
-		// We ask only the replicas we know (up or down), so a transfer from any other (unknown,
-		// permdowned, or an incarnation we have not heard yet) was not asked for.
 		if p := s.peers[g.from.Name]; p == nil || p.ref != g.from {
-			err = errUnasked
+			reason = dropUnasked // permdowned while it was decoded or assembled
 			break
 		}
-		err = s.handleTransferAck(g, diff)
+		s.handleTransferAck(d, x, diff)
 	case gossipPermdown:
 		if p := s.peers[g.from.Name]; p != nil && p.ref == g.from {
 			s.permdown(p, diff)
 			delete(s.peers, g.from.Name)
 		} else if s.state.isPermdowned(g.from) {
-			err = errPermdowned
+			reason = dropPermdowned
 		}
 	}
 	s.report(diff)
 	s.mu.Unlock()
-	if err != nil {
-		s.t.dropGossip("rejected", err)
+	if reason >= 0 {
+		s.t.drop(reason, nil)
 	}
-	s.send(out...)
 }
 
-var (
-	errPermdowned   = errors.New("tracker: gossip from a permdowned replica")
-	errUnasked      = errors.New("tracker: transfer from a replica not asked (unknown or permdowned)")
-	errForeignDelta = errors.New("tracker: heartbeat delta of replicas other than its sender")
-)
+// acceptsTransfer reports whether a transfer from a replica answers a request of ours, recent and not
+// answered yet, and counts it as answered if so. mu held.
+func (s *shard) acceptsTransfer(from replicaRef, now time.Time) (dropReason, bool) {
+	p := s.peers[from.Name]
+	switch {
+	case p != nil && p.ref == from && p.pending > 0 && now.Sub(p.asked) <= s.askWindow():
+		p.pending--
+		return 0, true
+	case s.state.isPermdowned(from):
+		return dropPermdowned, false
+	}
+	return dropUnasked, false
+}
 
-// handleHeartbeat is Phoenix's handle_heartbeat followed by the merge of the heartbeat's delta. mu held.
-func (s *shard) handleHeartbeat(g gossip, diff diffBuilder) error {
+// stripUnseenRemoves removes from a heartbeat's delta the removes of other replicas' dots that its
+// sender's own clocks show it never saw (a replica removes another's value only after merging it), and
+// returns how many it removed. Such removes are forged: they would erase presences their owner still
+// has. A sender that saw a dot only in its cloud (not yet contiguous) loses its remove here; the owner's
+// own delta carries it anyway.
+func stripUnseenRemoves(d *delta, from replicaRef, clocks causalContext) int {
+	n := 0
+	for ref, cloud := range d.clouds {
+		if ref == from {
+			continue
+		}
+		seen := clocks[ref]
+		for c := range cloud {
+			if c > seen {
+				delete(cloud, c)
+				n++
+			}
+		}
+		if len(cloud) == 0 {
+			delete(d.clouds, ref)
+		}
+	}
+	return n
+}
+
+// handleHeartbeat is Phoenix's handle_heartbeat followed by the merge of the heartbeat's delta d (nil
+// for an empty heartbeat). It returns why it refused the heartbeat, or -1. mu held.
+func (s *shard) handleHeartbeat(g gossip, d *delta, diff diffBuilder, now time.Time) dropReason {
 	if s.state.isPermdowned(g.from) {
-		return errPermdowned
+		return dropPermdowned
 	}
-	var d *delta
-	if g.body != nil {
-		var err error
-		if d, err = unmarshalDelta(g.body); err != nil {
-			return err
-		}
-		// A heartbeat carries its sender's own changes: its range is the sender's clock alone.
-		if _, ok := d.end[g.from]; !ok || len(d.end) != 1 {
-			return errForeignDelta
-		}
-	}
-	now := time.Now()
 	p := s.peers[g.from.Name]
 	switch {
 	case p == nil:
+		if len(s.peers) >= s.t.cfg.MaxReplicas {
+			return dropTooManyReplicas
+		}
 		p = &peer{ref: g.from}
 		s.peers[g.from.Name] = p
 		s.up(p, diff)
-		s.silentPeriods = s.t.cfg.MaxSilentPeriods // heartbeat at the next tick: the newcomer learns of us
+		s.greet(p, g, now)
 	case p.ref != g.from: // a new incarnation of the node: the old one is gone for good
 		if g.from.Vsn < p.ref.Vsn {
-			return errPermdowned // a late heartbeat of the old incarnation
+			return dropPermdowned // a late heartbeat of the old incarnation
 		}
 		s.permdown(p, diff)
 		p = &peer{ref: g.from}
 		s.peers[g.from.Name] = p
 		s.up(p, diff)
-		s.silentPeriods = s.t.cfg.MaxSilentPeriods
+		s.greet(p, g, now)
 	case !p.up:
 		s.up(p, diff)
 	}
@@ -455,7 +650,30 @@ func (s *shard) handleHeartbeat(g gossip, diff diffBuilder) error {
 		s.pushGeneration(d)
 	}
 	s.pendingClocks = appendClock(s.pendingClocks, clockEntry{replica: g.from, context: g.clocks})
-	return nil
+	return -1
+}
+
+// greet answers the first heartbeat of a replica: a heartbeat at once, so that it learns of us without
+// waiting for our next one (an idle shard's comes every MaxSilentPeriods+1 ticks), and, if its clocks
+// hold what we lack, a transfer request at once rather than at the next clock sample. A request goes
+// after a heartbeat of ours (the peer answers only replicas it knows). mu held.
+func (s *shard) greet(p *peer, g gossip, now time.Time) {
+	s.heartbeat(nil)
+	s.silentPeriods = 0
+	_, own := s.state.clocks()
+	if !dominates(own, withoutRef(g.clocks, s.state.ref())) {
+		s.request(now, []string{p.ref.Name})
+	}
+}
+
+// withoutRef returns c without ref (a fresh map only if ref is in it).
+func withoutRef(c causalContext, ref replicaRef) causalContext {
+	if _, ok := c[ref]; !ok {
+		return c
+	}
+	out := maps.Clone(c)
+	delete(out, ref)
+	return out
 }
 
 func (s *shard) up(p *peer, diff diffBuilder) {
@@ -501,6 +719,8 @@ func (s *shard) renewIfForgotten(now time.Time) {
 		case !f.sent.IsZero() && f.last.Sub(f.sent) >= s.t.cfg.BroadcastPeriod && f.last.Sub(f.since) > s.t.cfg.DownPeriod:
 			old := s.state.ref()
 			leaves, joins := s.state.renew(newReplicaRef(old.Name), now)
+			ref := s.state.ref()
+			s.self.Store(&ref)
 			s.gens.removeDownReplica(old)
 			s.views.replace(leaves, joins)
 			clear(s.forgotten)
@@ -514,68 +734,108 @@ func (s *shard) renewIfForgotten(now time.Time) {
 }
 
 // handleTransferReq answers with the smallest delta generation that covers what the requester lacks,
-// or with the full state. mu held.
-func (s *shard) handleTransferReq(g gossip) outgoing {
+// or with the full state, encoded and sent by the outbox. Only replicas we know are answered, at most
+// once per BroadcastPeriod each and never while an answer to them is still being sent. mu held.
+func (s *shard) handleTransferReq(g gossip, now time.Time) dropReason {
+	p := s.peers[g.from.Name]
+	switch {
+	case s.state.isPermdowned(g.from):
+		return dropPermdowned
+	case p == nil || p.ref != g.from:
+		return dropUnknownRequester
+	case !p.answered.IsZero() && now.Sub(p.answered) < s.t.cfg.BroadcastPeriod, s.ob.hasBulk(g.from.Name):
+		return dropRequestRate
+	}
+	p.answered = now
 	d, x := s.gens.extract(s.state, g.from, g.clocks)
 	ack := gossip{kind: gossipTransferDelta, from: s.state.ref()}
-	var err error
-	if d != nil {
-		ack.body, err = marshalDelta(d)
-	} else {
+	if d == nil {
 		ack.kind = gossipTransferExtract
-		ack.body, err = marshalExtract(x)
 	}
-	if err != nil {
-		s.t.log.Error("tracker: cannot encode a transfer", slog.Any("err", err))
-		return outgoing{}
-	}
-	return s.encode(g.from.Name, ack)
+	s.push(outMsg{node: g.from.Name, g: ack, d: d, x: x})
+	return -1
 }
 
 // handleTransferAck merges a transfer. A full state resets the generations, as in Phoenix. mu held.
-func (s *shard) handleTransferAck(g gossip, diff diffBuilder) error {
-	if g.kind == gossipTransferExtract {
-		x, err := unmarshalExtract(g.body)
-		if err != nil {
-			return err
-		}
+func (s *shard) handleTransferAck(d *delta, x *extract, diff diffBuilder) {
+	if x != nil {
 		joins, leaves := s.state.mergeExtract(x)
 		s.record(joins, leaves, diff)
 		s.gens.reset()
-		return nil
-	}
-	d, err := unmarshalDelta(g.body)
-	if err != nil {
-		return err
+		return
 	}
 	joins, leaves := s.state.mergeDelta(d)
 	s.record(joins, leaves, diff)
 	s.pushGeneration(d)
-	return nil
 }
 
-// stop ends the shard's goroutine; with permdown, it first tells every replica it is gone for good.
 // stop stops the shard; with permdown it first announces to every replica that this one is gone for
-// good, and returns why the announcement was not sent, if it was not.
+// good, within ctx, and returns why the announcement was not sent, if it was not. The shard's goroutine
+// never waits for the network, and the send in flight in the outbox is cancelled, so stop returns at
+// once without permdown, and within ctx with it.
 func (s *shard) stop(ctx context.Context, permdown bool) error {
-	s.mu.Lock()
-	s.closed = true
-	var out outgoing
-	if permdown {
-		out = s.encode("", gossip{kind: gossipPermdown, from: s.state.ref()})
-	}
-	s.mu.Unlock()
+	// The shard's lock may be held by a merge of a large transfer for seconds: close it when the merge
+	// lets go, without waiting for that here.
+	go func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+	}()
+	ref := *s.self.Load()
+	close(s.done)
+	stopped := make(chan struct{})
+	go func() { // in parallel with the rest: everything ends within outboxStopWait, or ctx
+		s.ob.stop(ctx, outboxStopWait)
+		close(stopped)
+	}()
+	defer func() { <-stopped }()
+	s.awaitRun(ctx)
 	var err error
 	if permdown {
-		if out.payload == nil {
-			err = errors.New("tracker: the permdown announcement could not be encoded")
-		} else if err = s.t.ps.BroadcastFrom(ctx, s.sub, s.topic, out.payload); err != nil {
+		var b []byte
+		if b, err = encodeGossip(gossip{kind: gossipPermdown, from: ref, clocks: causalContext{}}); err == nil {
+			err = s.announce(ctx, b)
+		}
+		if err != nil {
 			err = fmt.Errorf("tracker: graceful permdown not announced on %s: %w", s.topic, err)
 			s.t.log.Warn("tracker: graceful permdown not sent", slog.Any("err", err))
 		}
 	}
-	close(s.done)
-	s.wg.Wait()
 	s.sub.Close()
 	return err
 }
+
+// awaitRun waits for the shard's goroutine to return, at most outboxStopWait and not after ctx ends: it
+// never waits for the network, but a merge of a large transfer holds it for seconds, and Close must not.
+// Once closed, the goroutine changes nothing visible, and returns at the end of its merge.
+func (s *shard) awaitRun(ctx context.Context) {
+	ran := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(ran)
+	}()
+	t := time.NewTimer(outboxStopWait)
+	defer t.Stop()
+	select {
+	case <-ran:
+	case <-t.C:
+		s.t.log.Warn("tracker: a shard is still merging; closing without waiting for it", slog.String("topic", s.topic))
+	case <-ctx.Done():
+	}
+}
+
+// announce broadcasts b within ctx, even over a transport that ignores its context: the send then
+// finishes on its own goroutine, after announce returned.
+func (s *shard) announce(ctx context.Context, b []byte) error {
+	res := make(chan error, 1)
+	go func() { res <- s.t.ps.BroadcastFrom(ctx, s.sub, s.topic, b) }()
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// outboxStopWait bounds how long stop waits for a cancelled send to return.
+const outboxStopWait = 500 * time.Millisecond

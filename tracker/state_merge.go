@@ -181,3 +181,65 @@ func mergeDeltas(d1, d2 *delta) (*delta, error) {
 	}
 	return out, nil
 }
+
+// mergeFrom merges d2 into d in place, with mergeDeltas's result: the bounds widen, the clouds unite, d's
+// values that d2 has seen removed go, and d2's values that d has neither nor seen come. It costs the size
+// of d2, not of d. d must be owned by the caller (deltaGenerations' owned slots) and contiguous with d2;
+// d2 is not modified.
+func (d *delta) mergeFrom(d2 *delta) {
+	for ref, c := range d2.clouds {
+		for clock := range c {
+			t := tag{replica: ref, clock: clock}
+			if d2.values[t] == nil {
+				delete(d.values, t) // seen removed by d2
+			}
+		}
+	}
+	for t, v := range d2.values {
+		if d.values[t] == nil && !d.seen(t) {
+			d.values[t] = v
+		}
+	}
+	for ref, c := range d2.clouds {
+		dc := d.clouds[ref]
+		if dc == nil {
+			dc = make(dotCloud, len(c))
+			d.clouds[ref] = dc
+		}
+		for clock := range c {
+			dc[clock] = struct{}{}
+		}
+	}
+	for ref, c := range d2.start {
+		if cur, ok := d.start[ref]; !ok || c < cur {
+			d.start[ref] = c
+		}
+	}
+	for ref, c := range d2.end {
+		if cur, ok := d.end[ref]; !ok || c > cur {
+			d.end[ref] = c
+		}
+	}
+}
+
+// mergedSize returns the size mergeDeltas(d, d2) would have, in the time of d2's size.
+func (d *delta) mergedSize(d2 *delta) int {
+	n := d.size()
+	for ref, c := range d2.clouds {
+		for clock := range c {
+			t := tag{replica: ref, clock: clock}
+			if !d.seen(t) {
+				n++
+			}
+			if d2.values[t] == nil && d.values[t] != nil {
+				n-- // removed by d2
+			}
+		}
+	}
+	for t := range d2.values {
+		if d.values[t] == nil && !d.seen(t) {
+			n++
+		}
+	}
+	return n
+}

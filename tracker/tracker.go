@@ -10,8 +10,10 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/internal/ratelog"
 )
 
 // Tracker is Phoenix.Tracker: presences tracked on any node are listed on every node, replicated
@@ -26,6 +28,12 @@ type Tracker struct {
 	diffs  *diffQueue
 	stats  counters
 
+	pace        *pace         // paces the chunks of large messages, over every shard
+	chunkID     atomic.Uint64 // names the messages cut into chunks
+	sendTimeout time.Duration // bounds one gossip send
+	dropLog     *ratelog.Log
+	sendLog     *ratelog.Log
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 }
@@ -37,10 +45,25 @@ type Stats struct {
 	// (from a replica it does not know), heartbeats whose delta holds other replicas' changes, and
 	// messages sent in this node's own name.
 	DroppedGossip uint64
-	SendErrors    uint64 // gossip that could not be sent (a gap peers will repair by anti-entropy)
+	// DroppedGossipByReason splits DroppedGossip (and refused parts of messages, such as removes of dots
+	// their sender never saw) by reason: "malformed", "unasked_transfer", "too_many_replicas", ... Only
+	// reasons that occurred are present. See docs/tracker.md for the list.
+	DroppedGossipByReason map[string]uint64
+	// SendErrors counts gossip that could not be sent (a gap peers repair by anti-entropy): sends that
+	// failed, and messages dropped from a full outbox.
+	SendErrors uint64
+	// CoalescedHeartbeats counts heartbeats merged into the one still waiting to be sent (a slow or
+	// stalled network).
+	CoalescedHeartbeats uint64
+	// CoalescedDiffs counts the times the Handler's queue went over MaxPendingDiffs and was coalesced into
+	// net diffs.
+	CoalescedDiffs uint64
 }
 
-type counters struct{ droppedGossip, sendErrors atomic.Uint64 }
+type counters struct {
+	droppedGossip, sendErrors, outboxDropped, coalescedHeartbeats, coalescedDiffs, keepalives atomic.Uint64
+	dropped                                                                                   dropCounters
+}
 
 // New starts a tracker on ps. It validates cfg (errors wrap ErrInvalidConfig). The tracker is one replica
 // per shard, named after ps.NodeName(), with a new version at every New: a restarted node is a new
@@ -54,8 +77,12 @@ func New(ps *pubsub.PubSub, cfg Config) (*Tracker, error) {
 		return nil, err
 	}
 	t := &Tracker{ps: ps, cfg: cfg, log: cfg.Logger.With(slog.String("tracker", cfg.Name), slog.String("node", ps.NodeName()))}
+	t.pace = newPace(cfg.TransferRate, max(cfg.MaxGossipSize, cfg.TransferRate/8))
+	t.sendTimeout = min(max(cfg.BroadcastPeriod, 250*time.Millisecond), 5*time.Second)
+	t.dropLog = ratelog.New(t.log, 10*time.Second)
+	t.sendLog = ratelog.New(t.log, 10*time.Second)
 	t.owners = newOwners(t.ownerDone)
-	t.diffs = newDiffQueue(cfg.Handler, t.log)
+	t.diffs = newDiffQueue(cfg.Handler, t.log, cfg.MaxPendingDiffs, &t.stats.coalescedDiffs)
 	for i := range cfg.PoolSize {
 		s, err := newShard(t, i, newReplicaRef(ps.NodeName()))
 		if err != nil {
@@ -290,19 +317,21 @@ func (t *Tracker) GetByKey(topic, key string) []Presence {
 
 // Stats returns the tracker's counters.
 func (t *Tracker) Stats() Stats {
-	return Stats{DroppedGossip: t.stats.droppedGossip.Load(), SendErrors: t.stats.sendErrors.Load()}
-}
-
-func (t *Tracker) dropGossip(reason string, err error) {
-	t.stats.droppedGossip.Add(1)
-	t.log.Debug("tracker: dropped gossip", slog.String("reason", reason), slog.Any("err", err))
+	return Stats{
+		DroppedGossip:         t.stats.droppedGossip.Load(),
+		DroppedGossipByReason: t.stats.dropped.snapshot(),
+		SendErrors:            t.stats.sendErrors.Load(),
+		CoalescedHeartbeats:   t.stats.coalescedHeartbeats.Load(),
+		CoalescedDiffs:        t.stats.coalescedDiffs.Load(),
+	}
 }
 
 // GracefulPermdown tells every replica that this one is gone for good, so that its presences leave
 // every node at once instead of after DownPeriod, and then closes the tracker (Phoenix's
-// graceful_permdown; memberlist's Leave). ctx bounds the announcement. It returns ErrClosed when the
-// tracker (or its PubSub) was closed already, and otherwise the reason the announcement was not sent
-// (the tracker is closed all the same, and peers then notice the silence after DownPeriod).
+// graceful_permdown; memberlist's Leave). It returns within ctx, whatever the transport does (a Redis
+// black hole included). It returns ErrClosed when the tracker (or its PubSub) was closed already, and
+// otherwise the reason the announcement was not sent, such as ctx's error (the tracker is closed all the
+// same, and peers then notice the silence after DownPeriod).
 func (t *Tracker) GracefulPermdown(ctx context.Context) error {
 	if t.isClosed() {
 		return ErrClosed
@@ -312,7 +341,9 @@ func (t *Tracker) GracefulPermdown(ctx context.Context) error {
 
 // Close stops the tracker like a crash: nothing is announced, and peers remove this node's presences
 // after DownPeriod (clients reconnecting to another node meanwhile see no leave and join flood). Use
-// GracefulPermdown to leave at once. Close is idempotent and returns nil.
+// GracefulPermdown to leave at once. Close waits for neither the network (the send in flight is
+// cancelled) nor a shard busy merging a large transfer: it returns within a second. It is idempotent and
+// returns nil.
 func (t *Tracker) Close() error {
 	t.stop(context.Background(), false)
 	return nil

@@ -401,3 +401,61 @@ func BenchmarkTrackerVisibleOnPeer10k(b *testing.B) {
 		}
 	})
 }
+
+// A node joining a cluster that holds many presences: node a tracks n presences (1000 topics, an owner per
+// 100) over pool shards; node b starts, and the time until b lists them all is reported. Targets (issue
+// 10): 1 M presences, 200 000 on a shard, listed within 2 s with TestConfig timings and 3 s with
+// production timings. On the memory cluster (no Redis); the transfer is paced at TransferRate, the
+// default unless the variant says otherwise.
+func BenchmarkTrackerJoinCluster(b *testing.B) {
+	for _, v := range []struct {
+		name string
+		n    int
+		pool int
+		cfg  Config
+	}{
+		{"200k-pool1-test", 200_000, 1, TestConfig("presence", nil)},
+		{"200k-pool1-production", 200_000, 1, ProductionConfig("presence", nil)},
+		{"1M-pool5-test", 1_000_000, 5, TestConfig("presence", nil)},
+		{"1M-pool5-production", 1_000_000, 5, ProductionConfig("presence", nil)},
+		{"1M-pool5-production-64MiBps", 1_000_000, 5, func() Config {
+			c := ProductionConfig("presence", nil)
+			c.TransferRate = 64 << 20
+			return c
+		}()},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			if v.n >= 1_000_000 && os.Getenv("PHXGO_FULL") != "1" {
+				b.Skip("set PHXGO_FULL=1 for the 1 M variants")
+			}
+			for range b.N {
+				b.StopTimer()
+				h := pubsubtest.NewCluster()
+				cfg := v.cfg
+				cfg.PoolSize = v.pool
+				a := start(b, h, "a", cfg)
+				owners := ctxOwners(v.n/100 + 1)
+				meta := map[string]any{"status": "online", "device": "web"}
+				for i := range v.n {
+					a.tr.Track(owners[i/100], benchTopicNames[i%1000], benchKeyNames[i%len(benchKeyNames)]+"/"+fmt.Sprint(i/len(benchKeyNames)), meta)
+				}
+				time.Sleep(100 * time.Millisecond) // the eager deltas went out to nobody
+				b.StartTimer()
+				started := time.Now()
+				nb := start(b, h, "b", cfg)
+				deadline := started.Add(60 * time.Second)
+				for countAll(nb.tr) < v.n {
+					if time.Now().After(deadline) {
+						b.Fatalf("b lists %d of %d presences after 60 s", countAll(nb.tr), v.n)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				took := time.Since(started)
+				b.StopTimer()
+				b.ReportMetric(took.Seconds(), "s-to-list-all")
+				nb.crash()
+				a.crash()
+			}
+		})
+	}
+}
