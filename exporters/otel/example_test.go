@@ -14,8 +14,9 @@ import (
 )
 
 // A PubSub's counters on an OpenTelemetry meter. A program passes its own meter (otel.Meter(…), from the
-// MeterProvider its exporter feeds); here a ManualReader shows what the SDK collects. With a Redis adapter
-// and a tracker, add WithRedisAdapter(ps, adapter) and WithTracker(ps, trackerName, t).
+// MeterProvider its exporter feeds); here a ManualReader shows what the SDK collects. With a Redis adapter,
+// a tracker or a presence, add WithRedisAdapter(ps, adapter) (or WithPhoenixAdapter), WithTracker(ps,
+// trackerName, t) and WithPresence(ps, trackerName, p).
 func Example() {
 	ctx := context.Background()
 	ps, err := pubsub.New(ctx, pubsub.Config{Name: "app"})

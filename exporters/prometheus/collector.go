@@ -1,87 +1,21 @@
-// Package promexporter exports the counters of phxgo/pubsub to Prometheus: a PubSub's
-// (pubsub.Stats), a Redis adapter's (redisadapter.Stats) and a tracker's (tracker.Stats).
-//
-// It is a module of its own (github.com/phxgo/pubsub/exporters/prometheus), so that a program that
-// imports the library without it never depends on the Prometheus client.
-//
-//	reg.MustRegister(promexporter.NewCollector(
-//		promexporter.WithPubSub(ps),
-//		promexporter.WithRedisAdapter(ps, adapter),
-//		promexporter.WithTracker(ps, "presence", t),
-//	))
-//
-// The Collector reads the Stats on each scrape: it starts no goroutine and holds no state of its own.
-// Every metric is a counter; every one carries the labels pubsub (the PubSub's name) and node (the
-// node's name), the tracker's also tracker (its name), and the drop counters reason:
-//
-//	phxgo_pubsub_received_total{pubsub,node}
-//	phxgo_pubsub_dropped_total{pubsub,node,reason}     reason: too_large, malformed, version, signature, stale,
-//	                                                   duplicate, misaddressed, reserved_topic, dispatcher, type
-//	phxgo_pubsub_reordered_total{pubsub,node}
-//	phxgo_pubsub_rebased_total{pubsub,node}
-//	phxgo_pubsub_gaps_total{pubsub,node}
-//	phxgo_pubsub_gaps_reported_total{pubsub,node}
-//	phxgo_pubsub_duplicate_nodes_total{pubsub,node}
-//	phxgo_redisadapter_published_total{pubsub,node}
-//	phxgo_redisadapter_publish_errors_total{pubsub,node}
-//	phxgo_redisadapter_received_total{pubsub,node}
-//	phxgo_redisadapter_rejected_total{pubsub,node}
-//	phxgo_redisadapter_dropped_total{pubsub,node,reason}   reason: too_large
-//	phxgo_redisadapter_reconnects_total{pubsub,node}
-//	phxgo_redisadapter_probe_failures_total{pubsub,node}
-//	phxgo_redisadapter_duplicate_nodes_total{pubsub,node}
-//	phxgo_tracker_dropped_gossip_total{pubsub,node,tracker}
-//	phxgo_tracker_send_errors_total{pubsub,node,tracker}
-//
-// The fields' meanings are those of the Stats types; docs/operations.md says which to alert on.
 package promexporter
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phxgo/pubsub"
-	"github.com/phxgo/pubsub/redisadapter"
-	"github.com/phxgo/pubsub/tracker"
 )
 
-// Collector is a prometheus.Collector of the counters of the PubSubs, adapters and trackers it was
-// made with. Register it once; it is safe for concurrent scrapes.
+// Collector is a prometheus.Collector of the counters of the PubSubs, adapters, trackers and presences
+// it was made with. Register it once; it is safe for concurrent scrapes.
 type Collector struct {
-	pubsubs  []*pubsub.PubSub
-	adapters []adapter
-	trackers []trackerSource
-}
-
-type adapter struct {
-	pubsub string
-	a      *redisadapter.Adapter
-}
-
-type trackerSource struct {
-	pubsub, node, name string
-	t                  *tracker.Tracker
-}
-
-// Option adds a source of counters to a Collector.
-type Option func(*Collector)
-
-// WithPubSub exports ps.Stats(), labelled pubsub=ps.Name(), node=ps.NodeName().
-func WithPubSub(ps *pubsub.PubSub) Option {
-	return func(c *Collector) { c.pubsubs = append(c.pubsubs, ps) }
-}
-
-// WithRedisAdapter exports a.Stats(), labelled pubsub=ps.Name(), node=a.NodeName(); ps is the PubSub
-// the adapter serves (an adapter does not tell its PubSub's name).
-func WithRedisAdapter(ps *pubsub.PubSub, a *redisadapter.Adapter) Option {
-	return func(c *Collector) { c.adapters = append(c.adapters, adapter{pubsub: ps.Name(), a: a}) }
-}
-
-// WithTracker exports t.Stats(), labelled pubsub=ps.Name(), node=ps.NodeName(), tracker=name; ps is the
-// PubSub the tracker was started on and name its tracker.Config.Name (a Tracker tells neither).
-func WithTracker(ps *pubsub.PubSub, name string, t *tracker.Tracker) Option {
-	return func(c *Collector) {
-		c.trackers = append(c.trackers, trackerSource{pubsub: ps.Name(), node: ps.NodeName(), name: name, t: t})
-	}
+	pubsubs   []*pubsub.PubSub
+	redis     []redisSource
+	phoenix   []phoenixSource
+	trackers  []trackerSource
+	presences []presenceSource
 }
 
 // NewCollector returns a Collector of the given sources' counters.
@@ -93,42 +27,6 @@ func NewCollector(opts ...Option) *Collector {
 	return c
 }
 
-var (
-	nodeLabels    = []string{"pubsub", "node"}
-	reasonLabels  = []string{"pubsub", "node", "reason"}
-	trackerLabels = []string{"pubsub", "node", "tracker"}
-
-	psReceived       = desc("pubsub_received_total", "Frames from other nodes the PubSub accepted.", nodeLabels)
-	psDropped        = desc("pubsub_dropped_total", "Frames from other nodes the PubSub dropped, by reason.", reasonLabels)
-	psReordered      = desc("pubsub_reordered_total", "Frames that arrived after a later frame of their sender, delivered once.", nodeLabels)
-	psRebased        = desc("pubsub_rebased_total", "Unsigned streams restarted by a frame far below their window.", nodeLabels)
-	psGaps           = desc("pubsub_gaps_total", "Losses found by sequence numbers.", nodeLabels)
-	psGapsReported   = desc("pubsub_gaps_reported_total", "Gap messages announced on GapTopic.", nodeLabels)
-	psDuplicateNodes = desc("pubsub_duplicate_nodes_total", "Frames from another live node using this node's name.", nodeLabels)
-
-	raPublished      = desc("redisadapter_published_total", "Frames Redis accepted.", nodeLabels)
-	raPublishErrors  = desc("redisadapter_publish_errors_total", "Frames whose PUBLISH failed.", nodeLabels)
-	raReceived       = desc("redisadapter_received_total", "Frames from other nodes the PubSub accepted.", nodeLabels)
-	raRejected       = desc("redisadapter_rejected_total", "Frames the PubSub dropped (phxgo_pubsub_dropped_total says why).", nodeLabels)
-	raDropped        = desc("redisadapter_dropped_total", "Frames the adapter dropped before the PubSub saw them, by reason.", reasonLabels)
-	raReconnects     = desc("redisadapter_reconnects_total", "Subscriptions re-established after a failure.", nodeLabels)
-	raProbeFailures  = desc("redisadapter_probe_failures_total", "Subscriptions found dead because not even our probe arrived.", nodeLabels)
-	raDuplicateNodes = desc("redisadapter_duplicate_nodes_total", "Probes from another live node using this node's name.", nodeLabels)
-
-	trDroppedGossip = desc("tracker_dropped_gossip_total", "Gossip messages the tracker dropped.", trackerLabels)
-	trSendErrors    = desc("tracker_send_errors_total", "Gossip that could not be sent.", trackerLabels)
-
-	allDescs = []*prometheus.Desc{
-		psReceived, psDropped, psReordered, psRebased, psGaps, psGapsReported, psDuplicateNodes,
-		raPublished, raPublishErrors, raReceived, raRejected, raDropped, raReconnects, raProbeFailures, raDuplicateNodes,
-		trDroppedGossip, trSendErrors,
-	}
-)
-
-func desc(name, help string, labels []string) *prometheus.Desc {
-	return prometheus.NewDesc("phxgo_"+name, help, labels, nil)
-}
-
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
@@ -136,45 +34,117 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// emitter sends the samples of one scrape.
+type emitter chan<- prometheus.Metric
+
+func (e emitter) counter(d *prometheus.Desc, v uint64, labels ...string) {
+	e <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func (e emitter) gauge(d *prometheus.Desc, v int, labels ...string) {
+	e <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+}
+
 // Collect implements prometheus.Collector: it reads every source's Stats.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
+	e := emitter(ch)
 	for _, ps := range c.pubsubs {
-		s, name, node := ps.Stats(), ps.Name(), ps.NodeName()
-		counter(psReceived, s.Received, name, node)
-		for _, d := range []struct {
-			reason string
-			v      uint64
-		}{
-			{"too_large", s.DroppedTooLarge}, {"malformed", s.DroppedMalformed}, {"version", s.DroppedVersion},
-			{"signature", s.DroppedSignature}, {"stale", s.DroppedStale}, {"duplicate", s.DroppedDuplicate},
-			{"misaddressed", s.DroppedMisaddressed}, {"reserved_topic", s.DroppedReserved},
-			{"dispatcher", s.DroppedDispatcher}, {"type", s.DroppedType},
-		} {
-			counter(psDropped, d.v, name, node, d.reason)
-		}
-		counter(psReordered, s.Reordered, name, node)
-		counter(psRebased, s.Rebased, name, node)
-		counter(psGaps, s.Gaps, name, node)
-		counter(psGapsReported, s.GapsReported, name, node)
-		counter(psDuplicateNodes, s.DuplicateNodes, name, node)
+		collectPubSub(e, ps)
 	}
-	for _, a := range c.adapters {
-		s, name, node := a.a.Stats(), a.pubsub, a.a.NodeName()
-		counter(raPublished, s.Published, name, node)
-		counter(raPublishErrors, s.PublishErrors, name, node)
-		counter(raReceived, s.Received, name, node)
-		counter(raRejected, s.Rejected, name, node)
-		counter(raDropped, s.DroppedTooLarge, name, node, "too_large")
-		counter(raReconnects, s.Reconnects, name, node)
-		counter(raProbeFailures, s.ProbeFailures, name, node)
-		counter(raDuplicateNodes, s.DuplicateNodes, name, node)
+	for _, a := range c.redis {
+		collectRedis(e, a)
+	}
+	for _, a := range c.phoenix {
+		collectPhoenix(e, a)
 	}
 	for _, t := range c.trackers {
-		s := t.t.Stats()
-		counter(trDroppedGossip, s.DroppedGossip, t.pubsub, t.node, t.name)
-		counter(trSendErrors, s.SendErrors, t.pubsub, t.node, t.name)
+		collectTracker(e, t)
 	}
+	for _, p := range c.presences {
+		s := p.p.Stats()
+		e.counter(prDelivered, s.Delivered, p.pubsub, p.node, p.name)
+		e.counter(prDeliveryErrors, s.DeliveryErrors, p.pubsub, p.node, p.name)
+	}
+}
+
+func collectPubSub(e emitter, ps *pubsub.PubSub) {
+	s, name, node := ps.Stats(), ps.Name(), ps.NodeName()
+	e.counter(psReceived, s.Received, name, node)
+	for _, d := range []struct {
+		reason string
+		v      uint64
+	}{
+		{"too_large", s.DroppedTooLarge}, {"malformed", s.DroppedMalformed}, {"version", s.DroppedVersion},
+		{"signature", s.DroppedSignature}, {"stale", s.DroppedStale}, {"duplicate", s.DroppedDuplicate},
+		{"misaddressed", s.DroppedMisaddressed}, {"reserved_topic", s.DroppedReserved},
+		{"dispatcher", s.DroppedDispatcher}, {"type", s.DroppedType}, {"misrouted", s.DroppedMisrouted},
+	} {
+		e.counter(psDropped, d.v, name, node, d.reason)
+	}
+	e.counter(psReordered, s.Reordered, name, node)
+	e.counter(psRebased, s.Rebased, name, node)
+	e.counter(psGaps, s.Gaps, name, node)
+	e.counter(psGapsReported, s.GapsReported, name, node)
+	e.counter(psDuplicateNodes, s.DuplicateNodes, name, node)
+}
+
+func collectRedis(e emitter, a redisSource) {
+	s, r, name, node := a.a.Stats(), a.a.Routing(), a.pubsub, a.a.NodeName()
+	e.counter(raPublished, s.Published, name, node)
+	e.counter(raPublishErrors, s.PublishErrors, name, node)
+	e.counter(raReceived, s.Received, name, node)
+	e.counter(raRejected, s.Rejected, name, node)
+	e.counter(raDropped, s.DroppedTooLarge, name, node, "too_large")
+	e.counter(raReconnects, s.Reconnects, name, node)
+	e.counter(raProbeFailures, s.ProbeFailures, name, node)
+	e.counter(raDuplicateNodes, s.DuplicateNodes, name, node)
+	e.counter(raRouteSubscribes, s.RouteSubscribes, name, node)
+	e.counter(raRouteUnsubscribes, s.RouteUnsubscribes, name, node)
+	e.counter(raRouteUnexpected, s.RouteUnexpected, name, node)
+	e.gauge(raRouteBuckets, r.Buckets, name, node)
+	e.gauge(raRouteHeld, r.Held, name, node)
+	e.gauge(raRouteEffective, r.Effective, name, node)
+	e.gauge(raRoutePending, r.Pending, name, node)
+}
+
+func collectPhoenix(e emitter, a phoenixSource) {
+	s, name, node := a.a.Stats(), a.pubsub, a.a.NodeName()
+	e.counter(phPublished, s.Published, name, node)
+	e.counter(phPublishErrors, s.PublishErrors, name, node)
+	e.counter(phRefused, s.Refused, name, node)
+	e.counter(phReceived, s.Received, name, node)
+	e.counter(phDelivered, s.Delivered, name, node)
+	e.counter(phNotForUs, s.NotForUs, name, node)
+	e.counter(phIgnored, s.Ignored, name, node)
+	e.counter(phUndecodable, s.Undecodable, name, node)
+	e.counter(phGaps, s.Gaps, name, node)
+}
+
+// gossipDropReasons are the reasons tracker.Stats.DroppedGossipByReason may hold (docs/tracker.md),
+// exported even before they occur.
+var gossipDropReasons = []string{
+	"not_bytes", "malformed", "own_name", "permdowned", "unasked_transfer", "foreign_delta",
+	"too_many_replicas", "too_many_clocks", "unknown_requester", "request_rate", "bad_chunk",
+	"orphan_chunk", "too_large", "unseen_remove",
+}
+
+func collectTracker(e emitter, t trackerSource) {
+	s := t.t.Stats()
+	for _, r := range gossipDropReasons {
+		e.counter(trDroppedGossip, s.DroppedGossipByReason[r], t.pubsub, t.node, t.name, r)
+	}
+	// A reason of a newer tracker than this list knows is exported too, from its first drop.
+	var others []string
+	for r := range s.DroppedGossipByReason {
+		if !slices.Contains(gossipDropReasons, r) {
+			others = append(others, r)
+		}
+	}
+	slices.Sort(others)
+	for _, r := range others {
+		e.counter(trDroppedGossip, s.DroppedGossipByReason[r], t.pubsub, t.node, t.name, r)
+	}
+	e.counter(trSendErrors, s.SendErrors, t.pubsub, t.node, t.name)
+	e.counter(trCoalescedHeartbeats, s.CoalescedHeartbeats, t.pubsub, t.node, t.name)
+	e.counter(trCoalescedDiffs, s.CoalescedDiffs, t.pubsub, t.node, t.name)
 }

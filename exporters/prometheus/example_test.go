@@ -16,8 +16,9 @@ import (
 	promexporter "github.com/phxgo/pubsub/exporters/prometheus"
 )
 
-// A PubSub's counters on a /metrics endpoint. With a Redis adapter and a tracker, add
-// WithRedisAdapter(ps, adapter) and WithTracker(ps, trackerName, t).
+// A PubSub's counters on a /metrics endpoint. With a Redis adapter, a tracker or a presence, add
+// WithRedisAdapter(ps, adapter) (or WithPhoenixAdapter), WithTracker(ps, trackerName, t) and
+// WithPresence(ps, trackerName, p).
 func Example() {
 	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "app"})
 	if err != nil {

@@ -1,0 +1,66 @@
+package promexporter
+
+import (
+	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/phoenixadapter"
+	"github.com/phxgo/pubsub/presence"
+	"github.com/phxgo/pubsub/redisadapter"
+	"github.com/phxgo/pubsub/tracker"
+)
+
+// Option adds a source of counters to a Collector.
+type Option func(*Collector)
+
+type redisSource struct {
+	pubsub string
+	a      *redisadapter.Adapter
+}
+
+type phoenixSource struct {
+	pubsub string
+	a      *phoenixadapter.Adapter
+}
+
+type trackerSource struct {
+	pubsub, node, name string
+	t                  *tracker.Tracker
+}
+
+type presenceSource struct {
+	pubsub, node, name string
+	p                  *presence.Presence
+}
+
+// WithPubSub exports ps.Stats(), labelled pubsub=ps.Name(), node=ps.NodeName().
+func WithPubSub(ps *pubsub.PubSub) Option {
+	return func(c *Collector) { c.pubsubs = append(c.pubsubs, ps) }
+}
+
+// WithRedisAdapter exports a.Stats() and a.Routing(), labelled pubsub=ps.Name(), node=a.NodeName(); ps
+// is the PubSub the adapter serves (an adapter does not tell its PubSub's name).
+func WithRedisAdapter(ps *pubsub.PubSub, a *redisadapter.Adapter) Option {
+	return func(c *Collector) { c.redis = append(c.redis, redisSource{pubsub: ps.Name(), a: a}) }
+}
+
+// WithPhoenixAdapter exports a.Stats(), labelled pubsub=ps.Name(), node=a.NodeName() (its name among
+// the Elixir nodes); ps is the PubSub the adapter serves.
+func WithPhoenixAdapter(ps *pubsub.PubSub, a *phoenixadapter.Adapter) Option {
+	return func(c *Collector) { c.phoenix = append(c.phoenix, phoenixSource{pubsub: ps.Name(), a: a}) }
+}
+
+// WithTracker exports t.Stats(), labelled pubsub=ps.Name(), node=ps.NodeName(), tracker=name; ps is the
+// PubSub the tracker was started on and name its tracker.Config.Name (a Tracker tells neither).
+func WithTracker(ps *pubsub.PubSub, name string, t *tracker.Tracker) Option {
+	return func(c *Collector) {
+		c.trackers = append(c.trackers, trackerSource{pubsub: ps.Name(), node: ps.NodeName(), name: name, t: t})
+	}
+}
+
+// WithPresence exports p.Stats(), labelled pubsub=ps.Name(), node=ps.NodeName(), tracker=name; ps is the
+// PubSub the presence was started on and name its Config.Tracker.Name. It does not export the counters
+// of the presence's tracker: add WithTracker(ps, name, p.Tracker()) for those.
+func WithPresence(ps *pubsub.PubSub, name string, p *presence.Presence) Option {
+	return func(c *Collector) {
+		c.presences = append(c.presences, presenceSource{pubsub: ps.Name(), node: ps.NodeName(), name: name, p: p})
+	}
+}
