@@ -26,17 +26,24 @@ type tag struct {
 }
 
 // value is one element of the set: Phoenix's {{topic, pid, key}, meta, tag}. Immutable.
+// The meta is held compactly (meta.go): the user's entries, and the refs as binaries.
 type value struct {
 	topic string
 	owner string
 	key   string
-	meta  map[string]any
+	meta  metaData
 	tag   tag
+	ref   refID // "phx_ref"
+	prev  refID // "phx_ref_prev"
 }
 
-// presence returns the value as a Presence.
+// presence returns the value as a Presence, its meta rendered (a fresh map).
 func (v *value) presence() Presence {
-	return Presence{Key: v.key, Owner: v.owner, Meta: v.meta, Replica: v.tag.replica.Name}
+	var m map[string]any
+	if v.metaLen() > 0 {
+		m = v.renderMeta()
+	}
+	return Presence{Key: v.key, Owner: v.owner, Meta: m, Replica: v.tag.replica.Name}
 }
 
 // state is one replica's CRDT (Phoenix's normal-mode State).
@@ -109,9 +116,9 @@ func (s *state) bumpClock() tag {
 	return t
 }
 
-// join tracks a new value for (topic, owner, key) with meta, and returns it. If the owner already tracks that
-// key in that topic, it returns the existing value and false, changing nothing.
-func (s *state) join(topic, owner, key string, meta map[string]any) (*value, bool) {
+// joinMeta tracks a new value for (topic, owner, key) with meta and refs, and returns it. If the owner already
+// tracks that key in that topic, it returns the existing value and false, changing nothing.
+func (s *state) joinMeta(topic, owner, key string, meta metaData, ref, prev refID) (*value, bool) {
 	o := s.owners[owner]
 	if old := o.find(topic, key); old != nil {
 		return old, false
@@ -120,13 +127,13 @@ func (s *state) join(topic, owner, key string, meta map[string]any) (*value, boo
 		o = &ownerValues{owner: owner}
 		s.owners[owner] = o
 	}
-	return s.addOwn(topic, o, key, meta), true
+	return s.addOwn(topic, o, key, meta, ref, prev), true
 }
 
 // addOwn adds a new own value, with a new dot, to the state and the delta.
-func (s *state) addOwn(topic string, o *ownerValues, key string, meta map[string]any) *value {
+func (s *state) addOwn(topic string, o *ownerValues, key string, meta metaData, ref, prev refID) *value {
 	set := s.topicSet(topic)
-	v := &value{topic: set.topic, owner: o.owner, key: key, meta: meta, tag: s.bumpClock()}
+	v := &value{topic: set.topic, owner: o.owner, key: key, meta: meta, tag: s.bumpClock(), ref: ref, prev: prev}
 	s.index(v, set, s.self)
 	o.add(v)
 	s.ownCount++
@@ -159,10 +166,10 @@ func (s *state) leaveOwner(owner string) []*value {
 	return left
 }
 
-// leaveJoin replaces the own value for (topic, owner, key) by one with meta, atomically for readers
+// leaveJoinMeta replaces the own value for (topic, owner, key) by one with meta, atomically for readers
 // (Phoenix's leave_join, consuming two dots: one for the remove, one for the new tag). It returns the old and
 // new values, or false if there is no such value.
-func (s *state) leaveJoin(topic, owner, key string, meta map[string]any) (old, v *value, ok bool) {
+func (s *state) leaveJoinMeta(topic, owner, key string, meta metaData, ref, prev refID) (old, v *value, ok bool) {
 	o := s.owners[owner]
 	if old = o.find(topic, key); old == nil {
 		return nil, nil, false
@@ -172,7 +179,7 @@ func (s *state) leaveJoin(topic, owner, key string, meta map[string]any) (old, v
 	if len(o.values) == 0 {
 		s.owners[owner] = o // removeOwn dropped the emptied owner; keep it
 	}
-	return old, s.addOwn(topic, o, key, meta), true
+	return old, s.addOwn(topic, o, key, meta, ref, prev), true
 }
 
 // removeOwn removes an own value and records the removal in the delta: its tag stays seen (in the delta's
