@@ -185,7 +185,7 @@ func normalizeMeta(meta map[string]any) (map[string]any, error) {
 }
 
 // normalizeMetaData is normalizeMeta into the form a value holds, without the keys "phx_ref" and
-// "phx_ref_prev" (the tracker sets the refs).
+// "phx_ref_prev" (the tracker sets them).
 func normalizeMetaData(meta map[string]any) (metaData, error) {
 	md := make(metaData, 0, len(meta))
 	for k, v := range meta {
@@ -412,19 +412,11 @@ func encodeValueMeta(enc *msgpack.Encoder, v *value) error {
 			return err
 		}
 	}
-	for _, r := range [...]struct {
-		key string
-		ref refID
-	}{{MetaRef, v.ref}, {MetaRefPrev, v.prev}} {
-		if !r.ref.ok {
-			continue
-		}
-		if err := enc.EncodeString(r.key); err != nil {
+	if v.ref.ok {
+		if err := enc.EncodeString(MetaRef); err != nil {
 			return err
 		}
-		if err := enc.EncodeString(r.ref.String()); err != nil {
-			return err
-		}
+		return enc.EncodeString(v.ref.String())
 	}
 	return nil
 }
@@ -673,7 +665,7 @@ func (sd *stateDecoder) values(check func(tag) error) (map[tag]*value, error) {
 		if v.key, err = sd.d.DecodeString(); err != nil {
 			return nil, err
 		}
-		if v.meta, v.ref, v.prev, err = sd.valueMeta(); err != nil {
+		if v.meta, v.ref, err = sd.valueMeta(); err != nil {
 			return nil, err
 		}
 		if _, dup := values[v.tag]; dup {
@@ -708,43 +700,43 @@ func (sd *stateDecoder) meta() (map[string]any, error) {
 }
 
 // valueMeta reads a value's meta (nil or a map with string keys) as the value holds it: the entries, sorted
-// (of a key given twice, the last, as a map would keep), and the refs split off (splitRefs).
-func (sd *stateDecoder) valueMeta() (metaData, refID, refID, error) {
+// (of a key given twice, the last, as a map would keep), and the ref split off (splitRef).
+func (sd *stateDecoder) valueMeta() (metaData, refID, error) {
 	c, err := sd.d.PeekCode()
 	if err != nil {
-		return nil, refID{}, refID{}, err
+		return nil, refID{}, err
 	}
 	if c == msgpcode.Nil {
-		return nil, refID{}, refID{}, sd.d.DecodeNil()
+		return nil, refID{}, sd.d.DecodeNil()
 	}
 	n, err := sd.d.DecodeMapLen()
 	if err != nil {
-		return nil, refID{}, refID{}, err
+		return nil, refID{}, err
 	}
 	if n < 0 || n > sd.r.Len()/2 {
-		return nil, refID{}, refID{}, fmt.Errorf("bad map length %d", n)
+		return nil, refID{}, fmt.Errorf("bad map length %d", n)
 	}
 	md := make(metaData, 0, min(n, maxPrealloc))
 	for range n {
 		c, err := sd.d.PeekCode()
 		if err != nil {
-			return nil, refID{}, refID{}, err
+			return nil, refID{}, err
 		}
 		if !msgpcode.IsString(c) {
-			return nil, refID{}, refID{}, fmt.Errorf("map key of type %#x, want a string", c)
+			return nil, refID{}, fmt.Errorf("map key of type %#x, want a string", c)
 		}
 		k, err := sd.d.DecodeString()
 		if err != nil {
-			return nil, refID{}, refID{}, err
+			return nil, refID{}, err
 		}
 		v, err := sd.metaValue(1)
 		if err != nil {
-			return nil, refID{}, refID{}, err
+			return nil, refID{}, err
 		}
 		md = append(md, metaEntry{sd.internKey(k), v})
 	}
-	md, ref, prev := splitRefs(sortMetaData(md))
-	return md, ref, prev, nil
+	md, ref := splitRef(sortMetaData(md))
+	return md, ref, nil
 }
 
 func (sd *stateDecoder) metaMap(depth int) (map[string]any, error) {

@@ -9,7 +9,8 @@ import (
 // (normalised) plus "phx_ref" and, after an update, "phx_ref_prev". Held that way, each presence would
 // carry a Go map (about 300 bytes even for two keys) and its ref as a boxed string (about 50 bytes), which
 // was most of the tracker's memory. Instead a value holds the user's entries as a sorted slice (metaData)
-// and its refs as 12-byte binaries (refID); Presence.Meta is built from them when a read or a diff asks.
+// and its ref as a 12-byte binary (refID); Presence.Meta is built from them when a read or a diff asks.
+// "phx_ref_prev", which only updated presences have, stays an ordinary entry (a string).
 
 // metaEntry is one key of a presence's metadata.
 type metaEntry struct {
@@ -17,8 +18,8 @@ type metaEntry struct {
 	val any
 }
 
-// metaData is the user's part of a presence's metadata: entries sorted by key, unique keys, never
-// "phx_ref" or "phx_ref_prev" when the value's refs hold them. nil when empty. Immutable once built.
+// metaData is a presence's metadata but its ref: entries sorted by key, unique keys, never "phx_ref"
+// when the value's ref holds it. nil when empty. Immutable once built.
 type metaData []metaEntry
 
 // newMetaData returns the entries of m (already normalised), or nil if m is empty. The refs are the
@@ -82,6 +83,18 @@ func (md metaData) get(k string) (any, bool) {
 	return md[i].val, true
 }
 
+// with returns md with key k set to val (a fresh slice).
+func (md metaData) with(k string, val any) metaData {
+	i, ok := slices.BinarySearchFunc(md, k, func(e metaEntry, k string) int { return cmp.Compare(e.key, k) })
+	out := make(metaData, len(md), len(md)+1)
+	copy(out, md)
+	if ok {
+		out[i].val = val
+		return out
+	}
+	return slices.Insert(out, i, metaEntry{k, val})
+}
+
 // without returns md without key k (a fresh slice when k is there, md itself otherwise).
 func (md metaData) without(k string) metaData {
 	i, ok := slices.BinarySearchFunc(md, k, func(e metaEntry, k string) int { return cmp.Compare(e.key, k) })
@@ -94,60 +107,36 @@ func (md metaData) without(k string) metaData {
 	return slices.Delete(slices.Clone(md), i, i+1)
 }
 
-// render returns the metadata as users see it: the entries plus the refs the value holds. A fresh map.
+// renderMeta returns the metadata as users see it: the entries plus the ref the value holds. A fresh map.
 func (v *value) renderMeta() map[string]any {
-	n := len(v.meta)
-	if v.ref.ok {
-		n++
-	}
-	if v.prev.ok {
-		n++
-	}
-	m := make(map[string]any, n)
+	m := make(map[string]any, v.metaLen())
 	for _, e := range v.meta {
 		m[e.key] = e.val
 	}
 	if v.ref.ok {
 		m[MetaRef] = v.ref.String()
 	}
-	if v.prev.ok {
-		m[MetaRefPrev] = v.prev.String()
-	}
 	return m
 }
 
 // metaLen returns the number of keys of the rendered metadata.
 func (v *value) metaLen() int {
-	n := len(v.meta)
 	if v.ref.ok {
-		n++
+		return len(v.meta) + 1
 	}
-	if v.prev.ok {
-		n++
-	}
-	return n
+	return len(v.meta)
 }
 
-// splitRefs splits decoded metadata into its entries and its refs: "phx_ref" and "phx_ref_prev" go to the
-// refs when they are refs in the canonical format (16 characters of URL-safe base64 that encode 12 bytes
-// and decode back to the same string); anything else stays an ordinary entry, rendered as it came.
-func splitRefs(md metaData) (metaData, refID, refID) {
-	var ref, prev refID
+// splitRef splits decoded metadata into its entries and its ref: "phx_ref" goes to the ref when it is a
+// ref in the canonical format (16 characters of URL-safe base64 that encode 12 bytes, and so decode back
+// to the same string); anything else stays an ordinary entry, rendered as it came.
+func splitRef(md metaData) (metaData, refID) {
 	if x, ok := md.get(MetaRef); ok {
 		if s, ok := x.(string); ok {
 			if r, ok := parseRef(s); ok {
-				ref = r
-				md = md.without(MetaRef)
+				return md.without(MetaRef), r
 			}
 		}
 	}
-	if x, ok := md.get(MetaRefPrev); ok {
-		if s, ok := x.(string); ok {
-			if r, ok := parseRef(s); ok {
-				prev = r
-				md = md.without(MetaRefPrev)
-			}
-		}
-	}
-	return md, ref, prev
+	return md, refID{}
 }

@@ -199,9 +199,14 @@ func invariantError(s *state) error {
 			if v.owner != owner || o.owner != owner || v.tag.replica != s.self.ref || !s.self.seen(v.tag.clock) {
 				return fmt.Errorf("owner index out of date for %q", owner)
 			}
-			if o.index != nil && o.index[topicKey{v.topic, v.key}] != v {
+			if o.index != nil && o.find(v.topic, v.key) != v {
 				return fmt.Errorf("owner (topic, key) index out of date for %q", owner)
 			}
+		}
+	}
+	for owner, o := range s.owners {
+		if o.index != nil && len(o.index)+len(o.collided) != len(o.values) {
+			return fmt.Errorf("owner (topic, key) index of %q holds %d+%d values, want %d", owner, len(o.index), len(o.collided), len(o.values))
 		}
 	}
 	if own != s.ownCount || len(s.self.values) != 0 {

@@ -140,7 +140,7 @@ func (t *Tracker) Track(owner Owner, topic, key string, meta map[string]any) (st
 		t.owners.release(owner, 1)
 		return "", ErrClosed
 	}
-	v, ok := s.state.joinMeta(topic, id, key, md, ref, refID{})
+	v, ok := s.state.joinMeta(topic, id, key, md, ref)
 	if !ok {
 		s.mu.Unlock()
 		t.owners.release(owner, 1)
@@ -287,8 +287,11 @@ func (t *Tracker) UpdateFunc(owner Owner, topic, key string, fn func(old map[str
 			s.mu.Unlock()
 			continue
 		}
+		if old.ref.ok {
+			md = md.with(MetaRefPrev, old.ref.String())
+		}
 		ref := newRef()
-		prevV, v, _ := s.state.leaveJoinMeta(topic, id, key, md, ref, old.ref)
+		prevV, v, _ := s.state.leaveJoinMeta(topic, id, key, md, ref)
 		diff := diffBuilder{}
 		s.record([]*value{v}, []*value{prevV}, diff)
 		s.report(diff)
