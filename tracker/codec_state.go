@@ -186,8 +186,8 @@ func normalizeMeta(meta map[string]any) (map[string]any, error) {
 
 // normalizeMetaData is normalizeMeta into the form a value holds, without the keys "phx_ref" and
 // "phx_ref_prev" (the tracker sets them).
-func normalizeMetaData(meta map[string]any) (metaData, error) {
-	md := make(metaData, 0, len(meta))
+func normalizeMetaData(meta map[string]any) (metaEntries, error) {
+	md := make(metaEntries, 0, len(meta))
 	for k, v := range meta {
 		if k == MetaRef || k == MetaRefPrev {
 			continue
@@ -404,11 +404,11 @@ func encodeValueMeta(enc *msgpack.Encoder, v *value) error {
 	if err := enc.EncodeMapLen(n); err != nil {
 		return err
 	}
-	for _, e := range v.meta {
-		if err := enc.EncodeString(e.key); err != nil {
+	for i, k := range v.meta.keys() {
+		if err := enc.EncodeString(k); err != nil {
 			return err
 		}
-		if err := enc.Encode(e.val); err != nil {
+		if err := enc.Encode(v.meta.val(i)); err != nil {
 			return err
 		}
 	}
@@ -704,39 +704,39 @@ func (sd *stateDecoder) meta() (map[string]any, error) {
 func (sd *stateDecoder) valueMeta() (metaData, refID, error) {
 	c, err := sd.d.PeekCode()
 	if err != nil {
-		return nil, refID{}, err
+		return metaData{}, refID{}, err
 	}
 	if c == msgpcode.Nil {
-		return nil, refID{}, sd.d.DecodeNil()
+		return metaData{}, refID{}, sd.d.DecodeNil()
 	}
 	n, err := sd.d.DecodeMapLen()
 	if err != nil {
-		return nil, refID{}, err
+		return metaData{}, refID{}, err
 	}
 	if n < 0 || n > sd.r.Len()/2 {
-		return nil, refID{}, fmt.Errorf("bad map length %d", n)
+		return metaData{}, refID{}, fmt.Errorf("bad map length %d", n)
 	}
-	md := make(metaData, 0, min(n, maxPrealloc))
+	md := make(metaEntries, 0, min(n, maxPrealloc))
 	for range n {
 		c, err := sd.d.PeekCode()
 		if err != nil {
-			return nil, refID{}, err
+			return metaData{}, refID{}, err
 		}
 		if !msgpcode.IsString(c) {
-			return nil, refID{}, fmt.Errorf("map key of type %#x, want a string", c)
+			return metaData{}, refID{}, fmt.Errorf("map key of type %#x, want a string", c)
 		}
 		k, err := sd.d.DecodeString()
 		if err != nil {
-			return nil, refID{}, err
+			return metaData{}, refID{}, err
 		}
 		v, err := sd.metaValue(1)
 		if err != nil {
-			return nil, refID{}, err
+			return metaData{}, refID{}, err
 		}
 		md = append(md, metaEntry{sd.internKey(k), v})
 	}
 	md, ref := splitRef(sortMetaData(md))
-	return md, ref, nil
+	return packMeta(md), ref, nil
 }
 
 func (sd *stateDecoder) metaMap(depth int) (map[string]any, error) {

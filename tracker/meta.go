@@ -3,6 +3,8 @@ package tracker
 import (
 	"cmp"
 	"slices"
+	"sync"
+	"unsafe"
 )
 
 // Metadata is held compactly and rendered on read. A presence's meta as users see it is the map they gave
@@ -18,13 +20,14 @@ type metaEntry struct {
 	val any
 }
 
-// metaData is a presence's metadata but its ref: entries sorted by key, unique keys, never "phx_ref"
-// when the value's ref holds it. nil when empty. Immutable once built.
-type metaData []metaEntry
+// metaEntries is a presence's metadata but its ref, as it is built: entries sorted by key, unique keys,
+// never "phx_ref" when the value's ref holds it. nil when empty. packMeta turns it into the metaData a
+// value holds.
+type metaEntries []metaEntry
 
 // newMetaData returns the entries of m (already normalised), or nil if m is empty. The refs are the
 // caller's: keys MetaRef and MetaRefPrev are left out.
-func newMetaData(m map[string]any) metaData {
+func newMetaData(m map[string]any) metaEntries {
 	n := len(m)
 	if _, ok := m[MetaRef]; ok {
 		n--
@@ -35,7 +38,7 @@ func newMetaData(m map[string]any) metaData {
 	if n <= 0 {
 		return nil
 	}
-	md := make(metaData, 0, n)
+	md := make(metaEntries, 0, n)
 	for k, v := range m {
 		if k != MetaRef && k != MetaRefPrev {
 			md = append(md, metaEntry{k, v})
@@ -46,11 +49,11 @@ func newMetaData(m map[string]any) metaData {
 }
 
 // metaDataAll returns every entry of m, refs included, or nil if m is empty.
-func metaDataAll(m map[string]any) metaData {
+func metaDataAll(m map[string]any) metaEntries {
 	if len(m) == 0 {
 		return nil
 	}
-	md := make(metaData, 0, len(m))
+	md := make(metaEntries, 0, len(m))
 	for k, v := range m {
 		md = append(md, metaEntry{k, v})
 	}
@@ -58,7 +61,7 @@ func metaDataAll(m map[string]any) metaData {
 }
 
 // sortMetaData sorts md by key in place and keeps, of a key given more than once, the last; nil if empty.
-func sortMetaData(md metaData) metaData {
+func sortMetaData(md metaEntries) metaEntries {
 	if len(md) == 0 {
 		return nil
 	}
@@ -75,7 +78,7 @@ func sortMetaData(md metaData) metaData {
 }
 
 // get returns the value of key k.
-func (md metaData) get(k string) (any, bool) {
+func (md metaEntries) get(k string) (any, bool) {
 	i, ok := slices.BinarySearchFunc(md, k, func(e metaEntry, k string) int { return cmp.Compare(e.key, k) })
 	if !ok {
 		return nil, false
@@ -84,9 +87,9 @@ func (md metaData) get(k string) (any, bool) {
 }
 
 // with returns md with key k set to val (a fresh slice).
-func (md metaData) with(k string, val any) metaData {
+func (md metaEntries) with(k string, val any) metaEntries {
 	i, ok := slices.BinarySearchFunc(md, k, func(e metaEntry, k string) int { return cmp.Compare(e.key, k) })
-	out := make(metaData, len(md), len(md)+1)
+	out := make(metaEntries, len(md), len(md)+1)
 	copy(out, md)
 	if ok {
 		out[i].val = val
@@ -96,7 +99,7 @@ func (md metaData) with(k string, val any) metaData {
 }
 
 // without returns md without key k (a fresh slice when k is there, md itself otherwise).
-func (md metaData) without(k string) metaData {
+func (md metaEntries) without(k string) metaEntries {
 	i, ok := slices.BinarySearchFunc(md, k, func(e metaEntry, k string) int { return cmp.Compare(e.key, k) })
 	if !ok {
 		return md
@@ -110,8 +113,8 @@ func (md metaData) without(k string) metaData {
 // renderMeta returns the metadata as users see it: the entries plus the ref the value holds. A fresh map.
 func (v *value) renderMeta() map[string]any {
 	m := make(map[string]any, v.metaLen())
-	for _, e := range v.meta {
-		m[e.key] = e.val
+	for i, k := range v.meta.keys() {
+		m[k] = v.meta.val(i)
 	}
 	if v.ref.ok {
 		m[MetaRef] = v.ref.String()
@@ -122,15 +125,15 @@ func (v *value) renderMeta() map[string]any {
 // metaLen returns the number of keys of the rendered metadata.
 func (v *value) metaLen() int {
 	if v.ref.ok {
-		return len(v.meta) + 1
+		return v.meta.len() + 1
 	}
-	return len(v.meta)
+	return v.meta.len()
 }
 
 // splitRef splits decoded metadata into its entries and its ref: "phx_ref" goes to the ref when it is a
 // ref in the canonical format (16 characters of URL-safe base64 that encode 12 bytes, and so decode back
 // to the same string); anything else stays an ordinary entry, rendered as it came.
-func splitRef(md metaData) (metaData, refID) {
+func splitRef(md metaEntries) (metaEntries, refID) {
 	if x, ok := md.get(MetaRef); ok {
 		if s, ok := x.(string); ok {
 			if r, ok := parseRef(s); ok {
@@ -139,4 +142,116 @@ func splitRef(md metaData) (metaData, refID) {
 		}
 	}
 	return md, refID{}
+}
+
+// metaData is the metadata a value holds (but its ref): the keys, sorted, in a metaShape that values with
+// the same keys share, and the values in an array of as many, of which vals points to the first. 16 bytes
+// in the value plus 16 a key, where a []metaEntry took 24 plus 32 a key. The zero metaData is empty.
+// Immutable.
+type metaData struct {
+	shape *metaShape
+	vals  *any
+}
+
+// metaShape is a sorted set of meta keys.
+type metaShape struct{ keys []string }
+
+// packMeta returns the entries (sorted, unique keys) as a metaData.
+func packMeta(md metaEntries) metaData {
+	if len(md) == 0 {
+		return metaData{}
+	}
+	vals := make([]any, len(md))
+	for i, e := range md {
+		vals[i] = e.val
+	}
+	return metaData{shape: shapes.get(md), vals: &vals[0]}
+}
+
+func (m metaData) len() int {
+	if m.shape == nil {
+		return 0
+	}
+	return len(m.shape.keys)
+}
+
+// keys returns the sorted keys (shared: read-only).
+func (m metaData) keys() []string {
+	if m.shape == nil {
+		return nil
+	}
+	return m.shape.keys
+}
+
+// val returns the value of the i-th key.
+func (m metaData) val(i int) any {
+	return unsafe.Slice(m.vals, len(m.shape.keys))[i]
+}
+
+// entries returns the metadata as entries (a fresh slice).
+func (m metaData) entries() metaEntries {
+	if m.shape == nil {
+		return nil
+	}
+	out := make(metaEntries, len(m.shape.keys))
+	for i, k := range m.shape.keys {
+		out[i] = metaEntry{k, m.val(i)}
+	}
+	return out
+}
+
+// maxShapes bounds the interned shapes: past it (gossip with ever new keys), new key sets get a shape of
+// their own, which costs 24 bytes and the keys' headers per value but no unbounded table.
+const maxShapes = 4096
+
+// shapes interns metaShapes, process-wide.
+var shapes = shapeTable{m: make(map[string]*metaShape)}
+
+type shapeTable struct {
+	mu sync.RWMutex
+	m  map[string]*metaShape // by the keys, each followed by a zero byte
+}
+
+// get returns the shape of md's keys.
+func (t *shapeTable) get(md metaEntries) *metaShape {
+	var buf [256]byte
+	b := buf[:0]
+	for _, e := range md {
+		b = append(b, e.key...)
+		b = append(b, 0)
+	}
+	t.mu.RLock()
+	sh := t.m[string(b)]
+	t.mu.RUnlock()
+	if sh != nil && sh.matches(md) { // a key with a zero byte in it may name another shape
+		return sh
+	}
+	sh = &metaShape{keys: make([]string, len(md))}
+	for i, e := range md {
+		sh.keys[i] = e.key
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old := t.m[string(b)]; old != nil {
+		if old.matches(md) {
+			return old
+		}
+		return sh
+	}
+	if len(t.m) < maxShapes {
+		t.m[string(b)] = sh
+	}
+	return sh
+}
+
+func (sh *metaShape) matches(md metaEntries) bool {
+	if len(sh.keys) != len(md) {
+		return false
+	}
+	for i, k := range sh.keys {
+		if md[i].key != k {
+			return false
+		}
+	}
+	return true
 }

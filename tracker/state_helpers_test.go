@@ -4,11 +4,11 @@ package tracker
 // a canonical ref.
 func (s *state) join(topic, owner, key string, meta map[string]any) (*value, bool) {
 	md, ref := splitRef(metaDataAll(meta))
-	return s.joinMeta(topic, owner, key, md, ref)
+	return s.joinMeta(topic, owner, key, packMeta(md), ref)
 }
 
 // leaveJoin is leaveJoinMeta with the meta as a map (see join).
 func (s *state) leaveJoin(topic, owner, key string, meta map[string]any) (old, v *value, ok bool) {
 	md, ref := splitRef(metaDataAll(meta))
-	return s.leaveJoinMeta(topic, owner, key, md, ref)
+	return s.leaveJoinMeta(topic, owner, key, packMeta(md), ref)
 }

@@ -140,7 +140,7 @@ func (t *Tracker) Track(owner Owner, topic, key string, meta map[string]any) (st
 		t.owners.release(owner, 1)
 		return "", ErrClosed
 	}
-	v, ok := s.state.joinMeta(topic, id, key, md, ref)
+	v, ok := s.state.joinMeta(topic, id, key, packMeta(md), ref)
 	if !ok {
 		s.mu.Unlock()
 		t.owners.release(owner, 1)
@@ -174,7 +174,7 @@ func isDone(o Owner) bool {
 
 // prepareMeta copies meta, normalised as peers will decode it, into the form a value holds; the refs
 // ("phx_ref", "phx_ref_prev") are the tracker's, so those keys of meta are ignored.
-func prepareMeta(meta map[string]any) (metaData, error) {
+func prepareMeta(meta map[string]any) (metaEntries, error) {
 	md, err := normalizeMetaData(meta)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
@@ -291,7 +291,7 @@ func (t *Tracker) UpdateFunc(owner Owner, topic, key string, fn func(old map[str
 			md = md.with(MetaRefPrev, old.ref.String())
 		}
 		ref := newRef()
-		prevV, v, _ := s.state.leaveJoinMeta(topic, id, key, md, ref)
+		prevV, v, _ := s.state.leaveJoinMeta(topic, id, key, packMeta(md), ref)
 		diff := diffBuilder{}
 		s.record([]*value{v}, []*value{prevV}, diff)
 		s.report(diff)

@@ -15,8 +15,11 @@ type views struct {
 }
 
 type topicView struct {
-	mu       sync.RWMutex
-	byTag    map[tag]*value             // values are immutable; Presences are made when read
+	mu sync.RWMutex
+	// values are the visible values: immutable, Presences are made when read. Keyed by pointer (8 bytes
+	// a slot where a tag took 32): a leave reports the very value its join did (the state hands out the
+	// values it holds; TestStateProperties checks it).
+	values   map[*value]struct{}
 	snapshot atomic.Pointer[[]Presence] // cached List result; nil after a change
 }
 
@@ -33,9 +36,9 @@ func (vs *views) apply(joins, leaves []*value) {
 	for _, v := range leaves {
 		if tv := vs.get(v.topic); tv != nil {
 			tv.mu.Lock()
-			delete(tv.byTag, v.tag)
+			delete(tv.values, v)
 			tv.snapshot.Store(nil)
-			empty := len(tv.byTag) == 0
+			empty := len(tv.values) == 0
 			tv.mu.Unlock()
 			if empty {
 				vs.dropIfEmpty(v.topic)
@@ -45,7 +48,7 @@ func (vs *views) apply(joins, leaves []*value) {
 	for _, v := range joins {
 		tv := vs.getOrMake(v.topic)
 		tv.mu.Lock()
-		tv.byTag[v.tag] = v
+		tv.values[v] = struct{}{}
 		tv.snapshot.Store(nil)
 		tv.mu.Unlock()
 	}
@@ -58,8 +61,8 @@ func (vs *views) replace(olds, news []*value) {
 		v := news[i]
 		tv := vs.getOrMake(v.topic)
 		tv.mu.Lock()
-		delete(tv.byTag, old.tag)
-		tv.byTag[v.tag] = v
+		delete(tv.values, old)
+		tv.values[v] = struct{}{}
 		tv.snapshot.Store(nil)
 		tv.mu.Unlock()
 	}
@@ -73,7 +76,7 @@ func (vs *views) getOrMake(topic string) *topicView {
 	defer vs.mu.Unlock()
 	tv := vs.topics[topic]
 	if tv == nil {
-		tv = &topicView{byTag: make(map[tag]*value)}
+		tv = &topicView{values: make(map[*value]struct{})}
 		vs.topics[topic] = tv
 	}
 	return tv
@@ -85,7 +88,7 @@ func (vs *views) dropIfEmpty(topic string) {
 	defer vs.mu.Unlock()
 	if tv := vs.topics[topic]; tv != nil {
 		tv.mu.RLock()
-		empty := len(tv.byTag) == 0
+		empty := len(tv.values) == 0
 		tv.mu.RUnlock()
 		if empty {
 			delete(vs.topics, topic)
@@ -104,8 +107,8 @@ func (vs *views) list(topic string) []Presence {
 		return slices.Clone(*p)
 	}
 	tv.mu.RLock()
-	list := make([]Presence, 0, len(tv.byTag))
-	for _, v := range tv.byTag {
+	list := make([]Presence, 0, len(tv.values))
+	for v := range tv.values {
 		list = append(list, v.presence())
 	}
 	tv.snapshot.CompareAndSwap(nil, &list) // no writer can run while we hold mu for reading
@@ -121,7 +124,7 @@ func (vs *views) getByKey(topic, key string) []Presence {
 	tv.mu.RLock()
 	defer tv.mu.RUnlock()
 	var out []Presence
-	for _, v := range tv.byTag {
+	for v := range tv.values {
 		if v.key == key {
 			out = append(out, v.presence())
 		}
