@@ -122,6 +122,18 @@ func (v *value) renderMeta() map[string]any {
 	return m
 }
 
+// refString returns the value's "phx_ref" as users see it ("" if it has none).
+func (v *value) refString() string {
+	if v.ref.ok {
+		return v.ref.String()
+	}
+	if i, ok := slices.BinarySearch(v.meta.keys(), MetaRef); ok {
+		s, _ := v.meta.val(i).(string)
+		return s
+	}
+	return ""
+}
+
 // metaLen returns the number of keys of the rendered metadata.
 func (v *value) metaLen() int {
 	if v.ref.ok {
