@@ -184,6 +184,30 @@ func normalizeMeta(meta map[string]any) (map[string]any, error) {
 	return m, nil
 }
 
+// normalizeMetaData is normalizeMeta into the form a value holds, without the keys "phx_ref" and
+// "phx_ref_prev" (the tracker sets them).
+func normalizeMetaData(meta map[string]any) (metaEntries, error) {
+	md := make(metaEntries, 0, len(meta))
+	for k, v := range meta {
+		if k == MetaRef || k == MetaRefPrev {
+			continue
+		}
+		nv, ok := normalScalar(v)
+		if !ok {
+			m, err := normalizeMetaSlow(meta)
+			if err != nil {
+				return nil, err
+			}
+			return newMetaData(m), nil
+		}
+		md = append(md, metaEntry{k, nv})
+	}
+	if len(md) == 0 {
+		return nil, nil
+	}
+	return sortMetaData(md), nil
+}
+
 // normalizeMetaSlow is normalizeMeta for meta with values that are not plain scalars: a round trip
 // through the gossip encoding itself.
 func normalizeMetaSlow(meta map[string]any) (map[string]any, error) {
@@ -344,7 +368,7 @@ func (e *stateEncoder) finish(clouds dotClouds, values map[tag]*value) ([]byte, 
 		e.check(e.enc.EncodeUint(uint64(e.tindex[v.topic])))
 		e.check(e.enc.EncodeString(v.owner))
 		e.check(e.enc.EncodeString(v.key))
-		e.check(encodeMeta(e.enc, v.meta))
+		e.check(encodeValueMeta(e.enc, v))
 	}
 	if e.err != nil {
 		return nil, fmt.Errorf("tracker: encoding state payload: %w", e.err)
@@ -366,6 +390,33 @@ func encodeMeta(enc *msgpack.Encoder, meta map[string]any) error {
 		if err := enc.Encode(v); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// encodeValueMeta writes a value's meta as users see it (the entries and the refs, rendered), the same
+// bytes as the map renderMeta returns would give (key order aside): nil when it has no key.
+func encodeValueMeta(enc *msgpack.Encoder, v *value) error {
+	n := v.metaLen()
+	if n == 0 {
+		return enc.EncodeNil()
+	}
+	if err := enc.EncodeMapLen(n); err != nil {
+		return err
+	}
+	for i, k := range v.meta.keys() {
+		if err := enc.EncodeString(k); err != nil {
+			return err
+		}
+		if err := enc.Encode(v.meta.val(i)); err != nil {
+			return err
+		}
+	}
+	if v.ref.ok {
+		if err := enc.EncodeString(MetaRef); err != nil {
+			return err
+		}
+		return enc.EncodeString(v.ref.String())
 	}
 	return nil
 }
@@ -614,7 +665,7 @@ func (sd *stateDecoder) values(check func(tag) error) (map[tag]*value, error) {
 		if v.key, err = sd.d.DecodeString(); err != nil {
 			return nil, err
 		}
-		if v.meta, err = sd.meta(); err != nil {
+		if v.meta, v.ref, err = sd.valueMeta(); err != nil {
 			return nil, err
 		}
 		if _, dup := values[v.tag]; dup {
@@ -646,6 +697,46 @@ func (sd *stateDecoder) meta() (map[string]any, error) {
 		return nil, sd.d.DecodeNil()
 	}
 	return sd.metaMap(1)
+}
+
+// valueMeta reads a value's meta (nil or a map with string keys) as the value holds it: the entries, sorted
+// (of a key given twice, the last, as a map would keep), and the ref split off (splitRef).
+func (sd *stateDecoder) valueMeta() (metaData, refID, error) {
+	c, err := sd.d.PeekCode()
+	if err != nil {
+		return metaData{}, refID{}, err
+	}
+	if c == msgpcode.Nil {
+		return metaData{}, refID{}, sd.d.DecodeNil()
+	}
+	n, err := sd.d.DecodeMapLen()
+	if err != nil {
+		return metaData{}, refID{}, err
+	}
+	if n < 0 || n > sd.r.Len()/2 {
+		return metaData{}, refID{}, fmt.Errorf("bad map length %d", n)
+	}
+	md := make(metaEntries, 0, min(n, maxPrealloc))
+	for range n {
+		c, err := sd.d.PeekCode()
+		if err != nil {
+			return metaData{}, refID{}, err
+		}
+		if !msgpcode.IsString(c) {
+			return metaData{}, refID{}, fmt.Errorf("map key of type %#x, want a string", c)
+		}
+		k, err := sd.d.DecodeString()
+		if err != nil {
+			return metaData{}, refID{}, err
+		}
+		v, err := sd.metaValue(1)
+		if err != nil {
+			return metaData{}, refID{}, err
+		}
+		md = append(md, metaEntry{sd.internKey(k), v})
+	}
+	md, ref := splitRef(sortMetaData(md))
+	return packMeta(md), ref, nil
 }
 
 func (sd *stateDecoder) metaMap(depth int) (map[string]any, error) {

@@ -112,8 +112,8 @@ func TestDeltaCodecRoundTrip(t *testing.T) {
 				t.Fatalf("round trip:\n%s\n%s", deltaString(d), deltaString(got))
 			}
 			for tg, v := range got.values {
-				if !reflect.DeepEqual(v.meta, d.values[tg].meta) {
-					t.Fatalf("meta: %#v != %#v", v.meta, d.values[tg].meta)
+				if !reflect.DeepEqual(v.renderMeta(), d.values[tg].renderMeta()) {
+					t.Fatalf("meta: %#v != %#v", v.renderMeta(), d.values[tg].renderMeta())
 				}
 			}
 			if _, err := unmarshalExtract(b); !errors.Is(err, errInvalidPayload) {

@@ -43,7 +43,7 @@ type diffQueue struct {
 	coalesced *atomic.Uint64
 
 	mu      sync.Mutex
-	pending []map[string]Diff
+	pending []diffBuilder
 	count   int // presences in pending
 	floor   int // count after the last coalescing: coalesce again only past max and twice this
 	wake    chan struct{}
@@ -58,16 +58,16 @@ func newDiffQueue(h Handler, log *slog.Logger, max int, coalesced *atomic.Uint64
 }
 
 // push queues a diff for the handler. Empty diffs are not queued: the handler never sees one.
-func (q *diffQueue) push(diff map[string]Diff) {
+func (q *diffQueue) push(diff diffBuilder) {
 	if len(diff) == 0 || q.h == nil {
 		return
 	}
 	q.mu.Lock()
 	q.pending = append(q.pending, diff)
-	q.count += diffSize(diff)
+	q.count += diff.size()
 	if q.count > q.max && q.count > 2*q.floor {
-		q.pending = []map[string]Diff{coalesceDiffs(q.pending)}
-		q.count = diffSize(q.pending[0])
+		q.pending = []diffBuilder{coalesceDiffs(q.pending)}
+		q.count = q.pending[0].size()
 		q.floor = q.count
 		if len(q.pending[0]) == 0 {
 			q.pending = nil
@@ -81,31 +81,22 @@ func (q *diffQueue) push(diff map[string]Diff) {
 	}
 }
 
-func diffSize(d map[string]Diff) int {
-	n := 0
-	for _, td := range d {
-		n += len(td.Joins) + len(td.Leaves)
-	}
-	return n
-}
-
 // presenceID identifies one presence (one tag) in diffs: its ref is new at every track and update.
 type presenceID struct{ replica, owner, key, ref string }
 
-func idOf(p Presence) presenceID {
-	ref, _ := p.Meta[MetaRef].(string)
-	return presenceID{p.Replica, p.Owner, p.Key, ref}
+func idOf(v *value) presenceID {
+	return presenceID{v.tag.replica.Name, v.owner, v.key, v.refString()}
 }
 
 // coalesceDiffs returns the net diff of diffs, in order: per topic, a presence with an odd number of
 // events keeps its first (a join or a leave: events of one presence alternate), one with an even number
 // disappears. A presence both joining and leaving within one diff (a replica up and a remove merged at
 // once) cancels out there.
-func coalesceDiffs(diffs []map[string]Diff) map[string]Diff {
+func coalesceDiffs(diffs []diffBuilder) diffBuilder {
 	type net struct {
 		n    int
 		join bool
-		p    Presence
+		v    *value
 	}
 	topics := make(map[string]map[presenceID]*net)
 	for _, d := range diffs {
@@ -116,13 +107,13 @@ func coalesceDiffs(diffs []map[string]Diff) map[string]Diff {
 				topics[topic] = ids
 			}
 			var both map[presenceID]bool
-			if len(td.Joins) > 0 && len(td.Leaves) > 0 {
-				leaving := make(map[presenceID]bool, len(td.Leaves))
-				for _, p := range td.Leaves {
-					leaving[idOf(p)] = true
+			if len(td.joins) > 0 && len(td.leaves) > 0 {
+				leaving := make(map[presenceID]bool, len(td.leaves))
+				for _, v := range td.leaves {
+					leaving[idOf(v)] = true
 				}
-				for _, p := range td.Joins {
-					if id := idOf(p); leaving[id] {
+				for _, v := range td.joins {
+					if id := idOf(v); leaving[id] {
 						if both == nil {
 							both = make(map[presenceID]bool)
 						}
@@ -130,40 +121,40 @@ func coalesceDiffs(diffs []map[string]Diff) map[string]Diff {
 					}
 				}
 			}
-			rec := func(p Presence, join bool) {
-				id := idOf(p)
+			rec := func(v *value, join bool) {
+				id := idOf(v)
 				if both[id] {
 					return
 				}
 				e := ids[id]
 				if e == nil {
-					e = &net{join: join, p: p}
+					e = &net{join: join, v: v}
 					ids[id] = e
 				}
 				e.n++
 			}
-			for _, p := range td.Leaves {
-				rec(p, false)
+			for _, v := range td.leaves {
+				rec(v, false)
 			}
-			for _, p := range td.Joins {
-				rec(p, true)
+			for _, v := range td.joins {
+				rec(v, true)
 			}
 		}
 	}
-	out := make(map[string]Diff)
+	out := make(diffBuilder)
 	for topic, ids := range topics {
-		var td Diff
+		var td valueDiff
 		for _, e := range ids {
 			switch {
 			case e.n%2 == 0:
 			case e.join:
-				td.Joins = append(td.Joins, e.p)
+				td.joins = append(td.joins, e.v)
 			default:
-				td.Leaves = append(td.Leaves, e.p)
+				td.leaves = append(td.leaves, e.v)
 			}
 		}
-		if len(td.Joins)+len(td.Leaves) > 0 {
-			out[topic] = td
+		if len(td.joins)+len(td.leaves) > 0 {
+			out[topic] = &td
 		}
 	}
 	return out
@@ -171,7 +162,7 @@ func coalesceDiffs(diffs []map[string]Diff) map[string]Diff {
 
 func (q *diffQueue) run() {
 	defer close(q.stopped)
-	var batch []map[string]Diff
+	var batch []diffBuilder
 	for {
 		select {
 		case <-q.wake:
@@ -194,13 +185,13 @@ func (q *diffQueue) run() {
 	}
 }
 
-func (q *diffQueue) call(d map[string]Diff) {
+func (q *diffQueue) call(d diffBuilder) {
 	defer func() {
 		if v := recover(); v != nil {
 			q.log.Error("tracker: HandleDiff panicked; replication goes on", slog.Any("panic", v))
 		}
 	}()
-	q.h.HandleDiff(d)
+	q.h.HandleDiff(d.render()) // rendered here, off the shard
 }
 
 // close stops the queue; diffs not yet handled are dropped (the tracker is gone).

@@ -96,17 +96,18 @@ func TestHandlerQueueIsBoundedAndCoalesced(t *testing.T) {
 // coalesceDiffs keeps the net change of each presence: a join and a leave of the same presence cancel
 // out, whatever diffs they are in; an update (leave of the old, join of the new) stays.
 func TestCoalesceDiffs(t *testing.T) {
-	p := func(key, ref string) Presence {
-		return Presence{Key: key, Owner: "o", Replica: "a", Meta: map[string]any{MetaRef: ref}}
+	p := func(key, ref string) *value {
+		return &value{key: key, owner: "o", tag: tag{replica: replicaRef{Name: "a"}}, meta: packMeta(metaEntries{{MetaRef, ref}})}
 	}
-	diffs := []map[string]Diff{
-		{"room": {Joins: []Presence{p("x", "1"), p("y", "2")}}},
-		{"room": {Leaves: []Presence{p("x", "1")}, Joins: []Presence{p("x", "3")}}}, // an update of x
-		{"room": {Leaves: []Presence{p("y", "2")}}, "lobby": {Leaves: []Presence{p("z", "9")}}},
-		{"lobby": {Joins: []Presence{p("z", "9")}}},                                 // z left and came back (a replica down and up)
-		{"room": {Joins: []Presence{p("w", "4")}, Leaves: []Presence{p("w", "4")}}}, // up and removed at once
+	type vs = []*value
+	diffs := []diffBuilder{
+		{"room": {joins: vs{p("x", "1"), p("y", "2")}}},
+		{"room": {leaves: vs{p("x", "1")}, joins: vs{p("x", "3")}}}, // an update of x
+		{"room": {leaves: vs{p("y", "2")}}, "lobby": {leaves: vs{p("z", "9")}}},
+		{"lobby": {joins: vs{p("z", "9")}}},                         // z left and came back (a replica down and up)
+		{"room": {joins: vs{p("w", "4")}, leaves: vs{p("w", "4")}}}, // up and removed at once
 	}
-	got := coalesceDiffs(diffs)
+	got := coalesceDiffs(diffs).render()
 	if len(got) != 1 || len(got["room"].Joins) != 1 || got["room"].Joins[0].Meta[MetaRef] != "3" || len(got["room"].Leaves) != 0 {
 		t.Fatalf("net diff %+v, want room: join x (ref 3)", got)
 	}

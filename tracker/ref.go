@@ -22,12 +22,41 @@ var refSalt = func() uint16 {
 
 var refCounter atomic.Uint32
 
-// newRef returns a ref in Phoenix's format: 12 bytes (time in ns, a per-process salt, a counter) as 16
-// characters of URL-safe base64 without padding. Clients treat it as opaque.
-func newRef() string {
-	var b [12]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixNano()))
-	binary.BigEndian.PutUint16(b[8:10], refSalt)
-	binary.BigEndian.PutUint16(b[10:12], uint16(refCounter.Add(1)))
-	return base64.RawURLEncoding.EncodeToString(b[:])
+// refID is a ref held compactly: its 12 bytes (time in ns, a per-process salt, a counter), rendered as
+// Phoenix's format, 16 characters of URL-safe base64 without padding, only when read. ok is false for no
+// ref.
+type refID struct {
+	b  [12]byte
+	ok bool
+}
+
+// newRef returns a new ref. Clients treat its rendering as opaque.
+func newRef() refID {
+	r := refID{ok: true}
+	binary.BigEndian.PutUint64(r.b[:8], uint64(time.Now().UnixNano()))
+	binary.BigEndian.PutUint16(r.b[8:10], refSalt)
+	binary.BigEndian.PutUint16(r.b[10:12], uint16(refCounter.Add(1)))
+	return r
+}
+
+// String renders the ref in Phoenix's format ("" for no ref).
+func (r refID) String() string {
+	if !r.ok {
+		return ""
+	}
+	var s [16]byte
+	base64.RawURLEncoding.Encode(s[:], r.b[:])
+	return string(s[:])
+}
+
+// parseRef returns the ref s renders, if s is one in the canonical format.
+func parseRef(s string) (refID, bool) {
+	if len(s) != 16 {
+		return refID{}, false
+	}
+	r := refID{ok: true}
+	if n, err := base64.RawURLEncoding.Strict().Decode(r.b[:], []byte(s)); err != nil || n != 12 {
+		return refID{}, false
+	}
+	return r, true
 }

@@ -231,7 +231,7 @@ func (s *state) renew(ref replicaRef, now time.Time) (leaves, joins []*value) {
 	}
 	joins = make([]*value, 0, len(leaves))
 	for _, v := range leaves {
-		nv, _ := s.join(v.topic, v.owner, v.key, v.meta)
+		nv, _ := s.joinMeta(v.topic, v.owner, v.key, v.meta, v.ref)
 		joins = append(joins, nv)
 	}
 	return leaves, joins

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"hash/maphash"
 	"iter"
 	"slices"
 	"time"
@@ -26,17 +27,23 @@ type tag struct {
 }
 
 // value is one element of the set: Phoenix's {{topic, pid, key}, meta, tag}. Immutable.
+// The meta is held compactly (meta.go): the user's entries, and the refs as binaries.
 type value struct {
 	topic string
 	owner string
 	key   string
-	meta  map[string]any
+	meta  metaData
 	tag   tag
+	ref   refID // "phx_ref"
 }
 
-// presence returns the value as a Presence.
+// presence returns the value as a Presence, its meta rendered (a fresh map).
 func (v *value) presence() Presence {
-	return Presence{Key: v.key, Owner: v.owner, Meta: v.meta, Replica: v.tag.replica.Name}
+	var m map[string]any
+	if v.metaLen() > 0 {
+		m = v.renderMeta()
+	}
+	return Presence{Key: v.key, Owner: v.owner, Meta: m, Replica: v.tag.replica.Name}
 }
 
 // state is one replica's CRDT (Phoenix's normal-mode State).
@@ -109,9 +116,9 @@ func (s *state) bumpClock() tag {
 	return t
 }
 
-// join tracks a new value for (topic, owner, key) with meta, and returns it. If the owner already tracks that
-// key in that topic, it returns the existing value and false, changing nothing.
-func (s *state) join(topic, owner, key string, meta map[string]any) (*value, bool) {
+// joinMeta tracks a new value for (topic, owner, key) with meta and ref, and returns it. If the owner already
+// tracks that key in that topic, it returns the existing value and false, changing nothing.
+func (s *state) joinMeta(topic, owner, key string, meta metaData, ref refID) (*value, bool) {
 	o := s.owners[owner]
 	if old := o.find(topic, key); old != nil {
 		return old, false
@@ -120,13 +127,13 @@ func (s *state) join(topic, owner, key string, meta map[string]any) (*value, boo
 		o = &ownerValues{owner: owner}
 		s.owners[owner] = o
 	}
-	return s.addOwn(topic, o, key, meta), true
+	return s.addOwn(topic, o, key, meta, ref), true
 }
 
 // addOwn adds a new own value, with a new dot, to the state and the delta.
-func (s *state) addOwn(topic string, o *ownerValues, key string, meta map[string]any) *value {
+func (s *state) addOwn(topic string, o *ownerValues, key string, meta metaData, ref refID) *value {
 	set := s.topicSet(topic)
-	v := &value{topic: set.topic, owner: o.owner, key: key, meta: meta, tag: s.bumpClock()}
+	v := &value{topic: set.topic, owner: o.owner, key: key, meta: meta, tag: s.bumpClock(), ref: ref}
 	s.index(v, set, s.self)
 	o.add(v)
 	s.ownCount++
@@ -159,10 +166,10 @@ func (s *state) leaveOwner(owner string) []*value {
 	return left
 }
 
-// leaveJoin replaces the own value for (topic, owner, key) by one with meta, atomically for readers
+// leaveJoinMeta replaces the own value for (topic, owner, key) by one with meta, atomically for readers
 // (Phoenix's leave_join, consuming two dots: one for the remove, one for the new tag). It returns the old and
 // new values, or false if there is no such value.
-func (s *state) leaveJoin(topic, owner, key string, meta map[string]any) (old, v *value, ok bool) {
+func (s *state) leaveJoinMeta(topic, owner, key string, meta metaData, ref refID) (old, v *value, ok bool) {
 	o := s.owners[owner]
 	if old = o.find(topic, key); old == nil {
 		return nil, nil, false
@@ -172,7 +179,7 @@ func (s *state) leaveJoin(topic, owner, key string, meta map[string]any) (old, v
 	if len(o.values) == 0 {
 		s.owners[owner] = o // removeOwn dropped the emptied owner; keep it
 	}
-	return old, s.addOwn(topic, o, key, meta), true
+	return old, s.addOwn(topic, o, key, meta, ref), true
 }
 
 // removeOwn removes an own value and records the removal in the delta: its tag stays seen (in the delta's
@@ -370,12 +377,22 @@ func (s *valueSet) all() iter.Seq[*value] {
 // topicKey identifies an own value within its owner's values.
 type topicKey struct{ topic, key string }
 
-// ownerValues are the own values of one owner, with an index by (topic, key) once there are many.
+// topicKeySeed seeds the hashes of the owners' indexes.
+var topicKeySeed = maphash.MakeSeed()
+
+func hashTopicKey(topic, key string) uint64 {
+	return maphash.Comparable(topicKeySeed, topicKey{topic, key})
+}
+
+// ownerValues are the own values of one owner, with an index by (topic, key) once there are many. The index
+// is keyed by a 64-bit hash of (topic, key) (16 bytes a slot where a topicKey key took 40); a value whose
+// hash is taken by another goes to collided, which is almost always nil.
 type ownerValues struct {
-	owner  string
-	first  [1]*value // backs values while the owner has one value: most do, and this saves an allocation
-	values []*value
-	index  map[topicKey]*value // nil while len(values) <= smallSetMax
+	owner    string
+	first    [1]*value // backs values while the owner has one value: most do, and this saves an allocation
+	values   []*value
+	index    map[uint64]*value   // nil while len(values) <= smallSetMax
+	collided map[topicKey]*value // values whose hash index holds for another (topic, key)
 }
 
 // find returns the value for (topic, key), or nil. o may be nil.
@@ -384,7 +401,10 @@ func (o *ownerValues) find(topic, key string) *value {
 		return nil
 	}
 	if o.index != nil {
-		return o.index[topicKey{topic, key}]
+		if v := o.index[hashTopicKey(topic, key)]; v != nil && v.key == key && v.topic == topic {
+			return v
+		}
+		return o.collided[topicKey{topic, key}] // nil map: nil
 	}
 	for _, v := range o.values {
 		if v.key == key && v.topic == topic {
@@ -401,12 +421,44 @@ func (o *ownerValues) add(v *value) {
 	o.values = append(o.values, v)
 	switch {
 	case o.index != nil:
-		o.index[topicKey{v.topic, v.key}] = v
+		o.indexAdd(v)
 	case len(o.values) > smallSetMax:
-		o.index = make(map[topicKey]*value, 2*len(o.values))
+		o.index = make(map[uint64]*value, 2*len(o.values))
 		for _, x := range o.values {
-			o.index[topicKey{x.topic, x.key}] = x
+			o.indexAdd(x)
 		}
+	}
+}
+
+func (o *ownerValues) indexAdd(v *value) {
+	h := hashTopicKey(v.topic, v.key)
+	if x := o.index[h]; x != nil {
+		if o.collided == nil {
+			o.collided = make(map[topicKey]*value)
+		}
+		o.collided[topicKey{v.topic, v.key}] = v
+		return
+	}
+	o.index[h] = v
+}
+
+func (o *ownerValues) indexRemove(v *value) {
+	tk := topicKey{v.topic, v.key}
+	if o.collided[tk] == v {
+		delete(o.collided, tk)
+	} else {
+		h := hashTopicKey(v.topic, v.key)
+		delete(o.index, h)
+		for k, x := range o.collided { // promote a value that collided on h
+			if hashTopicKey(x.topic, x.key) == h {
+				o.index[h] = x
+				delete(o.collided, k)
+				break
+			}
+		}
+	}
+	if len(o.collided) == 0 {
+		o.collided = nil
 	}
 }
 
@@ -418,9 +470,9 @@ func (o *ownerValues) remove(v *value) {
 		}
 	}
 	if o.index != nil {
-		delete(o.index, topicKey{v.topic, v.key})
+		o.indexRemove(v)
 		if len(o.values) <= smallSetMax/2 {
-			o.index = nil
+			o.index, o.collided = nil, nil
 		}
 	}
 }

@@ -667,7 +667,7 @@ func (m *sim) antiEntropy() {
 	var want []string
 	for _, x := range live {
 		for v := range m.nodes[x].s.ownValues() {
-			want = append(want, fmt.Sprintf("%s|%s|%s|%s|%v", v.topic, v.owner, v.key, v.tag.replica.Name, canonMeta(v.meta)))
+			want = append(want, fmt.Sprintf("%s|%s|%s|%s|%v", v.topic, v.owner, v.key, v.tag.replica.Name, canonMeta(v.renderMeta())))
 		}
 	}
 	slices.Sort(want)

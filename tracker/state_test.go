@@ -96,7 +96,7 @@ func fullState(s *state) string {
 			if v.tag.clock != c || v.tag.replica != ref {
 				fmt.Fprintf(&b, "  MISFILED %v@%d under %d\n", v.tag.replica, v.tag.clock, c)
 			}
-			vals = append(vals, fmt.Sprintf("  %d %s|%s|%s|%v", c, v.topic, v.owner, v.key, canonMeta(v.meta)))
+			vals = append(vals, fmt.Sprintf("  %d %s|%s|%s|%v", c, v.topic, v.owner, v.key, canonMeta(v.renderMeta())))
 		}
 		slices.Sort(vals)
 		for _, v := range vals {
@@ -117,7 +117,7 @@ func deltaString(d *delta) string {
 	}
 	var vals []string
 	for t, v := range d.values {
-		vals = append(vals, fmt.Sprintf("  value %v@%d %s|%s|%s|%v", t.replica, t.clock, v.topic, v.owner, v.key, canonMeta(v.meta)))
+		vals = append(vals, fmt.Sprintf("  value %v@%d %s|%s|%s|%v", t.replica, t.clock, v.topic, v.owner, v.key, canonMeta(v.renderMeta())))
 	}
 	slices.Sort(vals)
 	b.WriteString(strings.Join(vals, "\n"))
@@ -199,9 +199,14 @@ func invariantError(s *state) error {
 			if v.owner != owner || o.owner != owner || v.tag.replica != s.self.ref || !s.self.seen(v.tag.clock) {
 				return fmt.Errorf("owner index out of date for %q", owner)
 			}
-			if o.index != nil && o.index[topicKey{v.topic, v.key}] != v {
+			if o.index != nil && o.find(v.topic, v.key) != v {
 				return fmt.Errorf("owner (topic, key) index out of date for %q", owner)
 			}
+		}
+	}
+	for owner, o := range s.owners {
+		if o.index != nil && len(o.index)+len(o.collided) != len(o.values) {
+			return fmt.Errorf("owner (topic, key) index of %q holds %d+%d values, want %d", owner, len(o.index), len(o.collided), len(o.values))
 		}
 	}
 	if own != s.ownCount || len(s.self.values) != 0 {
@@ -319,7 +324,7 @@ func TestLeaveJoinDoesNotLeak(t *testing.T) {
 	b.mergeDelta(a.takeDelta())
 	for i := 1; i <= 50; i++ {
 		old, v, ok := a.leaveJoin("lobby", "o1", "alice", map[string]any{"n": i})
-		if !ok || old.meta["n"] != i-1 || v.meta["n"] != i {
+		if !ok || old.renderMeta()["n"] != i-1 || v.renderMeta()["n"] != i {
 			t.Fatalf("leaveJoin %d = %v %v %v", i, old, v, ok)
 		}
 		if i%10 == 0 {

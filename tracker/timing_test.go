@@ -677,7 +677,7 @@ func localTestPS(t testing.TB, node string) *pubsub.PubSub {
 func bigState(ref replicaRef, topic string, n int) *state {
 	st := newState(ref)
 	for i := range n {
-		st.join(topic, fmt.Sprint(i), fmt.Sprint("user:", i), map[string]any{MetaRef: newRef()})
+		st.join(topic, fmt.Sprint(i), fmt.Sprint("user:", i), map[string]any{MetaRef: newRef().String()})
 	}
 	return st
 }

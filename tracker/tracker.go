@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"maps"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -128,11 +127,11 @@ func (t *Tracker) Track(owner Owner, topic, key string, meta map[string]any) (st
 	if err := t.check(owner, topic, key); err != nil {
 		return "", err
 	}
-	ref := newRef()
-	m, err := prepareMeta(meta, ref, "")
+	md, err := prepareMeta(meta)
 	if err != nil {
 		return "", err
 	}
+	ref := newRef()
 	id := t.owners.acquire(owner)
 	s := t.shardFor(topic)
 	s.mu.Lock()
@@ -141,7 +140,7 @@ func (t *Tracker) Track(owner Owner, topic, key string, meta map[string]any) (st
 		t.owners.release(owner, 1)
 		return "", ErrClosed
 	}
-	v, ok := s.state.join(topic, id, key, m)
+	v, ok := s.state.joinMeta(topic, id, key, packMeta(md), ref)
 	if !ok {
 		s.mu.Unlock()
 		t.owners.release(owner, 1)
@@ -152,30 +151,35 @@ func (t *Tracker) Track(owner Owner, topic, key string, meta map[string]any) (st
 	s.report(diff)
 	s.mu.Unlock()
 	s.changed()
-	select {
-	case <-owner.Done(): // done before or while we tracked: its watch may have fired already
+	if isDone(owner) { // done before or while we tracked: its watch may have fired already
 		t.UntrackAll(owner)
 		return "", fmt.Errorf("%w: owner is done", ErrInvalidArgument)
-	default:
 	}
-	return ref, nil
+	return ref.String(), nil
 }
 
-// prepareMeta copies meta, normalised as peers will decode it, and sets the refs.
-func prepareMeta(meta map[string]any, ref, prev string) (map[string]any, error) {
-	m, err := normalizeMeta(meta)
+// isDone reports whether o is done. Owners with an Err method (a *pubsub.Subscriber, a context.Context)
+// are asked with it: a Subscriber's Done channel is made on first use, 100 bytes an owner kept for life.
+func isDone(o Owner) bool {
+	if e, ok := o.(interface{ Err() error }); ok {
+		return e.Err() != nil
+	}
+	select {
+	case <-o.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// prepareMeta copies meta, normalised as peers will decode it, into the form a value holds; the refs
+// ("phx_ref", "phx_ref_prev") are the tracker's, so those keys of meta are ignored.
+func prepareMeta(meta map[string]any) (metaEntries, error) {
+	md, err := normalizeMetaData(meta)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	if m == nil {
-		m = make(map[string]any, 2)
-	}
-	delete(m, MetaRefPrev)
-	m[MetaRef] = ref
-	if prev != "" {
-		m[MetaRefPrev] = prev
-	}
-	return m, nil
+	return md, nil
 }
 
 // Untrack removes owner's presence under key in topic. Untracking what is not tracked is not an error.
@@ -270,13 +274,11 @@ func (t *Tracker) UpdateFunc(owner Owner, topic, key string, fn func(old map[str
 		if id == "" || old == nil {
 			return "", fmt.Errorf("%w: topic %q, key %q", ErrNoPresence, topic, key)
 		}
-		newMeta, err := callUpdate(fn, maps.Clone(old.meta))
+		newMeta, err := callUpdate(fn, old.renderMeta())
 		if err != nil {
 			return "", err
 		}
-		prev, _ := old.meta[MetaRef].(string)
-		ref := newRef()
-		m, err := prepareMeta(newMeta, ref, prev)
+		md, err := prepareMeta(newMeta)
 		if err != nil {
 			return "", err
 		}
@@ -285,13 +287,17 @@ func (t *Tracker) UpdateFunc(owner Owner, topic, key string, fn func(old map[str
 			s.mu.Unlock()
 			continue
 		}
-		prevV, v, _ := s.state.leaveJoin(topic, id, key, m)
+		if old.ref.ok {
+			md = md.with(MetaRefPrev, old.ref.String())
+		}
+		ref := newRef()
+		prevV, v, _ := s.state.leaveJoinMeta(topic, id, key, packMeta(md), ref)
 		diff := diffBuilder{}
 		s.record([]*value{v}, []*value{prevV}, diff)
 		s.report(diff)
 		s.mu.Unlock()
 		s.changed()
-		return ref, nil
+		return ref.String(), nil
 	}
 }
 

@@ -71,21 +71,23 @@ var benchTopicNames = func() []string {
 
 // Track throughput through the Tracker API on one node (local PubSub): each op tracks a new presence
 // (1000 topics, an owner per 100 presences, meta with one entry). Variants: one shard from one goroutine,
-// and PoolSize 4 from GOMAXPROCS goroutines with owners of their own.
+// and PoolSize 4 from GOMAXPROCS goroutines with owners of their own; pool1-handler is pool1 with a
+// Handler that reads every diff's metas (the diffs' presences are rendered for it: its CPU counts, on the
+// handler's goroutine).
 func BenchmarkTrackerTrack(b *testing.B) {
 	meta := map[string]any{"status": "online"}
-	b.Run("pool1", func(b *testing.B) {
-		_, tr := benchTracker(b, Config{Name: "presence", PoolSize: 1})
-		owners := ctxOwners(b.N/100 + 1)
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
-		for i := range b.N {
-			if _, err := tr.Track(owners[i/100], benchTopicNames[i%1000], benchKeyNames[i%len(benchKeyNames)], meta); err != nil {
-				b.Fatal(err)
+	b.Run("pool1", func(b *testing.B) { benchTrackPool1(b, meta, nil) })
+	b.Run("pool1-handler", func(b *testing.B) {
+		var seen atomic.Int64
+		benchTrackPool1(b, meta, HandlerFunc(func(d map[string]Diff) {
+			for _, td := range d {
+				for _, p := range td.Joins {
+					if p.Meta[MetaRef] != nil {
+						seen.Add(1)
+					}
+				}
 			}
-		}
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tracks/s")
+		}))
 	})
 	b.Run("pool4-parallel", func(b *testing.B) {
 		_, tr := benchTracker(b, Config{Name: "presence", PoolSize: 4})
@@ -109,6 +111,21 @@ func BenchmarkTrackerTrack(b *testing.B) {
 		})
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tracks/s")
 	})
+}
+
+// benchTrackPool1 tracks b.N presences on one shard from one goroutine.
+func benchTrackPool1(b *testing.B, meta map[string]any, h Handler) {
+	_, tr := benchTracker(b, Config{Name: "presence", PoolSize: 1, Handler: h})
+	owners := ctxOwners(b.N/100 + 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if _, err := tr.Track(owners[i/100], benchTopicNames[i%1000], benchKeyNames[i%len(benchKeyNames)], meta); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tracks/s")
 }
 
 // List of a topic of 10 000 presences: as is (the cached snapshot is copied), and after a change to the

@@ -15,8 +15,18 @@ type views struct {
 }
 
 type topicView struct {
-	mu       sync.RWMutex
-	byTag    map[tag]*value             // values are immutable; Presences are made when read
+	mu sync.RWMutex
+	// values are the visible values: immutable, Presences are made when read. Keyed by pointer (8 bytes
+	// a slot where a tag took 32): a leave reports the very value its join did (the state hands out the
+	// values it holds; TestStateProperties checks it).
+	values map[*value]struct{}
+	// rendered holds the Presences (their Meta maps built) of a topic that was listed: nil until its
+	// first List, then kept for later ones, so that a List after a change renders only what changed.
+	// Topics nobody lists hold no rendered maps.
+	rendered map[*value]Presence
+	// pending are the values joined since rendered was last brought up to date (some may have left
+	// since). Past len(values), rendered is dropped instead: a topic listed once holds no garbage.
+	pending  []*value
 	snapshot atomic.Pointer[[]Presence] // cached List result; nil after a change
 }
 
@@ -33,9 +43,10 @@ func (vs *views) apply(joins, leaves []*value) {
 	for _, v := range leaves {
 		if tv := vs.get(v.topic); tv != nil {
 			tv.mu.Lock()
-			delete(tv.byTag, v.tag)
+			delete(tv.values, v)
+			delete(tv.rendered, v)
 			tv.snapshot.Store(nil)
-			empty := len(tv.byTag) == 0
+			empty := len(tv.values) == 0
 			tv.mu.Unlock()
 			if empty {
 				vs.dropIfEmpty(v.topic)
@@ -45,7 +56,8 @@ func (vs *views) apply(joins, leaves []*value) {
 	for _, v := range joins {
 		tv := vs.getOrMake(v.topic)
 		tv.mu.Lock()
-		tv.byTag[v.tag] = v
+		tv.values[v] = struct{}{}
+		tv.addPending(v)
 		tv.snapshot.Store(nil)
 		tv.mu.Unlock()
 	}
@@ -58,11 +70,25 @@ func (vs *views) replace(olds, news []*value) {
 		v := news[i]
 		tv := vs.getOrMake(v.topic)
 		tv.mu.Lock()
-		delete(tv.byTag, old.tag)
-		tv.byTag[v.tag] = v
+		delete(tv.values, old)
+		delete(tv.rendered, old)
+		tv.values[v] = struct{}{}
+		tv.addPending(v)
 		tv.snapshot.Store(nil)
 		tv.mu.Unlock()
 	}
+}
+
+// addPending notes a join for rendered. mu held for writing.
+func (tv *topicView) addPending(v *value) {
+	if tv.rendered == nil {
+		return
+	}
+	if len(tv.pending) >= len(tv.values) {
+		tv.rendered, tv.pending = nil, nil
+		return
+	}
+	tv.pending = append(tv.pending, v)
 }
 
 func (vs *views) getOrMake(topic string) *topicView {
@@ -73,7 +99,7 @@ func (vs *views) getOrMake(topic string) *topicView {
 	defer vs.mu.Unlock()
 	tv := vs.topics[topic]
 	if tv == nil {
-		tv = &topicView{byTag: make(map[tag]*value)}
+		tv = &topicView{values: make(map[*value]struct{})}
 		vs.topics[topic] = tv
 	}
 	return tv
@@ -85,7 +111,7 @@ func (vs *views) dropIfEmpty(topic string) {
 	defer vs.mu.Unlock()
 	if tv := vs.topics[topic]; tv != nil {
 		tv.mu.RLock()
-		empty := len(tv.byTag) == 0
+		empty := len(tv.values) == 0
 		tv.mu.RUnlock()
 		if empty {
 			delete(vs.topics, topic)
@@ -103,13 +129,32 @@ func (vs *views) list(topic string) []Presence {
 	if p := tv.snapshot.Load(); p != nil {
 		return slices.Clone(*p)
 	}
-	tv.mu.RLock()
-	list := make([]Presence, 0, len(tv.byTag))
-	for _, v := range tv.byTag {
-		list = append(list, v.presence())
+	tv.mu.Lock() // for writing: rendered changes
+	defer tv.mu.Unlock()
+	if p := tv.snapshot.Load(); p != nil { // another List made it meanwhile
+		return slices.Clone(*p)
 	}
-	tv.snapshot.CompareAndSwap(nil, &list) // no writer can run while we hold mu for reading
-	tv.mu.RUnlock()
+	if tv.rendered == nil {
+		tv.rendered = make(map[*value]Presence, len(tv.values))
+		for v := range tv.values {
+			tv.rendered[v] = v.presence()
+		}
+	} else {
+		for _, v := range tv.pending {
+			if _, ok := tv.values[v]; ok {
+				if _, ok := tv.rendered[v]; !ok {
+					tv.rendered[v] = v.presence()
+				}
+			}
+		}
+	}
+	clear(tv.pending)
+	tv.pending = tv.pending[:0]
+	list := make([]Presence, 0, len(tv.rendered))
+	for _, p := range tv.rendered {
+		list = append(list, p)
+	}
+	tv.snapshot.Store(&list)
 	return slices.Clone(list)
 }
 
@@ -121,9 +166,13 @@ func (vs *views) getByKey(topic, key string) []Presence {
 	tv.mu.RLock()
 	defer tv.mu.RUnlock()
 	var out []Presence
-	for _, v := range tv.byTag {
+	for v := range tv.values {
 		if v.key == key {
-			out = append(out, v.presence())
+			p, ok := tv.rendered[v]
+			if !ok {
+				p = v.presence()
+			}
+			out = append(out, p)
 		}
 	}
 	return out
