@@ -148,7 +148,14 @@ func TestRealRedisRestartConvergesAt60k(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second) // Redis is down for 2 s (the scenario, not a wait for an outcome)
 	srv.start()
-	took := waitFor(3*cfg.BroadcastPeriod, "every node lists the same presences within 3 heartbeats of Redis's return", func() bool {
+	// The target is 3 heartbeats. Under the race detector, where everything (and each check here, which
+	// sorts 2 × 60 000 keys) runs several times slower, the test asks for convergence only; .ci/run runs it
+	// again without -race, where the 3 heartbeats are asserted.
+	within, what := 3*cfg.BroadcastPeriod, "every node lists the same presences within 3 heartbeats of Redis's return"
+	if tracker.RaceEnabled {
+		within, what = 30*time.Second, "every node lists the same presences (race detector: the 3-heartbeat target is checked without it)"
+	}
+	took := waitFor(within, what, func() bool {
 		return slices.Equal(listed(trs[0]), want) && slices.Equal(listed(trs[1]), want)
 	})
 	t.Logf("converged %v after Redis returned (a: %+v; b: %+v)", took, trs[0].Stats(), trs[1].Stats())
