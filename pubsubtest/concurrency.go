@@ -58,7 +58,13 @@ func testChurnWhileBroadcasting(t *testing.T, s *suite) {
 		ps := c.nodes[w%n]
 		wg.Go(func() {
 			for r := range rounds {
-				sub := newSub(t, ps, pubsub.WithMailboxSize(4))
+				// Not newSub: a goroutine must not fail t, which may have ended (the check gives up on
+				// these goroutines after its time limit and reports that instead).
+				sub, err := ps.NewSubscriber(pubsub.WithMailboxSize(4))
+				if err != nil {
+					fails.add("churner %d: NewSubscriber: %v", w, err)
+					return
+				}
 				fails.check("Subscribe", sub.Subscribe(watched(r)))
 				fails.check("Subscribe", sub.Subscribe(side(r+w)))
 				fails.check("Subscribe", sub.Subscribe(watched(r)))
