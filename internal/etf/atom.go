@@ -2,6 +2,13 @@ package etf
 
 import "unicode/utf8"
 
+// The atoms that decode to Go's nil, true and false.
+const (
+	atomNil   Atom = "nil"
+	atomTrue  Atom = "true"
+	atomFalse Atom = "false"
+)
+
 // known holds atoms that arrive in nearly every Phoenix frame, so that decoding them allocates nothing.
 var known = func() map[string]Atom {
 	m := map[string]Atom{}

@@ -54,6 +54,7 @@ func decode(b []byte, s string, lim Limits) (any, error) {
 	d := decoders.Get().(*decoder)
 	defer d.release()
 	d.b, d.off, d.depth, d.atoms, d.lim = body, 0, 0, 0, lim
+	d.strs, d.words = nil, nil
 	switch {
 	case len(body) > ShareLimit:
 		d.str = ""
@@ -79,18 +80,21 @@ type decoder struct {
 	depth int
 	atoms int
 	lim   Limits
-	// keys and pairs hold the keys and pairs of the maps being decoded, innermost last; keys[i] is
-	// the binary key of pairs[i] when pairs[i].Key is nil and isStr[i].
-	keys  []string
-	isStr []bool
-	pairs []Pair
+	// keys holds the keys of the maps with binary keys being decoded, in wire order, innermost last:
+	// what a map needs to become a Map when a key of another type comes.
+	keys []string
+	// strs and words are the current slabs of boxes (see box.go).
+	strs  []string
+	words []uint64
 }
 
 var decoders = sync.Pool{New: func() any { return &decoder{} }}
 
 func (d *decoder) release() {
-	d.b, d.str = nil, ""
-	if cap(d.pairs) > 1024 {
+	d.b, d.str, d.strs, d.words = nil, "", nil, nil
+	clear(d.keys) // after an error, the keys of the maps left unfinished
+	d.keys = d.keys[:0]
+	if cap(d.keys) > 1024 {
 		return
 	}
 	decoders.Put(d)
@@ -192,7 +196,10 @@ func (d *decoder) term() (any, error) {
 		return int64(v), err
 	case tagInteger:
 		v, err := d.u32()
-		return int64(int32(v)), err
+		if err != nil {
+			return nil, err
+		}
+		return d.boxInt(int64(int32(v))), nil
 	case tagSmallBig:
 		n, err := d.u8()
 		if err != nil {
@@ -219,11 +226,11 @@ func (d *decoder) term() (any, error) {
 			return nil, err
 		}
 		switch a {
-		case "nil":
+		case atomNil:
 			return nil, nil
-		case "true":
+		case atomTrue:
 			return true, nil
-		case "false":
+		case atomFalse:
 			return false, nil
 		}
 		return a, nil
@@ -232,7 +239,11 @@ func (d *decoder) term() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.binary(n)
+		s, err := d.binary(n)
+		if err != nil {
+			return nil, err
+		}
+		return d.boxString(s), nil
 	case tagBitBinary:
 		return d.bitBinary()
 	case tagNil:
@@ -281,7 +292,7 @@ func (d *decoder) float(f float64) (any, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil, d.errf(ErrMalformed, "non-finite float")
 	}
-	return f, nil
+	return d.boxFloat(f), nil
 }
 
 // oldFloat reads FLOAT_EXT: a float printed with "%.20e" in 31 bytes, padded with NULs.
@@ -323,9 +334,9 @@ func (d *decoder) big(n int) (any, error) {
 		}
 		switch {
 		case sign == 0 && u <= math.MaxInt64:
-			return int64(u), nil
+			return d.boxInt(int64(u)), nil
 		case sign == 1 && u <= 1<<63:
-			return -int64(u), nil // -(1<<63) wraps to itself: math.MinInt64
+			return d.boxInt(-int64(u)), nil // -(1<<63) wraps to itself: math.MinInt64
 		}
 	}
 	be := make([]byte, n)
@@ -477,62 +488,79 @@ func (d *decoder) mapTerm() (any, error) {
 	if err := d.enter(); err != nil {
 		return nil, err
 	}
-	// The pairs go to the stacks first (nested maps push above them), so that the map's Go type can
-	// be chosen once all its keys are known, keeping the wire order for a Map. Binary keys stay
-	// strings there, never boxed.
-	base := len(d.pairs)
-	strKeys := true
+	var v any
+	if n == 0 || d.binaryNext() {
+		v, err = d.stringMap(n)
+	} else {
+		v, err = d.pairs(make(Map, n), 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.depth--
+	return v, nil
+}
+
+// maxMapHint bounds the size a map[string]any is made with before its pairs are read, so that a count
+// (checked only against the bytes left) cannot reserve much more than the bytes hold.
+const maxMapHint = 64
+
+// binaryNext reports whether a binary comes next.
+func (d *decoder) binaryNext() bool { return d.off < len(d.b) && d.b[d.off] == tagBinary }
+
+// stringMap reads the n pairs of a map whose first key is a binary: straight into a map[string]any,
+// until a key of another type makes it a Map (in wire order, so the keys read so far are kept).
+func (d *decoder) stringMap(n int) (any, error) {
+	m := make(map[string]any, min(n, maxMapHint))
+	base := len(d.keys)
 	for i := 0; i < n; i++ {
-		var k any
-		var ks string
-		isStr := d.off+5 <= len(d.b) && d.b[d.off] == tagBinary
-		if isStr {
-			d.off++
-			kn, err := d.count(1)
-			if err != nil {
-				return nil, err
+		if !d.binaryNext() {
+			out := make(Map, n)
+			for j, k := range d.keys[base:] {
+				out[j] = Pair{d.boxString(k), m[k]} // duplicate keys fail in pairs
 			}
-			if ks, err = d.binary(kn); err != nil {
-				return nil, err
-			}
-		} else if k, err = d.term(); err != nil {
+			clear(d.keys[base:])
+			d.keys = d.keys[:base]
+			return d.pairs(out, i)
+		}
+		d.off++
+		kn, err := d.count(1)
+		if err != nil {
+			return nil, err
+		}
+		k, err := d.binary(kn)
+		if err != nil {
 			return nil, err
 		}
 		v, err := d.term()
 		if err != nil {
 			return nil, err
 		}
-		strKeys = strKeys && isStr
-		d.keys = append(d.keys, ks)
-		d.isStr = append(d.isStr, isStr)
-		d.pairs = append(d.pairs, Pair{k, v})
+		m[k] = v
+		d.keys = append(d.keys, k)
 	}
-	d.depth--
-	pairs, keys, isStr := d.pairs[base:], d.keys[base:], d.isStr[base:]
-	defer func() {
-		clear(pairs) // the stacks must not keep values alive
-		clear(keys)
-		d.pairs, d.keys, d.isStr = d.pairs[:base], d.keys[:base], d.isStr[:base]
-	}()
-	if strKeys {
-		m := make(map[string]any, n)
-		for i, p := range pairs {
-			m[keys[i]] = p.Value
-		}
-		if len(m) != n {
-			return nil, d.errf(ErrDuplicateKey, "a map of %d pairs has %d distinct binary keys", n, len(m))
-		}
-		return m, nil
+	clear(d.keys[base:])
+	d.keys = d.keys[:base]
+	if len(m) != n {
+		return nil, d.errf(ErrDuplicateKey, "a map of %d pairs has %d distinct binary keys", n, len(m))
 	}
-	out := make(Map, n)
-	for i, p := range pairs {
-		if isStr[i] {
-			p.Key = keys[i]
+	return m, nil
+}
+
+// pairs reads the pairs of out from its i-th on, and checks that its keys are distinct.
+func (d *decoder) pairs(out Map, i int) (any, error) {
+	var err error
+	for ; i < len(out); i++ {
+		p := &out[i]
+		if p.Key, err = d.term(); err != nil {
+			return nil, err
 		}
-		out[i] = p
+		if p.Value, err = d.term(); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkDuplicates(out); err != nil {
-		return nil, d.errf(err, "in a map of %d pairs", n)
+		return nil, d.errf(err, "in a map of %d pairs", len(out))
 	}
 	return out, nil
 }
