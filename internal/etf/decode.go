@@ -80,9 +80,10 @@ type decoder struct {
 	depth int
 	atoms int
 	lim   Limits
-	// keys holds the keys of the maps with binary keys being decoded, in wire order, innermost last:
-	// what a map needs to become a Map when a key of another type comes.
-	keys []string
+	// keys holds where the keys of the maps with binary keys being decoded are (the offsets of their
+	// BINARY_EXT tags), in wire order, innermost last: what a map needs to become a Map when a key of
+	// another type comes. Offsets, not strings, so that pushing one costs no write barrier.
+	keys []int
 	// strs and words are the current slabs of boxes (see box.go).
 	strs  []string
 	words []uint64
@@ -92,8 +93,7 @@ var decoders = sync.Pool{New: func() any { return &decoder{} }}
 
 func (d *decoder) release() {
 	d.b, d.str, d.strs, d.words = nil, "", nil, nil
-	clear(d.keys) // after an error, the keys of the maps left unfinished
-	d.keys = d.keys[:0]
+	d.keys = d.keys[:0] // after an error, the keys of the maps left unfinished
 	if cap(d.keys) > 1024 {
 		return
 	}
@@ -516,13 +516,14 @@ func (d *decoder) stringMap(n int) (any, error) {
 	for i := 0; i < n; i++ {
 		if !d.binaryNext() {
 			out := make(Map, n)
-			for j, k := range d.keys[base:] {
+			for j, at := range d.keys[base:] {
+				k := d.keyAt(at)
 				out[j] = Pair{d.boxString(k), m[k]} // duplicate keys fail in pairs
 			}
-			clear(d.keys[base:])
 			d.keys = d.keys[:base]
 			return d.pairs(out, i)
 		}
+		d.keys = append(d.keys, d.off)
 		d.off++
 		kn, err := d.count(1)
 		if err != nil {
@@ -537,14 +538,22 @@ func (d *decoder) stringMap(n int) (any, error) {
 			return nil, err
 		}
 		m[k] = v
-		d.keys = append(d.keys, k)
 	}
-	clear(d.keys[base:])
 	d.keys = d.keys[:base]
 	if len(m) != n {
 		return nil, d.errf(ErrDuplicateKey, "a map of %d pairs has %d distinct binary keys", n, len(m))
 	}
 	return m, nil
+}
+
+// keyAt returns the binary at offset at, which was read before.
+func (d *decoder) keyAt(at int) string {
+	n := int(binary.BigEndian.Uint32(d.b[at+1:]))
+	at += 5
+	if d.str != "" {
+		return d.str[at : at+n]
+	}
+	return string(d.b[at : at+n])
 }
 
 // pairs reads the pairs of out from its i-th on, and checks that its keys are distinct.
