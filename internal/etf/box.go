@@ -7,13 +7,26 @@ import (
 
 // Decoding a term boxes most of its values in interfaces ([]any elements, map[string]any values), and
 // Go allocates a box for every string and for every integer and float outside its cache of 0..255.
-// The boxes of a small term are carved from a few slabs instead: one allocation per slabSize values.
-// A value kept from the term keeps its slab alive (at most slabSize string headers or words), so
-// strings are boxed this way only when they are substrings of the term's one shared copy (terms of up
-// to ShareLimit bytes), which the value keeps alive anyway.
+// The boxes of a term are carved from slabs instead: one allocation for up to slabSize strings and
+// slabSize integers or floats. A value kept from the term keeps its slab alive (192 bytes, and what
+// its strings point to), so strings are boxed this way only when they are substrings of the term's
+// one shared copy (terms of up to ShareLimit bytes), which the value keeps alive anyway.
 
-// slabSize is how many boxes one slab holds.
+// slabSize is how many strings, and how many words, one slab holds.
 const slabSize = 8
+
+// slab holds the boxed values of a term. When one of its arrays is full, the next value of that kind
+// goes to a new slab, and so do later values of the other kind.
+type slab struct {
+	strs  [slabSize]string
+	words [slabSize]uint64
+}
+
+// slabs is the decoder's current slab and how much of each of its arrays is used.
+type slabs struct {
+	cur    *slab
+	ns, nw int
+}
 
 // eface is the layout of an interface value with no methods (runtime.eface), which has not changed
 // since Go 1.4; TestBoxLayout checks it.
@@ -43,11 +56,13 @@ func (d *decoder) boxString(s string) any {
 	if d.str == "" || len(s) == 0 {
 		return s
 	}
-	if len(d.strs) == cap(d.strs) {
-		d.strs = make([]string, 0, slabSize)
+	if d.slabs.cur == nil || d.slabs.ns == slabSize {
+		d.slabs = slabs{cur: new(slab)}
 	}
-	d.strs = append(d.strs, s)
-	return box(stringType, unsafe.Pointer(&d.strs[len(d.strs)-1]))
+	p := &d.slabs.cur.strs[d.slabs.ns]
+	*p = s
+	d.slabs.ns++
+	return box(stringType, unsafe.Pointer(p))
 }
 
 // boxInt boxes v, in a slab unless Go's own cache has it.
@@ -69,9 +84,11 @@ func (d *decoder) boxFloat(f float64) any {
 
 // word stores w in the slab of words and returns its address.
 func (d *decoder) word(w uint64) unsafe.Pointer {
-	if len(d.words) == cap(d.words) {
-		d.words = make([]uint64, 0, slabSize)
+	if d.slabs.cur == nil || d.slabs.nw == slabSize {
+		d.slabs = slabs{cur: new(slab)}
 	}
-	d.words = append(d.words, w)
-	return unsafe.Pointer(&d.words[len(d.words)-1])
+	p := &d.slabs.cur.words[d.slabs.nw]
+	*p = w
+	d.slabs.nw++
+	return unsafe.Pointer(p)
 }

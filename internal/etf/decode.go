@@ -54,7 +54,7 @@ func decode(b []byte, s string, lim Limits) (any, error) {
 	d := decoders.Get().(*decoder)
 	defer d.release()
 	d.b, d.off, d.depth, d.atoms, d.lim = body, 0, 0, 0, lim
-	d.strs, d.words = nil, nil
+	d.slabs = slabs{}
 	switch {
 	case len(body) > ShareLimit:
 		d.str = ""
@@ -83,16 +83,14 @@ type decoder struct {
 	// keys holds where the keys of the maps with binary keys being decoded are (the offsets of their
 	// BINARY_EXT tags), in wire order, innermost last: what a map needs to become a Map when a key of
 	// another type comes. Offsets, not strings, so that pushing one costs no write barrier.
-	keys []int
-	// strs and words are the current slabs of boxes (see box.go).
-	strs  []string
-	words []uint64
+	keys  []int
+	slabs slabs // see box.go
 }
 
 var decoders = sync.Pool{New: func() any { return &decoder{} }}
 
 func (d *decoder) release() {
-	d.b, d.str, d.strs, d.words = nil, "", nil, nil
+	d.b, d.str, d.slabs = nil, "", slabs{}
 	d.keys = d.keys[:0] // after an error, the keys of the maps left unfinished
 	if cap(d.keys) > 1024 {
 		return
