@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/big"
 	"strconv"
-	"sync"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -51,10 +50,7 @@ func decode(b []byte, s string, lim Limits) (any, error) {
 		defer release()
 		body, s = inflated, ""
 	}
-	d := decoders.Get().(*decoder)
-	defer d.release()
-	d.b, d.off, d.depth, d.atoms, d.lim = body, 0, 0, 0, lim
-	d.slabs = slabs{}
+	d := &decoder{b: body, lim: lim}
 	switch {
 	case len(body) > ShareLimit:
 		d.str = ""
@@ -80,22 +76,7 @@ type decoder struct {
 	depth int
 	atoms int
 	lim   Limits
-	// keys holds where the keys of the maps with binary keys being decoded are (the offsets of their
-	// BINARY_EXT tags), in wire order, innermost last: what a map needs to become a Map when a key of
-	// another type comes. Offsets, not strings, so that pushing one costs no write barrier.
-	keys  []int
 	slabs slabs // see box.go
-}
-
-var decoders = sync.Pool{New: func() any { return &decoder{} }}
-
-func (d *decoder) release() {
-	d.b, d.str, d.slabs = nil, "", slabs{}
-	d.keys = d.keys[:0] // after an error, the keys of the maps left unfinished
-	if cap(d.keys) > 1024 {
-		return
-	}
-	decoders.Put(d)
 }
 
 // binary returns n bytes as a string: a substring of d.str, or a copy.
@@ -510,18 +491,20 @@ func (d *decoder) binaryNext() bool { return d.off < len(d.b) && d.b[d.off] == t
 // until a key of another type makes it a Map (in wire order, so the keys read so far are kept).
 func (d *decoder) stringMap(n int) (any, error) {
 	m := make(map[string]any, min(n, maxMapHint))
-	base := len(d.keys)
+	// where the keys are (the offsets of their BINARY_EXT tags), in wire order: what the map needs to
+	// become a Map when a key of another type comes
+	var local [16]int
+	keys := local[:0]
 	for i := 0; i < n; i++ {
 		if !d.binaryNext() {
 			out := make(Map, n)
-			for j, at := range d.keys[base:] {
+			for j, at := range keys {
 				k := d.keyAt(at)
 				out[j] = Pair{d.boxString(k), m[k]} // duplicate keys fail in pairs
 			}
-			d.keys = d.keys[:base]
 			return d.pairs(out, i)
 		}
-		d.keys = append(d.keys, d.off)
+		keys = append(keys, d.off)
 		d.off++
 		kn, err := d.count(1)
 		if err != nil {
@@ -537,7 +520,6 @@ func (d *decoder) stringMap(n int) (any, error) {
 		}
 		m[k] = v
 	}
-	d.keys = d.keys[:base]
 	if len(m) != n {
 		return nil, d.errf(ErrDuplicateKey, "a map of %d pairs has %d distinct binary keys", n, len(m))
 	}
