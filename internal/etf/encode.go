@@ -382,8 +382,22 @@ func (e *Encoder) tuple(dst []byte, t Tuple, depth int) ([]byte, error) {
 }
 
 type strPair struct {
-	k string
-	v any
+	k   string
+	v   any
+	pre uint64 // prefix(k), for sortSmall
+}
+
+// prefix returns the first 8 bytes of s (padded with zeros) as a big-endian integer: when the
+// prefixes of two strings differ, they are in the strings' byte order.
+func prefix(s string) uint64 {
+	var p uint64
+	for i := range 8 {
+		p <<= 8
+		if i < len(s) {
+			p |= uint64(s[i])
+		}
+	}
+	return p
 }
 
 // strPairs holds the sorted pairs of the maps being written that have more than smallMap keys.
@@ -402,7 +416,7 @@ func (e *Encoder) stringMap(dst []byte, m map[string]any, depth int) ([]byte, er
 		var arr [smallMap]strPair
 		ps := arr[:0]
 		for k, v := range m {
-			ps = append(ps, strPair{k, v})
+			ps = append(ps, strPair{k, v, prefix(k)})
 		}
 		sortSmall(ps)
 		return e.sortedPairs(dst, ps, depth)
@@ -410,7 +424,7 @@ func (e *Encoder) stringMap(dst []byte, m map[string]any, depth int) ([]byte, er
 	pp := strPairs.Get().(*[]strPair)
 	ps := (*pp)[:0]
 	for k, v := range m {
-		ps = append(ps, strPair{k, v})
+		ps = append(ps, strPair{k: k, v: v})
 	}
 	slices.SortFunc(ps, func(a, b strPair) int { return strings.Compare(a.k, b.k) })
 	dst, err := e.sortedPairs(dst, ps, depth)
@@ -422,13 +436,24 @@ func (e *Encoder) stringMap(dst []byte, m map[string]any, depth int) ([]byte, er
 	return dst, err
 }
 
-// sortSmall sorts a few pairs by key (an insertion sort: no calls, nothing escapes).
+// sortSmall sorts a few pairs by key: an insertion sort comparing the keys' prefixes, and the keys
+// only when their prefixes are equal.
 func sortSmall(ps []strPair) {
 	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && ps[j].k < ps[j-1].k; j-- {
-			ps[j], ps[j-1] = ps[j-1], ps[j]
+		p := ps[i]
+		j := i
+		for ; j > 0 && less(&p, &ps[j-1]); j-- {
+			ps[j] = ps[j-1]
 		}
+		ps[j] = p
 	}
+}
+
+func less(a, b *strPair) bool {
+	if a.pre != b.pre {
+		return a.pre < b.pre
+	}
+	return a.k < b.k
 }
 
 // sortedPairs writes a map of sorted pairs.
