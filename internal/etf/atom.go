@@ -25,6 +25,16 @@ var known = func() map[string]Atom {
 
 // internAtom returns the atom with the UTF-8 text b, without allocating for a known atom.
 func internAtom(b []byte) Atom {
+	if len(b) <= 5 {
+		switch string(b) { // the commonest, without hashing
+		case "nil":
+			return atomNil
+		case "true":
+			return atomTrue
+		case "false":
+			return atomFalse
+		}
+	}
 	if a, ok := known[string(b)]; ok {
 		return a
 	}

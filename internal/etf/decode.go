@@ -226,7 +226,7 @@ func (d *decoder) term() (any, error) {
 	case tagBitBinary:
 		return d.bitBinary()
 	case tagNil:
-		return []any{}, nil
+		return emptyList, nil
 	case tagString:
 		n, err := d.u16()
 		if err != nil {
@@ -419,7 +419,7 @@ func (d *decoder) list() (any, error) {
 		d.off++
 		d.depth--
 		if n == 0 { // LIST_EXT with no elements: [] written the long way
-			return []any{}, nil
+			return emptyList, nil
 		}
 		return elems, nil
 	}
@@ -440,6 +440,9 @@ func (d *decoder) list() (any, error) {
 	}
 	return ImproperList{Elems: elems, Tail: tail}, nil
 }
+
+// emptyList is [], boxed once: with no room for an element, it can be shared.
+var emptyList any = []any{}
 
 func (d *decoder) tuple(n int) (any, error) {
 	if n > d.left() {
