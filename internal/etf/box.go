@@ -92,3 +92,49 @@ func (d *decoder) word(w uint64) unsafe.Pointer {
 	d.slabs.nw++
 	return unsafe.Pointer(p)
 }
+
+var (
+	listType  = typeOf([]any(nil))
+	tupleType = typeOf(Tuple(nil))
+)
+
+// withHeader is a list's elements and its slice header in one allocation, so that boxing the list
+// allocates nothing more: the header is the box's value. It keeps nothing alive but the list.
+type withHeader[A any] struct {
+	s []any
+	a A
+}
+
+// newSlice returns n (≤ maxInline) elements, and typ's box of them, from one allocation.
+func newSlice[A any](n int, typ unsafe.Pointer) ([]any, any) {
+	p := new(withHeader[A])
+	p.s = unsafe.Slice((*any)(unsafe.Pointer(&p.a)), n)
+	return p.s, box(typ, unsafe.Pointer(&p.s))
+}
+
+// maxInline is the longest list or tuple whose box shares its elements' allocation.
+const maxInline = 8
+
+// newElems returns n elements for a list or a tuple (typ is listType or tupleType) and, for up to
+// maxInline elements, their box (nil otherwise: the caller boxes them).
+func newElems(n int, typ unsafe.Pointer) ([]any, any) {
+	switch n {
+	case 1:
+		return newSlice[[1]any](n, typ)
+	case 2:
+		return newSlice[[2]any](n, typ)
+	case 3:
+		return newSlice[[3]any](n, typ)
+	case 4:
+		return newSlice[[4]any](n, typ)
+	case 5:
+		return newSlice[[5]any](n, typ)
+	case 6:
+		return newSlice[[6]any](n, typ)
+	case 7:
+		return newSlice[[7]any](n, typ)
+	case 8:
+		return newSlice[[8]any](n, typ)
+	}
+	return make([]any, n), nil
+}

@@ -57,3 +57,34 @@ func TestDecodeMixedMapKeepsWireOrder(t *testing.T) {
 		t.Fatalf("duplicate binary keys before an atom key: %v, want ErrDuplicateKey", err)
 	}
 }
+
+// TestInlineElems: lists and tuples whose box shares their elements' allocation are the values Go
+// would make, of every inline length, and appending to one never writes past its elements.
+func TestInlineElems(t *testing.T) {
+	for n := 0; n <= maxInline+1; n++ {
+		l, boxed := newElems(n, listType)
+		tl, tboxed := newElems(n, tupleType)
+		want := make([]any, n)
+		for i := range l {
+			l[i], tl[i], want[i] = int64(i), int64(i), int64(i)
+		}
+		if (boxed == nil) != (n == 0 || n > maxInline) || (tboxed == nil) != (n == 0 || n > maxInline) {
+			t.Fatalf("%d elements: boxed %v, %v", n, boxed != nil, tboxed != nil)
+		}
+		if boxed == nil {
+			continue
+		}
+		got, ok := boxed.([]any)
+		if !ok || !reflect.DeepEqual(got, want) || cap(got) != n {
+			t.Fatalf("list of %d: %#v (cap %d)", n, boxed, cap(got))
+		}
+		tup, ok := tboxed.(Tuple)
+		if !ok || !reflect.DeepEqual(tup, Tuple(want)) {
+			t.Fatalf("tuple of %d: %#v", n, tboxed)
+		}
+		grown := append(got, "more")
+		if &grown[0] == &got[0] || !reflect.DeepEqual(boxed, want) {
+			t.Fatalf("appending to a list of %d wrote into it", n)
+		}
+	}
+}

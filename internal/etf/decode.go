@@ -236,9 +236,12 @@ func (d *decoder) term() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		l := make([]any, n)
+		l, boxed := newElems(n, listType)
 		for i, c := range b {
 			l[i] = int64(c)
+		}
+		if boxed != nil {
+			return boxed, nil
 		}
 		return l, nil
 	case tagList:
@@ -409,7 +412,7 @@ func (d *decoder) list() (any, error) {
 	if err := d.enter(); err != nil {
 		return nil, err
 	}
-	elems := make([]any, n)
+	elems, boxed := newElems(n, listType)
 	for i := range elems {
 		if elems[i], err = d.term(); err != nil {
 			return nil, err
@@ -420,6 +423,9 @@ func (d *decoder) list() (any, error) {
 		d.depth--
 		if n == 0 { // LIST_EXT with no elements: [] written the long way
 			return emptyList, nil
+		}
+		if boxed != nil {
+			return boxed, nil
 		}
 		return elems, nil
 	}
@@ -451,15 +457,18 @@ func (d *decoder) tuple(n int) (any, error) {
 	if err := d.enter(); err != nil {
 		return nil, err
 	}
-	t := make(Tuple, n)
+	elems, boxed := newElems(n, tupleType)
 	var err error
-	for i := range t {
-		if t[i], err = d.term(); err != nil {
+	for i := range elems {
+		if elems[i], err = d.term(); err != nil {
 			return nil, err
 		}
 	}
 	d.depth--
-	return t, nil
+	if boxed != nil {
+		return boxed, nil
+	}
+	return Tuple(elems), nil
 }
 
 func (d *decoder) mapTerm() (any, error) {
