@@ -27,7 +27,7 @@ func DecodeString(s string, lim Limits) (any, error) {
 
 // ShareLimit is the size up to which the binaries of a term are substrings of one copy of the whole
 // term (one allocation instead of one per binary); a value kept from it keeps at most that many bytes
-// alive. Larger terms copy each binary.
+// alive (and the 192-byte slab its box was carved from, see box.go). Larger terms copy each binary.
 const ShareLimit = 4096
 
 func decode(b []byte, s string, lim Limits) (any, error) {
