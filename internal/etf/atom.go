@@ -2,6 +2,13 @@ package etf
 
 import "unicode/utf8"
 
+// The atoms that decode to Go's nil, true and false.
+const (
+	atomNil   Atom = "nil"
+	atomTrue  Atom = "true"
+	atomFalse Atom = "false"
+)
+
 // known holds atoms that arrive in nearly every Phoenix frame, so that decoding them allocates nothing.
 var known = func() map[string]Atom {
 	m := map[string]Atom{}
@@ -18,6 +25,16 @@ var known = func() map[string]Atom {
 
 // internAtom returns the atom with the UTF-8 text b, without allocating for a known atom.
 func internAtom(b []byte) Atom {
+	if len(b) <= 5 {
+		switch string(b) { // the commonest, without hashing
+		case "nil":
+			return atomNil
+		case "true":
+			return atomTrue
+		case "false":
+			return atomFalse
+		}
+	}
 	if a, ok := known[string(b)]; ok {
 		return a
 	}

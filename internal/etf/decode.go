@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/big"
 	"strconv"
-	"sync"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -28,7 +27,7 @@ func DecodeString(s string, lim Limits) (any, error) {
 
 // ShareLimit is the size up to which the binaries of a term are substrings of one copy of the whole
 // term (one allocation instead of one per binary); a value kept from it keeps at most that many bytes
-// alive. Larger terms copy each binary.
+// alive (and the 192-byte slab its box was carved from, see box.go). Larger terms copy each binary.
 const ShareLimit = 4096
 
 func decode(b []byte, s string, lim Limits) (any, error) {
@@ -51,9 +50,7 @@ func decode(b []byte, s string, lim Limits) (any, error) {
 		defer release()
 		body, s = inflated, ""
 	}
-	d := decoders.Get().(*decoder)
-	defer d.release()
-	d.b, d.off, d.depth, d.atoms, d.lim = body, 0, 0, 0, lim
+	d := &decoder{b: body, lim: lim}
 	switch {
 	case len(body) > ShareLimit:
 		d.str = ""
@@ -79,21 +76,7 @@ type decoder struct {
 	depth int
 	atoms int
 	lim   Limits
-	// keys and pairs hold the keys and pairs of the maps being decoded, innermost last; keys[i] is
-	// the binary key of pairs[i] when pairs[i].Key is nil and isStr[i].
-	keys  []string
-	isStr []bool
-	pairs []Pair
-}
-
-var decoders = sync.Pool{New: func() any { return &decoder{} }}
-
-func (d *decoder) release() {
-	d.b, d.str = nil, ""
-	if cap(d.pairs) > 1024 {
-		return
-	}
-	decoders.Put(d)
+	slabs slabs // see box.go
 }
 
 // binary returns n bytes as a string: a substring of d.str, or a copy.
@@ -192,7 +175,10 @@ func (d *decoder) term() (any, error) {
 		return int64(v), err
 	case tagInteger:
 		v, err := d.u32()
-		return int64(int32(v)), err
+		if err != nil {
+			return nil, err
+		}
+		return d.boxInt(int64(int32(v))), nil
 	case tagSmallBig:
 		n, err := d.u8()
 		if err != nil {
@@ -219,11 +205,11 @@ func (d *decoder) term() (any, error) {
 			return nil, err
 		}
 		switch a {
-		case "nil":
+		case atomNil:
 			return nil, nil
-		case "true":
+		case atomTrue:
 			return true, nil
-		case "false":
+		case atomFalse:
 			return false, nil
 		}
 		return a, nil
@@ -232,11 +218,15 @@ func (d *decoder) term() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.binary(n)
+		s, err := d.binary(n)
+		if err != nil {
+			return nil, err
+		}
+		return d.boxString(s), nil
 	case tagBitBinary:
 		return d.bitBinary()
 	case tagNil:
-		return []any{}, nil
+		return emptyList, nil
 	case tagString:
 		n, err := d.u16()
 		if err != nil {
@@ -246,9 +236,12 @@ func (d *decoder) term() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		l := make([]any, n)
+		l, boxed := newElems(n, listType)
 		for i, c := range b {
 			l[i] = int64(c)
+		}
+		if boxed != nil {
+			return boxed, nil
 		}
 		return l, nil
 	case tagList:
@@ -281,7 +274,7 @@ func (d *decoder) float(f float64) (any, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil, d.errf(ErrMalformed, "non-finite float")
 	}
-	return f, nil
+	return d.boxFloat(f), nil
 }
 
 // oldFloat reads FLOAT_EXT: a float printed with "%.20e" in 31 bytes, padded with NULs.
@@ -323,9 +316,9 @@ func (d *decoder) big(n int) (any, error) {
 		}
 		switch {
 		case sign == 0 && u <= math.MaxInt64:
-			return int64(u), nil
+			return d.boxInt(int64(u)), nil
 		case sign == 1 && u <= 1<<63:
-			return -int64(u), nil // -(1<<63) wraps to itself: math.MinInt64
+			return d.boxInt(-int64(u)), nil // -(1<<63) wraps to itself: math.MinInt64
 		}
 	}
 	be := make([]byte, n)
@@ -419,7 +412,7 @@ func (d *decoder) list() (any, error) {
 	if err := d.enter(); err != nil {
 		return nil, err
 	}
-	elems := make([]any, n)
+	elems, boxed := newElems(n, listType)
 	for i := range elems {
 		if elems[i], err = d.term(); err != nil {
 			return nil, err
@@ -429,7 +422,10 @@ func (d *decoder) list() (any, error) {
 		d.off++
 		d.depth--
 		if n == 0 { // LIST_EXT with no elements: [] written the long way
-			return []any{}, nil
+			return emptyList, nil
+		}
+		if boxed != nil {
+			return boxed, nil
 		}
 		return elems, nil
 	}
@@ -451,6 +447,9 @@ func (d *decoder) list() (any, error) {
 	return ImproperList{Elems: elems, Tail: tail}, nil
 }
 
+// emptyList is [], boxed once: with no room for an element, it can be shared.
+var emptyList any = []any{}
+
 func (d *decoder) tuple(n int) (any, error) {
 	if n > d.left() {
 		return nil, d.errf(ErrTruncated, "tuple of %d elements, %d bytes left", n, d.left())
@@ -458,15 +457,18 @@ func (d *decoder) tuple(n int) (any, error) {
 	if err := d.enter(); err != nil {
 		return nil, err
 	}
-	t := make(Tuple, n)
+	elems, boxed := newElems(n, tupleType)
 	var err error
-	for i := range t {
-		if t[i], err = d.term(); err != nil {
+	for i := range elems {
+		if elems[i], err = d.term(); err != nil {
 			return nil, err
 		}
 	}
 	d.depth--
-	return t, nil
+	if boxed != nil {
+		return boxed, nil
+	}
+	return Tuple(elems), nil
 }
 
 func (d *decoder) mapTerm() (any, error) {
@@ -477,62 +479,89 @@ func (d *decoder) mapTerm() (any, error) {
 	if err := d.enter(); err != nil {
 		return nil, err
 	}
-	// The pairs go to the stacks first (nested maps push above them), so that the map's Go type can
-	// be chosen once all its keys are known, keeping the wire order for a Map. Binary keys stay
-	// strings there, never boxed.
-	base := len(d.pairs)
-	strKeys := true
+	var v any
+	if n == 0 || d.binaryNext() {
+		v, err = d.stringMap(n)
+	} else {
+		v, err = d.pairs(make(Map, n), 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.depth--
+	return v, nil
+}
+
+// maxMapHint bounds the size a map[string]any is made with before its pairs are read, so that a count
+// (checked only against the bytes left) cannot reserve much more than the bytes hold.
+const maxMapHint = 64
+
+// binaryNext reports whether a binary comes next.
+func (d *decoder) binaryNext() bool { return d.off < len(d.b) && d.b[d.off] == tagBinary }
+
+// stringMap reads the n pairs of a map whose first key is a binary: straight into a map[string]any,
+// until a key of another type makes it a Map (in wire order, so the keys read so far are kept).
+func (d *decoder) stringMap(n int) (any, error) {
+	m := make(map[string]any, min(n, maxMapHint))
+	// where the keys are (the offsets of their BINARY_EXT tags), in wire order: what the map needs to
+	// become a Map when a key of another type comes
+	var local [16]int
+	keys := local[:0]
 	for i := 0; i < n; i++ {
-		var k any
-		var ks string
-		isStr := d.off+5 <= len(d.b) && d.b[d.off] == tagBinary
-		if isStr {
-			d.off++
-			kn, err := d.count(1)
-			if err != nil {
-				return nil, err
+		if !d.binaryNext() {
+			out := make(Map, n)
+			for j, at := range keys {
+				k := d.keyAt(at)
+				out[j] = Pair{d.boxString(k), m[k]} // duplicate keys fail in pairs
 			}
-			if ks, err = d.binary(kn); err != nil {
-				return nil, err
-			}
-		} else if k, err = d.term(); err != nil {
+			return d.pairs(out, i)
+		}
+		keys = append(keys, d.off)
+		d.off++
+		kn, err := d.count(1)
+		if err != nil {
+			return nil, err
+		}
+		k, err := d.binary(kn)
+		if err != nil {
 			return nil, err
 		}
 		v, err := d.term()
 		if err != nil {
 			return nil, err
 		}
-		strKeys = strKeys && isStr
-		d.keys = append(d.keys, ks)
-		d.isStr = append(d.isStr, isStr)
-		d.pairs = append(d.pairs, Pair{k, v})
+		m[k] = v
 	}
-	d.depth--
-	pairs, keys, isStr := d.pairs[base:], d.keys[base:], d.isStr[base:]
-	defer func() {
-		clear(pairs) // the stacks must not keep values alive
-		clear(keys)
-		d.pairs, d.keys, d.isStr = d.pairs[:base], d.keys[:base], d.isStr[:base]
-	}()
-	if strKeys {
-		m := make(map[string]any, n)
-		for i, p := range pairs {
-			m[keys[i]] = p.Value
-		}
-		if len(m) != n {
-			return nil, d.errf(ErrDuplicateKey, "a map of %d pairs has %d distinct binary keys", n, len(m))
-		}
-		return m, nil
+	if len(m) != n {
+		return nil, d.errf(ErrDuplicateKey, "a map of %d pairs has %d distinct binary keys", n, len(m))
 	}
-	out := make(Map, n)
-	for i, p := range pairs {
-		if isStr[i] {
-			p.Key = keys[i]
+	return m, nil
+}
+
+// keyAt returns the binary at offset at, which was read before.
+func (d *decoder) keyAt(at int) string {
+	n := int(binary.BigEndian.Uint32(d.b[at+1:]))
+	at += 5
+	if d.str != "" {
+		return d.str[at : at+n]
+	}
+	return string(d.b[at : at+n])
+}
+
+// pairs reads the pairs of out from its i-th on, and checks that its keys are distinct.
+func (d *decoder) pairs(out Map, i int) (any, error) {
+	var err error
+	for ; i < len(out); i++ {
+		p := &out[i]
+		if p.Key, err = d.term(); err != nil {
+			return nil, err
 		}
-		out[i] = p
+		if p.Value, err = d.term(); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkDuplicates(out); err != nil {
-		return nil, d.errf(err, "in a map of %d pairs", n)
+		return nil, d.errf(err, "in a map of %d pairs", len(out))
 	}
 	return out, nil
 }

@@ -109,12 +109,12 @@ func (e *Encoder) atom(dst []byte, a Atom) ([]byte, error) {
 func (e *Encoder) appendTerm(dst []byte, v any, depth int) ([]byte, error) {
 	switch v := v.(type) {
 	case nil:
-		return appendAtom(dst, "nil", e.LegacyAtoms)
+		return e.appendSpecial(dst, atomNil), nil
 	case bool:
 		if v {
-			return appendAtom(dst, "true", e.LegacyAtoms)
+			return e.appendSpecial(dst, atomTrue), nil
 		}
-		return appendAtom(dst, "false", e.LegacyAtoms)
+		return e.appendSpecial(dst, atomFalse), nil
 	case string:
 		return appendBinary(dst, v), nil
 	case []byte:
@@ -185,6 +185,17 @@ func (e *Encoder) appendTerm(dst []byte, v any, depth int) ([]byte, error) {
 		return dst, nil
 	}
 	return e.reflectTerm(dst, reflect.ValueOf(v), depth)
+}
+
+// appendSpecial writes nil, true or false (ASCII atoms of under 256 bytes) as appendAtom does,
+// without its checks.
+func (e *Encoder) appendSpecial(dst []byte, a Atom) []byte {
+	if e.LegacyAtoms {
+		dst = append(dst, tagAtom, 0, byte(len(a)))
+	} else {
+		dst = append(dst, tagSmallAtomUTF8, byte(len(a)))
+	}
+	return append(dst, a...)
 }
 
 func (e *Encoder) enter(depth int) error {
@@ -371,12 +382,29 @@ func (e *Encoder) tuple(dst []byte, t Tuple, depth int) ([]byte, error) {
 }
 
 type strPair struct {
-	k string
-	v any
+	k   string
+	v   any
+	pre uint64 // prefix(k), for sortSmall
 }
 
-// strPairs holds the sorted pairs of the maps being written.
-var strPairs = sync.Pool{New: func() any { s := make([]strPair, 0, 16); return &s }}
+// prefix returns the first 8 bytes of s (padded with zeros) as a big-endian integer: when the
+// prefixes of two strings differ, they are in the strings' byte order.
+func prefix(s string) uint64 {
+	var p uint64
+	for i := range 8 {
+		p <<= 8
+		if i < len(s) {
+			p |= uint64(s[i])
+		}
+	}
+	return p
+}
+
+// strPairs holds the sorted pairs of the maps being written that have more than smallMap keys.
+var strPairs = sync.Pool{New: func() any { s := make([]strPair, 0, 64); return &s }}
+
+// smallMap is the most keys a map may have for its pairs to be sorted on the stack.
+const smallMap = 16
 
 // stringMap writes a map with binary keys, in term order (byte order of the keys), as term_to_binary
 // writes maps of up to 32 keys.
@@ -384,27 +412,62 @@ func (e *Encoder) stringMap(dst []byte, m map[string]any, depth int) ([]byte, er
 	if err := e.enter(depth); err != nil {
 		return dst, err
 	}
+	if len(m) <= smallMap {
+		var arr [smallMap]strPair
+		ps := arr[:0]
+		for k, v := range m {
+			ps = append(ps, strPair{k, v, prefix(k)})
+		}
+		sortSmall(ps)
+		return e.sortedPairs(dst, ps, depth)
+	}
 	pp := strPairs.Get().(*[]strPair)
 	ps := (*pp)[:0]
 	for k, v := range m {
-		ps = append(ps, strPair{k, v})
+		ps = append(ps, strPair{k: k, v: v})
 	}
 	slices.SortFunc(ps, func(a, b strPair) int { return strings.Compare(a.k, b.k) })
-	dst = append(dst, tagMap)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ps)))
-	var err error
-	for _, p := range ps {
-		dst = appendBinary(dst, p.k)
-		if dst, err = e.appendTerm(dst, p.v, depth+1); err != nil {
-			break
-		}
-	}
+	dst, err := e.sortedPairs(dst, ps, depth)
 	clear(ps)
 	*pp = ps[:0]
 	if cap(ps) <= 1024 {
 		strPairs.Put(pp)
 	}
 	return dst, err
+}
+
+// sortSmall sorts a few pairs by key: an insertion sort comparing the keys' prefixes, and the keys
+// only when their prefixes are equal.
+func sortSmall(ps []strPair) {
+	for i := 1; i < len(ps); i++ {
+		p := ps[i]
+		j := i
+		for ; j > 0 && less(&p, &ps[j-1]); j-- {
+			ps[j] = ps[j-1]
+		}
+		ps[j] = p
+	}
+}
+
+func less(a, b *strPair) bool {
+	if a.pre != b.pre {
+		return a.pre < b.pre
+	}
+	return a.k < b.k
+}
+
+// sortedPairs writes a map of sorted pairs.
+func (e *Encoder) sortedPairs(dst []byte, ps []strPair, depth int) ([]byte, error) {
+	dst = append(dst, tagMap)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ps)))
+	var err error
+	for _, p := range ps {
+		dst = appendBinary(dst, p.k)
+		if dst, err = e.appendTerm(dst, p.v, depth+1); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
 }
 
 // pairs writes a Map in its own order.
