@@ -77,17 +77,17 @@ func (s *Subscriber) put(msg Message) bool {
 
 // queued returns how many messages the mailbox holds. s.mu is held.
 //
-// The message the pump holds counts while the pump waits for room, when the channel is full; once the
-// channel has room, the message is in it (the reader's receive moved it in) or about to be. This is
-// exact but for two instants: after a reader takes one message from the full channel and before it
-// takes another, the handed-over message counts twice (a delivery then may be dropped one early); and
-// between the pump releasing mu and starting its send, if the reader makes room meanwhile, it counts
-// not at all (a delivery then may be queued one beyond the bound).
+// The message the pump holds counts until the pump has taken the lock again after handing it over. So
+// the count is exact whenever the pump is not in the instant between its send and that lock: while it
+// waits for room (the channel full), and while it is about to send (a reader, or DropOldest, made room
+// meanwhile), the message counts once. In that instant it counts twice, and a delivery may be dropped
+// one early. The bound is never exceeded, and without a reader (a mailbox that fills and overflows)
+// the count is exact: DropOldest keeps exactly the newest bound messages.
 func (s *Subscriber) queued() int {
 	n := len(s.ch)
 	if s.q != nil {
 		n += s.q.n
-		if s.q.inHand && len(s.ch) == cap(s.ch) {
+		if s.q.inHand {
 			n++
 		}
 	}

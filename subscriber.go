@@ -125,7 +125,16 @@ func (s *Subscriber) C() <-chan Message { return s.ch }
 func (s *Subscriber) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return min(s.queued(), int(s.bound))
+	n := len(s.ch)
+	if s.q != nil {
+		n += s.q.n
+		// The pump's message counts here only while it waits for room: once the channel has room it is
+		// in it or about to be (a drained mailbox reads 0, not the message just handed over and read).
+		if s.q.inHand && len(s.ch) == cap(s.ch) {
+			n++
+		}
+	}
+	return min(n, int(s.bound))
 }
 
 // TryReceive returns the next message without waiting for one to arrive, and false when the mailbox is
