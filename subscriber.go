@@ -120,21 +120,14 @@ func (s *Subscriber) ID() uint64 { return s.id }
 func (s *Subscriber) C() <-chan Message { return s.ch }
 
 // Len returns how many messages the mailbox holds: received, not yet read (or, with a handler, not yet
-// handed to it). While a reader drains a backlog it may be off by one for an instant (see mailbox.go),
-// so do not drain with `for s.Len() > 0 { <-s.C() }`: use TryReceive.
+// handed to it). It is the count the bound applies to: Len() == Cap() means the next delivery
+// overflows. While a reader drains a backlog it may read one high for an instant (the message just
+// handed over into C, see mailbox.go), also right after the last message was read, so do not drain with
+// `for s.Len() > 0 { <-s.C() }`: use TryReceive.
 func (s *Subscriber) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := len(s.ch)
-	if s.q != nil {
-		n += s.q.n
-		// The pump's message counts here only while it waits for room: once the channel has room it is
-		// in it or about to be (a drained mailbox reads 0, not the message just handed over and read).
-		if s.q.inHand && len(s.ch) == cap(s.ch) {
-			n++
-		}
-	}
-	return min(n, int(s.bound))
+	return min(s.queued(), int(s.bound))
 }
 
 // TryReceive returns the next message without waiting for one to arrive, and false when the mailbox is
