@@ -21,13 +21,27 @@ import (
 // (pubsubtest.RunAdapter), each cluster on a miniredis of its own. miniredis has no CLIENT KILL, so
 // Disrupt restarts the cluster's miniredis: every node of the cluster loses its subscription, and the
 // suite expects the disrupted one to report a gap.
-func TestAdapterContractMiniredis(t *testing.T) {
+func TestAdapterContractMiniredis(t *testing.T) { runContractMiniredis(t, false) }
+
+// TestAdapterContractRoutedMiniredis is TestAdapterContractMiniredis with RouteByTopic: the suite
+// declares interest in its topics on every node (pubsub.TopicRouter), and checks order per route.
+func TestAdapterContractRoutedMiniredis(t *testing.T) { runContractMiniredis(t, true) }
+
+// TestAdapterContractRealRedis checks the adapter against pubsub.Adapter's contract on the Redis at
+// PHXGO_REDIS_URL. Each node gets a client of its own, named, so that Disrupt can CLIENT KILL exactly
+// that node's subscription without touching other tests on the server.
+func TestAdapterContractRealRedis(t *testing.T) { runContractRealRedis(t, false) }
+
+// TestAdapterContractRoutedRealRedis is TestAdapterContractRealRedis with RouteByTopic.
+func TestAdapterContractRoutedRealRedis(t *testing.T) { runContractRealRedis(t, true) }
+
+func runContractMiniredis(t *testing.T, routed bool) {
 	var servers sync.Map // pubsub.Adapter → *miniredis.Miniredis
 	pubsubtest.RunAdapter(t, func(t testing.TB, n int, name string) []pubsub.Adapter {
 		m := miniredis.RunT(t)
 		adapters := make([]pubsub.Adapter, n)
 		for i := range adapters {
-			a, err := redisadapter.New(redisadapter.Config{URL: "redis://" + m.Addr() + "/0", NodeName: "node" + strconv.Itoa(i)})
+			a, err := redisadapter.New(redisadapter.Config{URL: "redis://" + m.Addr() + "/0", NodeName: "node" + strconv.Itoa(i), RouteByTopic: routed})
 			if err != nil {
 				closeAdapters(adapters[:i])
 				t.Fatal(err)
@@ -49,10 +63,7 @@ func TestAdapterContractMiniredis(t *testing.T) {
 	})
 }
 
-// TestAdapterContractRealRedis checks the adapter against pubsub.Adapter's contract on the Redis at
-// PHXGO_REDIS_URL. Each node gets a client of its own, named, so that Disrupt can CLIENT KILL exactly
-// that node's subscription without touching other tests on the server.
-func TestAdapterContractRealRedis(t *testing.T) {
+func runContractRealRedis(t *testing.T, routed bool) {
 	url := realRedisURL(t)
 	opt, err := redis.ParseURL(url)
 	if err != nil {
@@ -65,11 +76,11 @@ func TestAdapterContractRealRedis(t *testing.T) {
 		adapters := make([]pubsub.Adapter, n)
 		for i := range adapters {
 			o := *opt
-			o.ClientName = fmt.Sprintf("pubsubtest-%d-%d", time.Now().UnixNano(), seq.Add(1))
+			o.ClientName = fmt.Sprintf("pubsubtest-%t-%d-%d", routed, time.Now().UnixNano(), seq.Add(1))
 			o.MaxRetries = -1 // as the adapter's own clients: PUBLISH is not idempotent
 			client := redis.NewClient(&o)
 			t.Cleanup(func() { client.Close() }) // after the suite has closed the adapter
-			a, err := redisadapter.New(redisadapter.Config{Client: client, NodeName: "node" + strconv.Itoa(i)})
+			a, err := redisadapter.New(redisadapter.Config{Client: client, NodeName: "node" + strconv.Itoa(i), RouteByTopic: routed})
 			if err != nil {
 				closeAdapters(adapters[:i])
 				t.Fatal(err)
@@ -82,38 +93,11 @@ func TestAdapterContractRealRedis(t *testing.T) {
 		Nodes: 3,
 		Disrupt: func(t testing.TB, a pubsub.Adapter) {
 			v, _ := clientNames.Load(a)
-			killPubSubConn(t, admin, v.(string))
+			if killNamedPubSubConns(t, admin, v.(string)) == 0 {
+				t.Fatalf("no subscription connection named %q in CLIENT LIST TYPE pubsub", v)
+			}
 		},
 	})
-}
-
-// killPubSubConn closes, with CLIENT KILL ID, the subscription connection named clientName.
-func killPubSubConn(t testing.TB, admin *redis.Client, clientName string) {
-	t.Helper()
-	list, err := admin.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
-	if err != nil {
-		t.Fatalf("CLIENT LIST TYPE pubsub: %v", err)
-	}
-	for _, line := range strings.Split(list, "\n") {
-		var id string
-		named := false
-		for _, field := range strings.Fields(line) {
-			k, v, _ := strings.Cut(field, "=")
-			switch {
-			case k == "id":
-				id = v
-			case k == "name" && v == clientName:
-				named = true
-			}
-		}
-		if named {
-			if err := admin.ClientKillByFilter(ctx, "ID", id).Err(); err != nil {
-				t.Fatalf("CLIENT KILL ID %s: %v", id, err)
-			}
-			return
-		}
-	}
-	t.Fatalf("no subscription connection named %q in CLIENT LIST TYPE pubsub", clientName)
 }
 
 // closeAdapters closes the adapters a factory made before it failed (the suite closes those it returns).
@@ -121,72 +105,6 @@ func closeAdapters(adapters []pubsub.Adapter) {
 	for _, a := range adapters {
 		a.Close()
 	}
-}
-
-// TestAdapterContractRoutedMiniredis is TestAdapterContractMiniredis with RouteByTopic: the suite
-// declares interest in its topics on every node (pubsub.TopicRouter), and checks order per route.
-func TestAdapterContractRoutedMiniredis(t *testing.T) {
-	var servers sync.Map // pubsub.Adapter → *miniredis.Miniredis
-	pubsubtest.RunAdapter(t, func(t testing.TB, n int, name string) []pubsub.Adapter {
-		m := miniredis.RunT(t)
-		adapters := make([]pubsub.Adapter, n)
-		for i := range adapters {
-			a, err := redisadapter.New(redisadapter.Config{URL: "redis://" + m.Addr() + "/0", NodeName: "node" + strconv.Itoa(i), RouteByTopic: true})
-			if err != nil {
-				closeAdapters(adapters[:i])
-				t.Fatal(err)
-			}
-			servers.Store(pubsub.Adapter(a), m)
-			adapters[i] = a
-		}
-		return adapters
-	}, pubsubtest.AdapterFeatures{
-		Nodes: 3,
-		Disrupt: func(t testing.TB, a pubsub.Adapter) {
-			v, _ := servers.Load(a)
-			m := v.(*miniredis.Miniredis)
-			m.Close()
-			if err := m.Restart(); err != nil {
-				t.Fatalf("restart miniredis: %v", err)
-			}
-		},
-	})
-}
-
-// TestAdapterContractRoutedRealRedis is TestAdapterContractRealRedis with RouteByTopic.
-func TestAdapterContractRoutedRealRedis(t *testing.T) {
-	url := realRedisURL(t)
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var clientNames sync.Map
-	var seq atomic.Int64
-	admin := plainClient(t, url)
-	pubsubtest.RunAdapter(t, func(t testing.TB, n int, name string) []pubsub.Adapter {
-		adapters := make([]pubsub.Adapter, n)
-		for i := range adapters {
-			o := *opt
-			o.ClientName = fmt.Sprintf("pubsubtest-routed-%d-%d", time.Now().UnixNano(), seq.Add(1))
-			o.MaxRetries = -1
-			client := redis.NewClient(&o)
-			t.Cleanup(func() { client.Close() })
-			a, err := redisadapter.New(redisadapter.Config{Client: client, NodeName: "node" + strconv.Itoa(i), RouteByTopic: true})
-			if err != nil {
-				closeAdapters(adapters[:i])
-				t.Fatal(err)
-			}
-			clientNames.Store(pubsub.Adapter(a), o.ClientName)
-			adapters[i] = a
-		}
-		return adapters
-	}, pubsubtest.AdapterFeatures{
-		Nodes: 3,
-		Disrupt: func(t testing.TB, a pubsub.Adapter) {
-			v, _ := clientNames.Load(a)
-			killPubSubConn(t, admin, v.(string))
-		},
-	})
 }
 
 // TestAdapterContractShardedCluster checks the sharded adapter (RouteByTopic on a *redis.ClusterClient)
