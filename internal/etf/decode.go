@@ -579,18 +579,20 @@ func (d *decoder) pid(tag byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var creation uint32
-	if tag == tagNewPid {
-		creation, err = d.u32()
-	} else {
-		var c byte
-		c, err = d.u8()
-		creation = uint32(c)
-	}
+	creation, err := d.creation(tag == tagNewPid)
 	if err != nil {
 		return nil, err
 	}
 	return Pid{Node: node, ID: id, Serial: serial, Creation: creation}, nil
+}
+
+// creation reads a pid's or a reference's creation: 4 bytes in the newer encodings (wide), 1 before.
+func (d *decoder) creation(wide bool) (uint32, error) {
+	if wide {
+		return d.u32()
+	}
+	c, err := d.u8()
+	return uint32(c), err
 }
 
 func (d *decoder) ref(tag byte) (any, error) {
@@ -605,14 +607,7 @@ func (d *decoder) ref(tag byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var creation uint32
-	if tag == tagNewerRef {
-		creation, err = d.u32()
-	} else {
-		var c byte
-		c, err = d.u8()
-		creation = uint32(c)
-	}
+	creation, err := d.creation(tag == tagNewerRef)
 	if err != nil {
 		return nil, err
 	}
