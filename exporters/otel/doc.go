@@ -1,7 +1,7 @@
 // Package otelexporter exports the counters of phxgo/pubsub as OpenTelemetry metrics: a PubSub's
 // (pubsub.Stats), a Redis adapter's (redisadapter.Stats and Adapter.Routing), a Phoenix adapter's
-// (phoenixadapter.Stats), a tracker's (tracker.Stats) and a presence's (presence.Stats), as asynchronous
-// (observable) instruments on a metric.Meter.
+// (phoenixadapter.Stats), a tracker's (tracker.Stats), a presence's (presence.Stats) and a fastlane
+// dispatcher's (fastlane.Stats), as asynchronous (observable) instruments on a metric.Meter.
 //
 // It is a module of its own (github.com/phxgo/pubsub/exporters/otel), so that a program that imports the
 // library without it never depends on OpenTelemetry.
@@ -16,8 +16,8 @@
 //
 // The callback reads the Stats when the SDK collects: the package starts no goroutine and holds no
 // state of its own. Every instrument carries the attributes pubsub (the PubSub's name) and node (the
-// node's name); the tracker's and the presence's also tracker (the tracker's name), and the drop
-// counters reason. Every instrument is a cumulative monotonic counter, except the route_buckets gauges:
+// node's name); the tracker's and the presence's also tracker (the tracker's name), the fastlane's
+// dispatcher (the name it is registered under), and the drop counters reason. Every instrument is a cumulative monotonic counter, except the route_buckets gauges:
 //
 //	phxgo.pubsub.received{pubsub,node}
 //	phxgo.pubsub.dropped{pubsub,node,reason}     reason: too_large, malformed, version, signature, stale,
@@ -50,6 +50,9 @@
 //	phxgo.tracker.coalesced_diffs{pubsub,node,tracker}
 //
 //	phxgo.presence.delivered, phxgo.presence.delivery_errors{pubsub,node,tracker}
+//
+//	phxgo.fastlane.encodes, phxgo.fastlane.encode_errors, phxgo.fastlane.writes, phxgo.fastlane.drops,
+//	phxgo.fastlane.nil_writers{pubsub,node,dispatcher}
 //
 // Every listed reason is observed, zero until it occurs. The sum of phxgo.tracker.dropped_gossip over
 // its reasons is tracker.Stats.DroppedGossip. The names are those of the Prometheus collector

@@ -66,6 +66,10 @@ func Register(meter metric.Meter, opts ...Option) (metric.Registration, error) {
 	for i, p := range src.presences {
 		pra[i] = attrs(p.pubsub, p.node, attribute.String("tracker", p.name))
 	}
+	fla := make([]metric.ObserveOption, len(src.fastlanes))
+	for i, f := range src.fastlanes {
+		fla[i] = attrs(f.pubsub, f.node, attribute.String("dispatcher", f.name))
+	}
 
 	return meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		count := func(c metric.Int64Observable, v uint64, at metric.ObserveOption) { o.ObserveInt64(c, int64(v), at) }
@@ -135,6 +139,14 @@ func Register(meter metric.Meter, opts ...Option) (metric.Registration, error) {
 			s := p.p.Stats()
 			count(in.prDelivered, s.Delivered, pra[i])
 			count(in.prDeliveryErrors, s.DeliveryErrors, pra[i])
+		}
+		for i, f := range src.fastlanes {
+			s := f.d.Stats()
+			count(in.flEncodes, s.Encodes, fla[i])
+			count(in.flEncodeErrors, s.EncodeErrors, fla[i])
+			count(in.flWrites, s.Writes, fla[i])
+			count(in.flDrops, s.Drops, fla[i])
+			count(in.flNilWriters, s.NilWriters, fla[i])
 		}
 		return nil
 	}, all...)

@@ -16,6 +16,8 @@ type instruments struct {
 	trDroppedGossip, trSendErrors, trCoalescedHeartbeats, trCoalescedDiffs metric.Int64ObservableCounter
 
 	prDelivered, prDeliveryErrors metric.Int64ObservableCounter
+
+	flEncodes, flEncodeErrors, flWrites, flDrops, flNilWriters metric.Int64ObservableCounter
 }
 
 // builder creates instruments on a meter, keeping the first error.
@@ -91,6 +93,12 @@ func newInstruments(meter metric.Meter) (*instruments, []metric.Observable, erro
 
 		prDelivered:      b.counter("presence.delivered", "{diff}", "Presence diffs delivered, one per topic of each tracker diff."),
 		prDeliveryErrors: b.counter("presence.delivery_errors", "{diff}", "Presence diffs not delivered (refused by the PubSub, or Fetch panicked)."),
+
+		flEncodes:      b.counter("fastlane.encodes", "{call}", "Encoder calls: one per dispatch that met a fastlane entry other than the sender's."),
+		flEncodeErrors: b.counter("fastlane.encode_errors", "{call}", "Encoder calls that failed or panicked (included in encodes)."),
+		flWrites:       b.counter("fastlane.writes", "{frame}", "Frames a FrameWriter accepted."),
+		flDrops:        b.counter("fastlane.drops", "{frame}", "Frames a FrameWriter dropped (a slow connection)."),
+		flNilWriters:   b.counter("fastlane.nil_writers", "{entry}", "Fastlane entries skipped because their Writer was nil."),
 	}
 	if b.err != nil {
 		return nil, nil, b.err

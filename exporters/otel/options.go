@@ -2,6 +2,7 @@ package otelexporter
 
 import (
 	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/fastlane"
 	"github.com/phxgo/pubsub/phoenixadapter"
 	"github.com/phxgo/pubsub/presence"
 	"github.com/phxgo/pubsub/redisadapter"
@@ -17,6 +18,7 @@ type sources struct {
 	phoenix   []phoenixSource
 	trackers  []trackerSource
 	presences []presenceSource
+	fastlanes []fastlaneSource
 }
 
 type redisSource struct {
@@ -37,6 +39,11 @@ type trackerSource struct {
 type presenceSource struct {
 	pubsub, node, name string
 	p                  *presence.Presence
+}
+
+type fastlaneSource struct {
+	pubsub, node, name string
+	d                  *fastlane.Dispatcher
 }
 
 // WithPubSub exports ps.Stats(), with pubsub=ps.Name(), node=ps.NodeName().
@@ -70,5 +77,13 @@ func WithTracker(ps *pubsub.PubSub, name string, t *tracker.Tracker) Option {
 func WithPresence(ps *pubsub.PubSub, name string, p *presence.Presence) Option {
 	return func(s *sources) {
 		s.presences = append(s.presences, presenceSource{pubsub: ps.Name(), node: ps.NodeName(), name: name, p: p})
+	}
+}
+
+// WithFastlane exports d.Stats(), with pubsub=ps.Name(), node=ps.NodeName(), dispatcher=name; ps is the
+// PubSub d is registered on and name the name it is registered under (fastlane.Name in the examples).
+func WithFastlane(ps *pubsub.PubSub, name string, d *fastlane.Dispatcher) Option {
+	return func(s *sources) {
+		s.fastlanes = append(s.fastlanes, fastlaneSource{pubsub: ps.Name(), node: ps.NodeName(), name: name, d: d})
 	}
 }

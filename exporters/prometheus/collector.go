@@ -8,7 +8,7 @@ import (
 	"github.com/phxgo/pubsub"
 )
 
-// Collector is a prometheus.Collector of the counters of the PubSubs, adapters, trackers and presences
+// Collector is a prometheus.Collector of the counters of the PubSubs, adapters, trackers, presences and fastlane dispatchers
 // it was made with. Register it once; it is safe for concurrent scrapes.
 type Collector struct {
 	pubsubs   []*pubsub.PubSub
@@ -16,6 +16,7 @@ type Collector struct {
 	phoenix   []phoenixSource
 	trackers  []trackerSource
 	presences []presenceSource
+	fastlanes []fastlaneSource
 }
 
 // NewCollector returns a Collector of the given sources' counters.
@@ -64,6 +65,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		s := p.p.Stats()
 		e.counter(prDelivered, s.Delivered, p.pubsub, p.node, p.name)
 		e.counter(prDeliveryErrors, s.DeliveryErrors, p.pubsub, p.node, p.name)
+	}
+	for _, f := range c.fastlanes {
+		s := f.d.Stats()
+		e.counter(flEncodes, s.Encodes, f.pubsub, f.node, f.name)
+		e.counter(flEncodeErrors, s.EncodeErrors, f.pubsub, f.node, f.name)
+		e.counter(flWrites, s.Writes, f.pubsub, f.node, f.name)
+		e.counter(flDrops, s.Drops, f.pubsub, f.node, f.name)
+		e.counter(flNilWriters, s.NilWriters, f.pubsub, f.node, f.name)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/phxgo/pubsub"
 	promexporter "github.com/phxgo/pubsub/exporters/prometheus"
+	"github.com/phxgo/pubsub/fastlane"
 	"github.com/phxgo/pubsub/phoenixadapter"
 	"github.com/phxgo/pubsub/presence"
 	"github.com/phxgo/pubsub/redisadapter"
@@ -157,6 +158,17 @@ func presenceWant(w *want, ps *pubsub.PubSub, name string, p *presence.Presence)
 	s, l := p.Stats(), "node="+ps.NodeName()+",pubsub="+ps.Name()+",tracker="+name
 	w.counter("phxgo_presence_delivered_total{"+l+"}", s.Delivered)
 	w.counter("phxgo_presence_delivery_errors_total{"+l+"}", s.DeliveryErrors)
+}
+
+// fastlaneWant names every sample of d.Stats().
+func fastlaneWant(w *want, ps *pubsub.PubSub, name string, d *fastlane.Dispatcher) {
+	s, l := d.Stats(), "dispatcher="+name+",node="+ps.NodeName()+",pubsub="+ps.Name()
+	for n, v := range map[string]uint64{
+		"encodes": s.Encodes, "encode_errors": s.EncodeErrors, "writes": s.Writes, "drops": s.Drops,
+		"nil_writers": s.NilWriters,
+	} {
+		w.counter("phxgo_fastlane_"+n+"_total{"+l+"}", v)
+	}
 }
 
 // scrape gathers c between two reads of the sources' Stats (by wants) and checks that it holds exactly
@@ -515,4 +527,48 @@ func TestTwoPubSubs(t *testing.T) {
 	if len(got) != 34 {
 		t.Errorf("%d samples, want 34", len(got))
 	}
+}
+
+// A fastlane dispatcher's counters: a broadcast written to one connection, dropped by a full one, and a
+// fastlane entry without a writer; a payload the encoder refuses.
+func TestFastlane(t *testing.T) {
+	fl := &fastlane.Dispatcher{}
+	ps, err := pubsub.New(context.Background(), pubsub.Config{
+		Name: "web", NodeName: "n1", Dispatchers: map[string]pubsub.Dispatcher{fastlane.Name: fl},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ps.Close() })
+	open, full := fastlane.NewChanWriter(8), fastlane.NewChanWriter(1)
+	full.WriteFrame([]byte("x")) // its queue is full from the start
+	for _, opt := range []pubsub.SubscribeOption{fastlane.WithWriter(open), fastlane.WithWriter(full), fastlane.WithWriter(nil)} {
+		sub, err := ps.NewSubscriber()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sub.Close() })
+		if err := sub.Subscribe("room", opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	if err := ps.Broadcast(ctx, "room", "hello", pubsub.WithDispatcher(fastlane.Name)); err != nil {
+		t.Fatal(err)
+	}
+	_ = ps.Broadcast(ctx, "room", func() {}, pubsub.WithDispatcher(fastlane.Name)) // JSON cannot encode a func
+
+	got := scrape(t, promexporter.NewCollector(promexporter.WithFastlane(ps, fastlane.Name, fl)),
+		func(w *want) { fastlaneWant(w, ps, fastlane.Name, fl) })
+	if len(got) != 5 {
+		t.Errorf("%d samples, want 5", len(got))
+	}
+	l := "dispatcher=fastlane,node=n1,pubsub=web"
+	atLeast1(t, got,
+		"phxgo_fastlane_encodes_total{"+l+"}",
+		"phxgo_fastlane_encode_errors_total{"+l+"}",
+		"phxgo_fastlane_writes_total{"+l+"}",
+		"phxgo_fastlane_drops_total{"+l+"}",
+		"phxgo_fastlane_nil_writers_total{"+l+"}",
+	)
 }

@@ -7,6 +7,7 @@ var (
 	reasonLabels        = []string{"pubsub", "node", "reason"}
 	trackerLabels       = []string{"pubsub", "node", "tracker"}
 	trackerReasonLabels = []string{"pubsub", "node", "tracker", "reason"}
+	dispatcherLabels    = []string{"pubsub", "node", "dispatcher"}
 
 	psReceived       = desc("pubsub_received_total", "Frames from other nodes the PubSub accepted.", nodeLabels)
 	psDropped        = desc("pubsub_dropped_total", "Frames from other nodes the PubSub dropped, by reason.", reasonLabels)
@@ -50,6 +51,12 @@ var (
 	prDelivered      = desc("presence_delivered_total", "Presence diffs delivered, one per topic of each tracker diff.", trackerLabels)
 	prDeliveryErrors = desc("presence_delivery_errors_total", "Presence diffs not delivered (refused by the PubSub, or Fetch panicked).", trackerLabels)
 
+	flEncodes      = desc("fastlane_encodes_total", "Encoder calls: one per dispatch that met a fastlane entry other than the sender's.", dispatcherLabels)
+	flEncodeErrors = desc("fastlane_encode_errors_total", "Encoder calls that failed or panicked (included in encodes).", dispatcherLabels)
+	flWrites       = desc("fastlane_writes_total", "Frames a FrameWriter accepted.", dispatcherLabels)
+	flDrops        = desc("fastlane_drops_total", "Frames a FrameWriter dropped (a slow connection).", dispatcherLabels)
+	flNilWriters   = desc("fastlane_nil_writers_total", "Fastlane entries skipped because their Writer was nil.", dispatcherLabels)
+
 	allDescs = []*prometheus.Desc{
 		psReceived, psDropped, psReordered, psRebased, psGaps, psGapsReported, psDuplicateNodes,
 		raPublished, raPublishErrors, raReceived, raRejected, raDropped, raReconnects, raProbeFailures, raDuplicateNodes,
@@ -57,6 +64,7 @@ var (
 		phPublished, phPublishErrors, phRefused, phReceived, phDelivered, phNotForUs, phIgnored, phUndecodable, phGaps,
 		trDroppedGossip, trSendErrors, trCoalescedHeartbeats, trCoalescedDiffs,
 		prDelivered, prDeliveryErrors,
+		flEncodes, flEncodeErrors, flWrites, flDrops, flNilWriters,
 	}
 )
 

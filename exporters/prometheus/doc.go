@@ -1,6 +1,6 @@
 // Package promexporter exports the counters of phxgo/pubsub to Prometheus: a PubSub's (pubsub.Stats), a
 // Redis adapter's (redisadapter.Stats and Adapter.Routing), a Phoenix adapter's (phoenixadapter.Stats), a
-// tracker's (tracker.Stats) and a presence's (presence.Stats).
+// tracker's (tracker.Stats), a presence's (presence.Stats) and a fastlane dispatcher's (fastlane.Stats).
 //
 // It is a module of its own (github.com/phxgo/pubsub/exporters/prometheus), so that a program that
 // imports the library without it never depends on the Prometheus client.
@@ -13,7 +13,8 @@
 //
 // The Collector reads the Stats on each scrape: it starts no goroutine and holds no state of its own.
 // Every metric carries the labels pubsub (the PubSub's name) and node (the node's name); the tracker's
-// and the presence's also tracker (the tracker's name), and the drop counters reason. Every metric is a
+// and the presence's also tracker (the tracker's name), the fastlane's dispatcher (the name it is
+// registered under), and the drop counters reason. Every metric is a
 // counter, except the route_buckets gauges:
 //
 //	phxgo_pubsub_received_total{pubsub,node}
@@ -63,6 +64,12 @@
 //
 //	phxgo_presence_delivered_total{pubsub,node,tracker}
 //	phxgo_presence_delivery_errors_total{pubsub,node,tracker}
+//
+//	phxgo_fastlane_encodes_total{pubsub,node,dispatcher}
+//	phxgo_fastlane_encode_errors_total{pubsub,node,dispatcher}
+//	phxgo_fastlane_writes_total{pubsub,node,dispatcher}
+//	phxgo_fastlane_drops_total{pubsub,node,dispatcher}
+//	phxgo_fastlane_nil_writers_total{pubsub,node,dispatcher}
 //
 // Every listed reason is exported, zero until it occurs, so that rate() sees a reason's first drop. The
 // sum of phxgo_tracker_dropped_gossip_total over its reasons is tracker.Stats.DroppedGossip. The fields'

@@ -2,6 +2,7 @@ package promexporter
 
 import (
 	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/fastlane"
 	"github.com/phxgo/pubsub/phoenixadapter"
 	"github.com/phxgo/pubsub/presence"
 	"github.com/phxgo/pubsub/redisadapter"
@@ -29,6 +30,11 @@ type trackerSource struct {
 type presenceSource struct {
 	pubsub, node, name string
 	p                  *presence.Presence
+}
+
+type fastlaneSource struct {
+	pubsub, node, name string
+	d                  *fastlane.Dispatcher
 }
 
 // WithPubSub exports ps.Stats(), labelled pubsub=ps.Name(), node=ps.NodeName().
@@ -62,5 +68,13 @@ func WithTracker(ps *pubsub.PubSub, name string, t *tracker.Tracker) Option {
 func WithPresence(ps *pubsub.PubSub, name string, p *presence.Presence) Option {
 	return func(c *Collector) {
 		c.presences = append(c.presences, presenceSource{pubsub: ps.Name(), node: ps.NodeName(), name: name, p: p})
+	}
+}
+
+// WithFastlane exports d.Stats(), labelled pubsub=ps.Name(), node=ps.NodeName(), dispatcher=name; ps is
+// the PubSub d is registered on and name the name it is registered under (fastlane.Name in the examples).
+func WithFastlane(ps *pubsub.PubSub, name string, d *fastlane.Dispatcher) Option {
+	return func(c *Collector) {
+		c.fastlanes = append(c.fastlanes, fastlaneSource{pubsub: ps.Name(), node: ps.NodeName(), name: name, d: d})
 	}
 }
