@@ -48,6 +48,14 @@ func defaultDispatch(entries []Entry, from *Subscriber, msg Message) {
 	}
 }
 
+// HasDispatcher reports whether name is a dispatcher a broadcast may choose with WithDispatcher: one of
+// Config.Dispatchers, or "" (the default dispatcher). A package that broadcasts with a dispatcher its
+// user names (presence.Config.Dispatcher, say) checks it once here instead of failing every broadcast.
+func (ps *PubSub) HasDispatcher(name string) bool {
+	_, err := ps.dispatcher(name)
+	return err == nil
+}
+
 // BroadcastOption configures one broadcast call. The zero value changes nothing. (Options are values,
 // not functions, so that passing one costs no allocation.)
 type BroadcastOption struct{ dispatcher string }

@@ -144,6 +144,26 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// HasDispatcher answers what a broadcast with WithDispatcher(name) would find.
+func TestHasDispatcher(t *testing.T) {
+	ps, err := pubsub.New(context.Background(), pubsub.Config{
+		Name: "x", Dispatchers: map[string]pubsub.Dispatcher{"mine": pubsub.DispatcherFunc(func([]pubsub.Entry, *pubsub.Subscriber, pubsub.Message) {})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	for name, want := range map[string]bool{"": true, "mine": true, "nope": false, "Mine": false} {
+		if got := ps.HasDispatcher(name); got != want {
+			t.Errorf("HasDispatcher(%q) = %v, want %v", name, got, want)
+		}
+		err := ps.LocalBroadcast("t", 1, pubsub.WithDispatcher(name))
+		if errors.Is(err, pubsub.ErrUnknownDispatcher) == want {
+			t.Errorf("LocalBroadcast with %q: %v, but HasDispatcher says %v", name, err, want)
+		}
+	}
+}
+
 func TestCloseReturnsErrClosedEverywhere(t *testing.T) {
 	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "x"})
 	if err != nil {

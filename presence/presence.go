@@ -32,8 +32,7 @@ type Config struct {
 	// Dispatcher is the name of the dispatcher diffs are delivered with (pubsub.WithDispatcher), as
 	// registered in the PubSub's Config.Dispatchers: fastlane.Name, say, so that each diff is encoded
 	// once per node and written to every connection. "": the PubSub's default dispatcher (each
-	// subscriber's mailbox). A name the PubSub does not know makes every delivery fail, counted in
-	// Stats.DeliveryErrors and logged.
+	// subscriber's mailbox). A name the PubSub does not know is an ErrInvalidConfig from New.
 	Dispatcher string
 
 	// Fetch, when set, is Phoenix's fetch/2: it receives a topic and presences grouped by key (a List's
@@ -67,8 +66,8 @@ type Stats struct {
 	// Delivered counts diffs delivered: one per topic of each tracker diff, whatever the number of
 	// subscribers (none included).
 	Delivered uint64
-	// DeliveryErrors counts diffs not delivered: the PubSub refused the local broadcast (an unknown
-	// Dispatcher; a closed PubSub is not counted), or Fetch panicked.
+	// DeliveryErrors counts diffs not delivered: the PubSub refused the local broadcast (a closed PubSub
+	// is not counted), or Fetch panicked.
 	DeliveryErrors uint64
 }
 
@@ -77,6 +76,9 @@ type Stats struct {
 func New(ps *pubsub.PubSub, cfg Config) (*Presence, error) {
 	if ps == nil {
 		return nil, fmt.Errorf("%w: nil PubSub", ErrInvalidConfig)
+	}
+	if !ps.HasDispatcher(cfg.Dispatcher) {
+		return nil, fmt.Errorf("%w: Dispatcher %q is not one of the PubSub's Config.Dispatchers", ErrInvalidConfig, cfg.Dispatcher)
 	}
 	tcfg, err := cfg.Tracker.Resolve()
 	if err != nil {

@@ -415,42 +415,26 @@ func TestUserHandlerCalledAfterDelivery(t *testing.T) {
 	}
 }
 
-// A Dispatcher the PubSub does not know makes each delivery fail: counted, logged, nothing else breaks.
-func TestUnknownDispatcherIsCountedAndLogged(t *testing.T) {
-	var logBuf syncBuffer
-	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "presence-test"})
+// A Dispatcher the PubSub does not know is refused by New, before a tracker starts: a typo would
+// otherwise fail every delivery.
+func TestUnknownDispatcherIsRejected(t *testing.T) {
+	ps, err := pubsub.New(context.Background(), pubsub.Config{
+		Name: "presence-test", Dispatchers: map[string]pubsub.Dispatcher{fastlane.Name: &fastlane.Dispatcher{}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ps.Close()
-	cfg := presence.Config{Tracker: tracker.TestConfig("presence", nil), Dispatcher: "nope"}
-	cfg.Tracker.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
-	p, err := presence.New(ps, cfg)
+	_, err = presence.New(ps, presence.Config{Tracker: tracker.TestConfig("presence", nil), Dispatcher: "fastlnae"})
+	if !errors.Is(err, presence.ErrInvalidConfig) || !strings.Contains(err.Error(), `"fastlnae"`) {
+		t.Fatalf("New with an unknown Dispatcher: %v, want ErrInvalidConfig naming it", err)
+	}
+	// Nothing was started (goleak, in TestMain, would see a tracker's goroutines), and a known name works.
+	p, err := presence.New(ps, presence.Config{Tracker: tracker.TestConfig("presence", nil), Dispatcher: fastlane.Name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	owner, err := ps.NewSubscriber()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
-	if _, err := p.Track(owner, lobby, "alice", nil); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for p.Stats().DeliveryErrors == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if st := p.Stats(); st.DeliveryErrors != 1 || st.Delivered != 0 {
-		t.Fatalf("Stats %+v, want 1 delivery error", st)
-	}
-	if !strings.Contains(logBuf.String(), "unknown dispatcher") {
-		t.Fatalf("log: %s", logBuf.String())
-	}
-	if len(p.List(lobby)) != 1 {
-		t.Fatal("the presence was not tracked")
-	}
+	p.Close()
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
