@@ -92,11 +92,11 @@ func newShard(t *Tracker, i int, ref replicaRef) (*shard, error) {
 		return nil, err
 	}
 	s.sub = sub
-	if err := s.sub.Subscribe(s.topic); err != nil {
-		return nil, err
-	}
-	if err := s.sub.Subscribe(pubsub.GapTopic); err != nil {
-		return nil, err
+	for _, topic := range []string{s.topic, pubsub.GapTopic} {
+		if err := sub.Subscribe(topic); err != nil {
+			sub.Close() // nothing else holds it yet
+			return nil, err
+		}
 	}
 	s.self.Store(&ref)
 	s.ob = newOutbox(s)
