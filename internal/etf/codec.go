@@ -4,6 +4,7 @@ import (
 	"math/big"
 	"reflect"
 	"sync"
+	"sync/atomic"
 )
 
 // A codec is how Marshal and Unmarshal handle one Go type, worked out once per type (as encoding/json
@@ -47,13 +48,15 @@ type field struct {
 	name      string
 	key       []byte // the name as a BINARY_EXT, what Marshal writes
 	index     []int
+	offset    uintptr // from the start of the outermost struct (embedded structs are never pointers)
 	omitEmpty bool
 	c         *codec
 }
 
 var (
-	codecs  sync.Map // reflect.Type → *codec, each complete
-	buildMu sync.Mutex
+	codecs    sync.Map              // reflect.Type → *codec, each complete
+	lastCodec atomic.Pointer[codec] // the last one looked up: a program that decodes one type saves the lookup
+	buildMu   sync.Mutex
 
 	anyType       = reflect.TypeFor[any]()
 	bigIntType    = reflect.TypeFor[big.Int]()
@@ -69,7 +72,11 @@ var (
 // codecFor returns t's codec. Codecs are built under a lock and published only when complete, with
 // every codec of a recursive type, so that a reader never sees one half built.
 func codecFor(t reflect.Type) *codec {
+	if c := lastCodec.Load(); c != nil && c.typ == t {
+		return c
+	}
 	if c, ok := codecs.Load(t); ok {
+		lastCodec.Store(c.(*codec))
 		return c.(*codec)
 	}
 	buildMu.Lock()

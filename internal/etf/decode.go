@@ -93,6 +93,7 @@ type decoder struct {
 	b     []byte
 	str   string // b as a string when binaries share it ("" otherwise)
 	share bool   // make str from b when a binary first needs it (Unmarshal)
+	spent uint64 // what Unmarshal allocated for slice elements, map entries and pointers (see charge)
 	off   int
 	depth int
 	atoms int

@@ -21,8 +21,8 @@ func structFields(t reflect.Type, building map[reflect.Type]*codec) []field {
 		typ    reflect.Type
 	}
 	var all []candidate
-	var walk func(t reflect.Type, index []int, depth int, seen map[reflect.Type]bool)
-	walk = func(t reflect.Type, index []int, depth int, seen map[reflect.Type]bool) {
+	var walk func(t reflect.Type, index []int, offset uintptr, depth int, seen map[reflect.Type]bool)
+	walk = func(t reflect.Type, index []int, offset uintptr, depth int, seen map[reflect.Type]bool) {
 		if seen[t] {
 			return
 		}
@@ -37,7 +37,7 @@ func structFields(t reflect.Type, building map[reflect.Type]*codec) []field {
 			name, opts, _ := strings.Cut(tag, ",")
 			idx := append(slices.Clip(index), i)
 			if sf.Anonymous && name == "" && sf.Type.Kind() == reflect.Struct {
-				walk(sf.Type, idx, depth+1, seen)
+				walk(sf.Type, idx, offset+sf.Offset, depth+1, seen)
 				continue
 			}
 			if !sf.IsExported() {
@@ -48,12 +48,12 @@ func structFields(t reflect.Type, building map[reflect.Type]*codec) []field {
 				name = sf.Name
 			}
 			all = append(all, candidate{
-				field: field{name: name, index: idx, omitEmpty: hasOption(opts, "omitempty")},
+				field: field{name: name, index: idx, offset: offset + sf.Offset, omitEmpty: hasOption(opts, "omitempty")},
 				depth: depth, tagged: tagged, typ: sf.Type,
 			})
 		}
 	}
-	walk(t, nil, 0, map[reflect.Type]bool{})
+	walk(t, nil, 0, 0, map[reflect.Type]bool{})
 
 	slices.SortStableFunc(all, func(a, b candidate) int {
 		if c := strings.Compare(a.name, b.name); c != 0 {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"reflect"
+	"unsafe"
 )
 
 // Marshal returns v as an external term, as Encoder{}.Append writes it. Beyond the values of the
@@ -173,8 +174,25 @@ func (e *Encoder) structValue(dst []byte, c *codec, v reflect.Value, depth int) 
 	dst = append(dst, tagMap, 0, 0, 0, 0)
 	n := 0
 	var err error
+	var base unsafe.Pointer // the struct's address, when it has one: scalar fields are read through it
+	if v.CanAddr() {
+		base = v.Addr().UnsafePointer()
+	}
 	for i := range c.fields {
 		f := &c.fields[i]
+		if base != nil && !f.omitEmpty {
+			var done bool
+			start := len(dst)
+			dst = append(dst, f.key...)
+			if dst, done, err = e.encodeLeaf(dst, f.c, unsafe.Add(base, f.offset)); done {
+				if err != nil {
+					return dst[:start], fmt.Errorf("field %s: %w", f.name, err)
+				}
+				n++
+				continue
+			}
+			dst = dst[:start]
+		}
 		fv := v.Field(f.index[0])
 		if len(f.index) > 1 {
 			fv = v.FieldByIndex(f.index)

@@ -152,6 +152,9 @@ func (d *decoder) value(c *codec, v reflect.Value) error {
 		return nil
 	case kPtr:
 		if v.IsNil() {
+			if err := d.charge(uint64(c.typ.Elem().Size())); err != nil {
+				return err
+			}
 			v.Set(reflect.New(c.typ.Elem()))
 		}
 		return d.value(c.elem, v.Elem())

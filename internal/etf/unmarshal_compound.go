@@ -1,11 +1,27 @@
 package etf
 
-import "reflect"
+import (
+	"reflect"
+	"unsafe"
+)
 
-// maxPrealloc bounds, in bytes, what a slice is made with before its elements are decoded (a count
-// is checked only against the bytes left, and an element may take far more memory than bytes): past
-// it, the slice grows as its elements actually decode.
-const maxPrealloc = 64 << 10
+// allocFactor bounds the memory Unmarshal allocates for slice elements, map entries and pointed-to
+// values: at most allocFactor times the term's size, plus allocSlack. A term's elements can take far
+// more memory as Go values than as bytes (a 1-byte [] fills a 24-byte slice header, a 5-byte nil a
+// whole struct), and a hostile term must not turn a megabyte into gigabytes.
+const (
+	allocFactor = 64
+	allocSlack  = 1 << 20
+)
+
+// charge counts n bytes about to be allocated against the budget.
+func (d *decoder) charge(n uint64) error {
+	d.spent += n
+	if d.spent > allocFactor*uint64(len(d.b))+allocSlack {
+		return d.errf(ErrTooLarge, "the Go values would take more than %d times the term's %d bytes", allocFactor, len(d.b))
+	}
+	return nil
+}
 
 // sequence decodes the list or tuple that comes next into v, a slice or an array.
 func (d *decoder) sequence(c *codec, v reflect.Value) error {
@@ -18,8 +34,8 @@ func (d *decoder) sequence(c *codec, v reflect.Value) error {
 	case tagNil:
 		if c.kind == kArray {
 			v.SetZero()
-		} else if v.IsNil() {
-			v.Set(reflect.MakeSlice(c.typ, 0, 0))
+		} else if v.IsNil() { // empty, not nil: in place, without reflect.MakeSlice's allocation
+			*(*sliceHeader)(v.Addr().UnsafePointer()) = sliceHeader{data: unsafe.Pointer(&zeroSized)}
 		} else {
 			v.SetLen(0)
 		}
@@ -71,12 +87,6 @@ func (d *decoder) sequence(c *codec, v reflect.Value) error {
 		return err
 	}
 	for i := range n {
-		if c.kind == kSlice && i == v.Len() { // beyond what was made up front
-			if i == v.Cap() {
-				v.Grow(i)
-			}
-			v.SetLen(i + 1)
-		}
 		if err := d.value(c.elem, v.Index(i)); err != nil {
 			return err
 		}
@@ -91,9 +101,16 @@ func (d *decoder) sequence(c *codec, v reflect.Value) error {
 	return nil
 }
 
+// sliceHeader is the layout of a slice; zeroSized is where the empty slices Unmarshal makes point.
+type sliceHeader struct {
+	data     unsafe.Pointer
+	len, cap int
+}
+
+var zeroSized struct{}
+
 // resize makes v (a slice) n elements long, zeroed, or checks that an array v can take n elements and
-// zeroes it. A slice long enough is reused; one of more than maxPrealloc bytes starts shorter and
-// grows as the elements come.
+// zeroes it. A slice long enough is reused; a new one is charged to the budget first.
 func (d *decoder) resize(c *codec, v reflect.Value, n, at int) error {
 	if c.kind == kArray {
 		if n > v.Len() {
@@ -109,11 +126,12 @@ func (d *decoder) resize(c *codec, v reflect.Value, n, at int) error {
 		}
 		return nil
 	}
-	m := n
-	if size := c.elem.typ.Size(); size > 0 && uint64(n)*uint64(size) > maxPrealloc {
-		m = int(maxPrealloc / size)
+	if err := d.charge(uint64(n) * uint64(c.elem.typ.Size())); err != nil {
+		return err
 	}
-	v.Set(reflect.MakeSlice(c.typ, m, m))
+	v.SetLen(0)
+	v.Grow(n) // in place: no slice header to allocate, unlike reflect.MakeSlice
+	v.SetLen(n)
 	return nil
 }
 
@@ -171,6 +189,9 @@ func (d *decoder) mapValue(c *codec, v reflect.Value) error {
 		return err
 	}
 	if err := d.enter(); err != nil {
+		return err
+	}
+	if err := d.charge(uint64(n) * uint64(c.key.typ.Size()+c.elem.typ.Size())); err != nil {
 		return err
 	}
 	m := reflect.MakeMapWithSize(c.typ, min(n, maxMapHint))
@@ -272,6 +293,7 @@ func (d *decoder) structValue(c *codec, v reflect.Value) error {
 	}
 	var unknownArr [8]int
 	unknown := unknownArr[:0] // where the keys that name no field are
+	base := v.Addr().UnsafePointer()
 	next := 0                 // the field that comes next when keys come in order
 	for range n {
 		keyAt := d.off
@@ -300,6 +322,12 @@ func (d *decoder) structValue(c *codec, v reflect.Value) error {
 		seen[i/64] |= 1 << (i % 64)
 		next = i + 1
 		f := &c.fields[i]
+		if done, err := d.decodeLeaf(f.c, unsafe.Add(base, f.offset)); done || err != nil {
+			if err != nil {
+				return inField(err, f.name)
+			}
+			continue
+		}
 		fv := v.Field(f.index[0])
 		if len(f.index) > 1 {
 			fv = v.FieldByIndex(f.index)
