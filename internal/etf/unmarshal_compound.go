@@ -294,7 +294,7 @@ func (d *decoder) structValue(c *codec, v reflect.Value) error {
 	var unknownArr [8]int
 	unknown := unknownArr[:0] // where the keys that name no field are
 	base := v.Addr().UnsafePointer()
-	next := 0                 // the field that comes next when keys come in order
+	next := 0 // the field that comes next when keys come in order
 	for range n {
 		keyAt := d.off
 		name, err := d.keyText()
