@@ -135,6 +135,9 @@ func (e *Encoder) appendTerm(dst []byte, v any, depth int) ([]byte, error) {
 	case Atom:
 		return e.atom(dst, v)
 	case Raw:
+		if len(v) == 0 {
+			return dst, fmt.Errorf("%w: an empty Raw (no term)", ErrUnencodable)
+		}
 		return append(dst, v...), nil
 	case *big.Int:
 		if v == nil {

@@ -2,6 +2,7 @@ package etf
 
 import (
 	"bytes"
+	"errors"
 	"reflect"
 	"testing"
 )
@@ -39,6 +40,64 @@ func FuzzDecode(f *testing.F) {
 		twice, _ := enc.Append(nil, back)
 		if !bytes.Equal(once, twice) {
 			t.Fatalf("encoding is not deterministic:\n%x\n%x", once, twice)
+		}
+	})
+}
+
+// FuzzUnmarshal: no input panics Unmarshal into a struct with a field of every kind; what it accepts,
+// Marshal writes, and that term decodes back and re-encodes to the same bytes (the struct path's
+// round trip); into an any it agrees with Decode.
+func FuzzUnmarshal(f *testing.F) {
+	frames, err := readGolden()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, g := range frames {
+		f.Add(g.frame)
+	}
+	s := sample()
+	for _, v := range []any{&s, typicalValue(), typical(), []any{&s, nil}} {
+		b, err := Marshal(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	lim := Limits{MaxSize: 1 << 20, MaxDepth: 32}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var a any
+		aerr := UnmarshalWith(b, &a, lim)
+		v, derr := Decode(b, lim)
+		if (aerr == nil) != (derr == nil) || aerr != nil && aerr.Error() != derr.Error() || aerr == nil && !reflect.DeepEqual(a, v) {
+			t.Fatalf("into any: %#v, %v; Decode: %#v, %v", a, aerr, v, derr)
+		}
+		for _, target := range []func() any{
+			func() any { return new(everything) },
+			func() any { return new([]everything) },
+			func() any { return new(map[string]nested) },
+		} {
+			e := target()
+			if err := UnmarshalWith(b, e, lim); err != nil {
+				if derr == nil {
+					var te *UnmarshalTypeError
+					if !errors.As(err, &te) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrDuplicateKey) {
+						t.Fatalf("Decode accepts %x but Unmarshal into %T fails with %v", b, e, err)
+					}
+				}
+				continue
+			}
+			once, err := Marshal(e)
+			if err != nil {
+				t.Fatalf("%#v does not encode: %v", e, err)
+			}
+			back := target()
+			if err := UnmarshalWith(once, back, lim); err != nil {
+				t.Fatalf("%x (from %#v) does not unmarshal: %v", once, e, err)
+			}
+			twice, err := Marshal(back)
+			if err != nil || !bytes.Equal(once, twice) {
+				t.Fatalf("round trip changed the term: %v\n%x\n%x", err, once, twice)
+			}
 		}
 	})
 }

@@ -14,9 +14,10 @@ import (
 // term order, as Phoenix applications' JSON-like payloads are: a field's key is its `etf:"name"` tag,
 // or else its Go name; `etf:"-"` leaves it out, `etf:",omitempty"` leaves it out when it is false,
 // 0, "", nil or empty; the fields of embedded structs are promoted (as with encoding/json). Nil
-// pointers and interfaces are nil, nil slices [] and nil maps %{}; slices and arrays are lists (of
-// integers 0..255: as STRING_EXT, as Erlang writes them), []byte and [N]byte binaries, maps with
-// string keys maps with binary keys, maps with Atom keys maps with atom keys.
+// pointers (a nil *big.Int too), nil interfaces and empty Raw values are nil, nil slices [] and nil
+// maps %{}; slices and arrays are lists (of integers 0..255: as STRING_EXT, as Erlang writes them),
+// []byte and [N]byte binaries, maps with string keys maps with binary keys, maps with Atom keys maps
+// with atom keys.
 func Marshal(v any) ([]byte, error) {
 	var e Encoder
 	return e.Append(nil, v)
@@ -92,8 +93,16 @@ func (e *Encoder) encodeValue(dst []byte, c *codec, v reflect.Value, depth int) 
 			}
 			return appendBig(dst, v.Addr().Interface().(*big.Int)), nil
 		}
+		if v.IsNil() {
+			return e.appendSpecial(dst, atomNil), nil
+		}
 		return e.appendTerm(dst, v.Interface(), depth)
-	case kRaw, kGeneric:
+	case kRaw:
+		if v.Len() == 0 { // no term: nil, as a nil pointer
+			return e.appendSpecial(dst, atomNil), nil
+		}
+		return e.appendTerm(dst, v.Interface(), depth)
+	case kGeneric:
 		return e.appendTerm(dst, v.Interface(), depth)
 	}
 	return dst, fmt.Errorf("%w: Go type %s", ErrUnencodable, c.typ)

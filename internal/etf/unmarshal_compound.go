@@ -348,6 +348,9 @@ func (d *decoder) structValue(c *codec, v reflect.Value) error {
 // keyText reads a key that is a binary or an atom and returns its text; for a key of another type,
 // it reads nothing and returns nil.
 func (d *decoder) keyText() ([]byte, error) {
+	if err := d.need(1); err != nil {
+		return nil, err
+	}
 	tag := d.b[d.off]
 	if tag == tagBinary {
 		d.off++
