@@ -31,6 +31,7 @@ const (
 	kStruct
 	kBig     // big.Int and *big.Int
 	kRaw     // Raw: the term's own bytes
+	kRawTerm // RawTerm: the term's own bytes, shared
 	kGeneric // the package's own types (Tuple, Map, Pid...): Decode's value, assigned
 )
 
@@ -62,6 +63,7 @@ var (
 	bigIntType    = reflect.TypeFor[big.Int]()
 	bigIntPtrType = reflect.TypeFor[*big.Int]()
 	rawType       = reflect.TypeFor[Raw]()
+	rawTermType   = reflect.TypeFor[RawTerm]()
 	genericTypes  = map[reflect.Type]bool{
 		reflect.TypeFor[Tuple](): true, reflect.TypeFor[Map](): true, reflect.TypeFor[Pair](): true,
 		reflect.TypeFor[ImproperList](): true, reflect.TypeFor[BitBinary](): true,
@@ -104,6 +106,9 @@ func build(t reflect.Type, building map[reflect.Type]*codec) *codec {
 		return c
 	case t == rawType:
 		c.kind = kRaw
+		return c
+	case t == rawTermType:
+		c.kind = kRawTerm
 		return c
 	case t == atomType:
 		c.kind = kAtom

@@ -139,6 +139,11 @@ func (e *Encoder) appendTerm(dst []byte, v any, depth int) ([]byte, error) {
 			return dst, fmt.Errorf("%w: an empty Raw (no term)", ErrUnencodable)
 		}
 		return append(dst, v...), nil
+	case RawTerm:
+		if len(v) == 0 {
+			return dst, fmt.Errorf("%w: an empty RawTerm (no term)", ErrUnencodable)
+		}
+		return append(dst, v...), nil
 	case *big.Int:
 		if v == nil {
 			return dst, fmt.Errorf("%w: nil *big.Int", ErrUnencodable)

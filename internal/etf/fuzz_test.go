@@ -101,3 +101,42 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSkip: skip, which checks a term without building it (for the keys Unmarshal ignores and for
+// RawTerm), accepts exactly what Decode accepts, up to the same byte, and a RawTerm of it decodes
+// to Decode's value.
+func FuzzSkip(f *testing.F) {
+	frames, err := readGolden()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, g := range frames {
+		f.Add(g.frame)
+	}
+	f.Add([]byte{version, tagMap, 0, 0, 0, 2, tagSmallInteger, 7, tagNil, tagInteger, 0, 0, 0, 7, tagNil})
+	f.Add([]byte{version, tagMap, 0, 0, 0, 2, tagAtom, 0, 1, 'k', tagNil, tagSmallAtomUTF8, 1, 'k', tagNil})
+	lim := Limits{MaxSize: 1 << 20, MaxDepth: 32, MaxAtoms: 64}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) == 0 || b[0] != version || len(b) > 1 && b[1] == tagCompressed {
+			return
+		}
+		whole := decoder{b: b[1:], lim: lim.withDefaults()}
+		_, werr := whole.term()
+		skipped := decoder{b: b[1:], lim: lim.withDefaults()}
+		serr := skipped.skip()
+		if (werr == nil) != (serr == nil) || werr == nil && whole.off != skipped.off {
+			t.Fatalf("term: %v at %d; skip: %v at %d", werr, whole.off, serr, skipped.off)
+		}
+		var raw RawTerm
+		rerr := UnmarshalString(string(b), &raw, lim)
+		v, derr := Decode(b, lim)
+		if (rerr == nil) != (derr == nil) {
+			t.Fatalf("into a RawTerm: %v; Decode: %v", rerr, derr)
+		}
+		if rerr == nil {
+			if back, err := DecodeRawTerm(raw, lim); err != nil || !reflect.DeepEqual(back, v) {
+				t.Fatalf("the RawTerm decodes to %#v, %v; want %#v", back, err, v)
+			}
+		}
+	})
+}

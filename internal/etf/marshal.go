@@ -101,7 +101,12 @@ func (e *Encoder) encodeValue(dst []byte, c *codec, v reflect.Value, depth int) 
 		if v.Len() == 0 { // no term: nil, as a nil pointer
 			return e.appendSpecial(dst, atomNil), nil
 		}
-		return e.appendTerm(dst, v.Interface(), depth)
+		return append(dst, v.Bytes()...), nil
+	case kRawTerm:
+		if v.Len() == 0 {
+			return e.appendSpecial(dst, atomNil), nil
+		}
+		return append(dst, v.String()...), nil
 	case kGeneric:
 		return e.appendTerm(dst, v.Interface(), depth)
 	}

@@ -65,6 +65,7 @@ type everything struct {
 	Tuple     Tuple             `etf:"tuple"`
 	Pid       Pid               `etf:"pid"`
 	Raw       Raw               `etf:"raw"`
+	RawTerm   RawTerm           `etf:"raw_term"`
 	Omitted   string            `etf:"omitted,omitempty"`
 	OmitMap   map[string]string `etf:"omit_map,omitempty"`
 	Skipped   string            `etf:"-"`
@@ -85,7 +86,7 @@ func sample() everything {
 		Free:   map[string]any{"n": int64(1)},
 		Nested: nested{V: 1, Next: &nested{V: 2}}, Deep: &nested{V: 3, List: []*nested{{V: 4}, nil}},
 		Many: []nested{{V: 5}}, Big: new(big.Int).Lsh(big.NewInt(1), 100), Tuple: Tuple{Atom("ok"), int64(1)},
-		Pid: Pid{Node: "a@h", ID: 1, Serial: 2, Creation: 3}, Raw: Raw{tagSmallInteger, 42},
+		Pid: Pid{Node: "a@h", ID: 1, Serial: 2, Creation: 3}, Raw: Raw{tagSmallInteger, 42}, RawTerm: RawTerm("\x6a"),
 		Untagged: "by its Go name",
 	}
 }
@@ -137,7 +138,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	for k, want := range map[string]any{
 		"shadowed": "outer", "promoted": "up", "str": "héllo", "named": "online", "atom": Atom("ok"),
 		"bytes": "\x00\x01\x02", "small": []any{int64(1), int64(2), int64(255)}, "ptr_nil": nil,
-		"flags": Map{{Atom("on"), "yes"}}, "Untagged": "by its Go name", "raw": int64(42),
+		"flags": Map{{Atom("on"), "yes"}}, "Untagged": "by its Go name", "raw": int64(42), "raw_term": []any{},
 	} {
 		if !reflect.DeepEqual(mm[k], want) {
 			t.Errorf("%s decodes to %#v, want %#v", k, mm[k], want)
@@ -148,8 +149,8 @@ func TestMarshalRoundTrip(t *testing.T) {
 			t.Errorf("key %q was written", k)
 		}
 	}
-	if len(mm) != 39 {
-		t.Errorf("the map has %d keys, want 39", len(mm))
+	if len(mm) != 40 {
+		t.Errorf("the map has %d keys, want 40", len(mm))
 	}
 	// and Marshal of that decoded map writes the same bytes (the struct's order is term order)
 	again, err := Marshal(m)

@@ -101,10 +101,23 @@ func (d *decoder) value(c *codec, v reflect.Value) error {
 	case kGeneric, kIface:
 		return d.generic(c, v)
 	case kRaw:
-		if _, err := d.term(); err != nil {
+		if err := d.skip(); err != nil {
 			return err
 		}
 		v.SetBytes(append([]byte(nil), d.b[at:d.off]...))
+		return nil
+	case kRawTerm:
+		if err := d.skip(); err != nil {
+			return err
+		}
+		if d.share && d.str == "" {
+			d.str = string(d.b)
+		}
+		if d.str != "" {
+			v.SetString(d.str[at:d.off])
+		} else {
+			v.SetString(string(d.b[at:d.off]))
+		}
 		return nil
 	}
 	if isAtomTag(tag) {
@@ -378,4 +391,55 @@ func (d *decoder) bigValue(c *codec, v reflect.Value) error {
 		v.Set(reflect.ValueOf(b).Elem())
 	}
 	return nil
+}
+
+// RawTerm is the encoding of one term without its version byte, as a string. Unmarshal stores a term
+// into a RawTerm, checked as Decode checks it but not decoded, as a substring of the input when the
+// term is at most ShareLimit bytes long (no copy with UnmarshalString); DecodeRawTerm and
+// UnmarshalRawTerm decode it later. Marshal writes it as it is, as Raw.
+type RawTerm string
+
+// DecodeRawTerm decodes t as Decode decodes a term, with the limits lim.
+func DecodeRawTerm(t RawTerm, lim Limits) (any, error) {
+	d, err := openRaw(t, lim)
+	if err != nil {
+		return nil, err
+	}
+	v, err := d.term()
+	if err != nil {
+		return nil, err
+	}
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// UnmarshalRawTerm decodes t into the value v points to as UnmarshalWith does, with the limits lim.
+// Strings are substrings of t when it is at most ShareLimit bytes long.
+func UnmarshalRawTerm(t RawTerm, v any, lim Limits) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("etf: Unmarshal needs a non-nil pointer, got %s", reflect.TypeOf(v))
+	}
+	d, err := openRaw(t, lim)
+	if err != nil {
+		return err
+	}
+	if err := d.value(codecFor(rv.Type().Elem()), rv.Elem()); err != nil {
+		return err
+	}
+	return d.end()
+}
+
+func openRaw(t RawTerm, lim Limits) (decoder, error) {
+	lim = lim.withDefaults()
+	if len(t) > lim.MaxSize {
+		return decoder{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(t), lim.MaxSize)
+	}
+	d := decoder{b: unsafe.Slice(unsafe.StringData(string(t)), len(t)), lim: lim}
+	if len(t) <= ShareLimit {
+		d.str = string(t)
+	}
+	return d, nil
 }

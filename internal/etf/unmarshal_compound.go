@@ -308,10 +308,10 @@ func (d *decoder) structValue(c *codec, v reflect.Value) error {
 		if i < 0 {
 			d.off = keyAt
 			unknown = append(unknown, keyAt)
-			if _, err := d.term(); err != nil { // the key
+			if err := d.skip(); err != nil { // the key
 				return err
 			}
-			if _, err := d.term(); err != nil { // its value
+			if err := d.skip(); err != nil { // its value
 				return err
 			}
 			continue
