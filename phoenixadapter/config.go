@@ -70,6 +70,11 @@ type Config struct {
 	// another as pubsub.Encoded), Elixir nodes as that opaque tuple. Without it (the default) such a
 	// broadcast fails with ErrUnencodable, and received tuples of that shape are delivered as Tuple.
 	GoPayloads bool
+	// TermPayloads delivers received messages undecoded, as Term values: Message.Decode (and
+	// pubsub.As) then decode each straight into the destination, a struct say, without building a
+	// map[string]any and converting it; Term.Value returns what is delivered without it. Frames are
+	// checked in full as they arrive either way: one that does not decode is dropped and counted.
+	TermPayloads bool
 	// MaxMessageSize bounds a frame in both directions, and the inflated size of a compressed one:
 	// larger broadcasts fail with pubsub.ErrTooLarge, larger frames received are dropped and counted.
 	// Default DefaultMaxMessageSize.

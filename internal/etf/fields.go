@@ -8,8 +8,9 @@ import (
 )
 
 // structFields returns the fields of struct type t that Marshal writes and Unmarshal fills, sorted by
-// name. As with encoding/json: exported fields, named by their `etf:"name"` tag or else by the Go
-// name; `etf:"-"` leaves a field out; `etf:",omitempty"` leaves it out of Marshal's map when it is
+// name. As with encoding/json: exported fields, named by their `etf:"name"` tag, else by their
+// `json:"name"` tag (JSON-shaped payloads have the same keys), else by their Go name; "-" leaves a
+// field out; `etf:",omitempty"` leaves it out of Marshal's map when it is
 // false, 0, "", nil or empty. The fields of an embedded struct (not a pointer to one) without a tag
 // are promoted; of two fields with the same name, the shallower wins, and at the same depth the tagged
 // one, or neither.
@@ -30,7 +31,10 @@ func structFields(t reflect.Type, building map[reflect.Type]*codec) []field {
 		defer delete(seen, t)
 		for i := range t.NumField() {
 			sf := t.Field(i)
-			tag := sf.Tag.Get("etf")
+			tag, ok := sf.Tag.Lookup("etf")
+			if !ok {
+				tag = sf.Tag.Get("json") // the names a JSON payload of a Phoenix app has
+			}
 			if tag == "-" {
 				continue
 			}

@@ -1,0 +1,73 @@
+package phoenixadapter
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/phxgo/pubsub/internal/etf"
+)
+
+// Term is a received message left undecoded (Config.TermPayloads): the message's term, checked in
+// full when its frame arrived (every limit of the codec, duplicate keys) but not turned into Go
+// values. Decode turns it straight into the Go value a program wants (a struct, say) without building
+// a map[string]any first, and pubsub.Message.Decode and pubsub.As do the same for a Term payload;
+// Value returns the Go value the adapter delivers without TermPayloads.
+type Term struct {
+	raw     etf.RawTerm
+	maxSize int
+}
+
+// Decode stores the term in the value v points to: a struct from a map with binary or atom keys
+// (fields named by their `etf:"name"` tag, else their `json:"name"` tag, else their Go name, matched
+// exactly or else but for ASCII case; other keys ignored), and slices, maps, strings, numbers, bools,
+// pointers and any as docs/phoenix.md lists. A term that does not fit v is an *UnmarshalTypeError
+// naming the term and the field.
+func (t Term) Decode(v any) error {
+	return etf.UnmarshalRawTerm(t.raw, v, etf.Limits{MaxSize: t.maxSize})
+}
+
+// DecodePayload is Decode: it makes a Term a pubsub.PayloadDecoder, which Message.Decode uses.
+func (t Term) DecodePayload(v any) error { return t.Decode(v) }
+
+// Value returns the term as the adapter delivers messages without Config.TermPayloads: a
+// map[string]any, a SocketBroadcast, a string...
+func (t Term) Value() (any, error) {
+	v, err := etf.DecodeRawTerm(t.raw, etf.Limits{MaxSize: t.maxSize})
+	if err != nil {
+		return nil, err
+	}
+	return fromElixir(v), nil
+}
+
+// Len is the size of the term's encoding, in bytes.
+func (t Term) Len() int { return len(t.raw) }
+
+// decodeFrameTerm is DecodeFrame that leaves the message undecoded, a Term. The frame is checked in
+// full; one of another shape is classified as DecodeFrame classifies it.
+func decodeFrameTerm(b string, maxSize int) (Frame, error) {
+	lim := etf.Limits{MaxSize: maxSize}
+	var el [6]etf.RawTerm
+	err := etf.UnmarshalString(b, &el, lim)
+	var te *etf.UnmarshalTypeError
+	if errors.As(err, &te) || err == nil && el[5] == "" { // not a 6-tuple
+		return DecodeFrame(b, maxSize)
+	}
+	if err != nil {
+		return Frame{}, err
+	}
+	var t [6]any
+	for i, x := range el {
+		if i != 4 {
+			if t[i], err = etf.DecodeRawTerm(x, lim); err != nil {
+				return Frame{}, err
+			}
+		}
+	}
+	f, err := frameOf(etf.Tuple(t[:]))
+	f.Payload = Term{raw: el[4], maxSize: maxSize}
+	return f, err
+}
+
+// mayBeGoPayload reports whether t may be {:phxgo_payload, type name, msgpack} (Config.GoPayloads): a
+// 3-tuple, which Value then tells.
+func (t Term) mayBeGoPayload() bool { return strings.HasPrefix(string(t.raw), "h\x03") }
