@@ -1,6 +1,7 @@
 package phoenixadapter
 
 import (
+	"encoding/binary"
 	"errors"
 	"strings"
 
@@ -55,6 +56,10 @@ func decodeFrameTerm(b string, maxSize int) (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
+	if f, ok := frameOfRaw(&el); ok {
+		f.Payload = Term{raw: el[4], maxSize: maxSize}
+		return f, nil
+	}
 	var t [6]any
 	for i, x := range el {
 		if i != 4 {
@@ -71,3 +76,26 @@ func decodeFrameTerm(b string, maxSize int) (Frame, error) {
 // mayBeGoPayload reports whether t may be {:phxgo_payload, type name, msgpack} (Config.GoPayloads): a
 // 3-tuple, which Value then tells.
 func (t Term) mayBeGoPayload() bool { return strings.HasPrefix(string(t.raw), "h\x03") }
+
+// frameOfRaw reads the frame's elements in their common encodings (the integer 3, ASCII atoms, a
+// binary topic) without decoding them; false means "decode them".
+func frameOfRaw(el *[6]etf.RawTerm) (Frame, bool) {
+	var f Frame
+	mode, rest, ok1 := asciiAtom(string(el[1]))
+	node, rest2, ok2 := asciiAtom(string(el[2]))
+	disp, rest3, ok3 := asciiAtom(string(el[5]))
+	topic := string(el[3])
+	if el[0] != "a\x03" || !ok1 || !ok2 || !ok3 || rest != "" || rest2 != "" || rest3 != "" ||
+		len(topic) < 5 || topic[0] != 'm' || int(binary.BigEndian.Uint32([]byte(topic[1:5]))) != len(topic)-5 {
+		return f, false
+	}
+	switch mode {
+	case "except":
+	case "only":
+		f.Direct = true
+	default:
+		return f, false
+	}
+	f.Node, f.NodeIsAtom, f.Topic, f.Dispatcher = node, true, topic[5:], disp
+	return f, true
+}
