@@ -14,6 +14,8 @@ type codecKind uint8
 
 const (
 	kUnsupported codecKind = iota // channels, functions, complex numbers...: an error either way
+	// kBool to kString are the scalars leaf.go reads and writes through their addresses: keep them
+	// together, in this order.
 	kBool
 	kInt
 	kUint
@@ -37,6 +39,7 @@ const (
 
 type codec struct {
 	kind   codecKind
+	rkind  reflect.Kind // typ.Kind(), without a call through the interface
 	typ    reflect.Type
 	elem   *codec  // kPtr, kSlice, kArray, kMap: the element (value) type
 	key    *codec  // kMap: the key type
@@ -98,7 +101,7 @@ func build(t reflect.Type, building map[reflect.Type]*codec) *codec {
 	if c, ok := building[t]; ok {
 		return c // a recursive type: filled in further up
 	}
-	c := &codec{typ: t}
+	c := &codec{typ: t, rkind: t.Kind()}
 	building[t] = c
 	switch {
 	case t == bigIntType || t == bigIntPtrType:

@@ -21,7 +21,7 @@ func (d *decoder) decodeLeaf(c *codec, p unsafe.Pointer) (bool, error) {
 	tag := d.b[d.off]
 	switch c.kind {
 	case kString:
-		if tag != tagBinary || c.typ.Kind() != reflect.String {
+		if tag != tagBinary || c.rkind != reflect.String {
 			return false, nil
 		}
 		d.off++
@@ -43,7 +43,7 @@ func (d *decoder) decodeLeaf(c *codec, p unsafe.Pointer) (bool, error) {
 				return false, nil
 			}
 			x = int64(d.b[d.off+1])
-			if !storeInt(c.typ.Kind(), p, x) {
+			if !storeInt(c.rkind, p, x) {
 				return false, nil
 			}
 			d.off += 2
@@ -52,7 +52,7 @@ func (d *decoder) decodeLeaf(c *codec, p unsafe.Pointer) (bool, error) {
 				return false, nil
 			}
 			x = int64(int32(binary.BigEndian.Uint32(d.b[d.off+1:])))
-			if !storeInt(c.typ.Kind(), p, x) {
+			if !storeInt(c.rkind, p, x) {
 				return false, nil
 			}
 			d.off += 5
@@ -68,7 +68,7 @@ func (d *decoder) decodeLeaf(c *codec, p unsafe.Pointer) (bool, error) {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return false, nil
 		}
-		switch c.typ.Kind() {
+		switch c.rkind {
 		case reflect.Float64:
 			*(*float64)(p) = f
 		case reflect.Float32:
@@ -140,11 +140,11 @@ func storeInt(k reflect.Kind, p unsafe.Pointer, x int64) bool {
 func (e *Encoder) encodeLeaf(dst []byte, c *codec, p unsafe.Pointer) ([]byte, bool, error) {
 	switch c.kind {
 	case kString:
-		if c.typ.Kind() == reflect.String {
+		if c.rkind == reflect.String {
 			return appendBinary(dst, *(*string)(p)), true, nil
 		}
 	case kInt:
-		switch c.typ.Kind() {
+		switch c.rkind {
 		case reflect.Int64:
 			return appendInt(dst, *(*int64)(p)), true, nil
 		case reflect.Int:
@@ -153,7 +153,7 @@ func (e *Encoder) encodeLeaf(dst []byte, c *codec, p unsafe.Pointer) ([]byte, bo
 			return appendInt(dst, int64(*(*int32)(p))), true, nil
 		}
 	case kFloat:
-		if c.typ.Kind() == reflect.Float64 {
+		if c.rkind == reflect.Float64 {
 			dst, err := appendFloat(dst, *(*float64)(p))
 			return dst, true, err
 		}

@@ -190,7 +190,7 @@ func (e *Encoder) structValue(dst []byte, c *codec, v reflect.Value, depth int) 
 	var err error
 	var base unsafe.Pointer // the struct's address, when it has one: scalar fields are read through it
 	if v.CanAddr() {
-		base = v.Addr().UnsafePointer()
+		base = unsafe.Pointer(v.UnsafeAddr())
 	}
 	for i := range c.fields {
 		f := &c.fields[i]

@@ -35,7 +35,7 @@ func (d *decoder) sequence(c *codec, v reflect.Value) error {
 		if c.kind == kArray {
 			v.SetZero()
 		} else if v.IsNil() { // empty, not nil: in place, without reflect.MakeSlice's allocation
-			*(*sliceHeader)(v.Addr().UnsafePointer()) = sliceHeader{data: unsafe.Pointer(&zeroSized)}
+			*(*sliceHeader)(unsafe.Pointer(v.UnsafeAddr())) = sliceHeader{data: unsafe.Pointer(&zeroSized)}
 		} else {
 			v.SetLen(0)
 		}
@@ -86,7 +86,20 @@ func (d *decoder) sequence(c *codec, v reflect.Value) error {
 	if err := d.resize(c, v, n, at); err != nil {
 		return err
 	}
+	var data unsafe.Pointer // the elements' address, for scalars (see leaf.go)
+	if c.elem.kind >= kBool && c.elem.kind <= kString && n > 0 {
+		data = unsafe.Pointer(v.Index(0).UnsafeAddr())
+	}
+	size := c.elem.typ.Size()
 	for i := range n {
+		if data != nil {
+			if done, err := d.decodeLeaf(c.elem, unsafe.Add(data, uintptr(i)*size)); done || err != nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if err := d.value(c.elem, v.Index(i)); err != nil {
 			return err
 		}
@@ -293,7 +306,7 @@ func (d *decoder) structValue(c *codec, v reflect.Value) error {
 	}
 	var unknownArr [8]int
 	unknown := unknownArr[:0] // where the keys that name no field are
-	base := v.Addr().UnsafePointer()
+	base := unsafe.Pointer(v.UnsafeAddr())
 	next := 0 // the field that comes next when keys come in order
 	for range n {
 		keyAt := d.off
