@@ -388,7 +388,11 @@ func TestUnmarshalHostile(t *testing.T) {
 	for _, name := range []string{"list of 4G elements", "map of 4G pairs", "tuple of 4G elements"} {
 		in := hostileInput(cases, name)
 		var l []everything
-		if n := allocBytesFunc(func() { Unmarshal(in, &l) }); n > 4096 {
+		if n := allocBytesFunc(func() { Unmarshal(in, &l) }); n > 64<<10 { // the error, and the runtime's noise; not 4G elements
+			t.Errorf("%s into []everything allocated %d bytes", name, n)
+		}
+		var m map[string]everything
+		if n := allocBytesFunc(func() { Unmarshal(in, &m) }); n > 64<<10 {
 			t.Errorf("%s into []everything allocated %d bytes", name, n)
 		}
 	}
@@ -403,6 +407,14 @@ func TestUnmarshalHostile(t *testing.T) {
 	var err error
 	if n := allocBytesFunc(func() { err = Unmarshal(many, &big) }); n > 64*uint64(len(many))+2<<20 || !errors.Is(err, ErrTooLarge) {
 		t.Errorf("a million empty lists into [][64]int64: %v, having allocated %d bytes", err, n)
+	}
+	// the same with maps of large values: a million empty maps (6 MiB)
+	maps := []byte{version, tagList, 0, 0x10, 0, 0}
+	maps = append(maps, bytes.Repeat([]byte{tagMap, 0, 0, 0, 0}, 1<<20)...)
+	maps = append(maps, tagNil)
+	var ml []map[string][64]int64
+	if n := allocBytesFunc(func() { err = Unmarshal(maps, &ml) }); n > 64*uint64(len(maps))+2<<20 || !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a million empty maps into []map[string][64]int64: %v, having allocated %d bytes", err, n)
 	}
 	var small [][]int8 // 24 MiB: within the budget
 	if err := Unmarshal(many, &small); err != nil || len(small) != 1<<20 {

@@ -209,12 +209,9 @@ func (d *decoder) atomValue(c *codec, v reflect.Value) error {
 		}
 		return nil
 	case kPtr:
-		if v.IsNil() {
-			v.Set(reflect.New(c.typ.Elem()))
-		}
 		d.off = at
 		d.atoms--
-		return d.value(c.elem, v.Elem())
+		return d.value(c, v) // allocates the element, then stores the atom in it
 	}
 	return d.typeError(at, c.typ)
 }

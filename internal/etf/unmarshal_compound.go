@@ -169,6 +169,9 @@ func (d *decoder) small(c *codec, v reflect.Value, x byte, at int) error {
 		return nil
 	case kPtr:
 		if v.IsNil() {
+			if err := d.charge(uint64(c.typ.Elem().Size())); err != nil {
+				return err
+			}
 			v.Set(reflect.New(c.typ.Elem()))
 		}
 		return d.small(c.elem, v.Elem(), x, at)
@@ -204,7 +207,8 @@ func (d *decoder) mapValue(c *codec, v reflect.Value) error {
 	if err := d.enter(); err != nil {
 		return err
 	}
-	if err := d.charge(uint64(n) * uint64(c.key.typ.Size()+c.elem.typ.Size())); err != nil {
+	// the map itself, its entries, and the key and value the pairs are decoded into
+	if err := d.charge(uint64(n+1)*uint64(c.key.typ.Size()+c.elem.typ.Size()) + mapOverhead); err != nil {
 		return err
 	}
 	m := reflect.MakeMapWithSize(c.typ, min(n, maxMapHint))
@@ -228,6 +232,9 @@ func (d *decoder) mapValue(c *codec, v reflect.Value) error {
 }
 
 var stringMapType = reflect.TypeFor[map[string]any]()
+
+// mapOverhead is what an empty Go map takes, about, for charge.
+const mapOverhead = 64
 
 // setStringMap stores x, a map Decode returned, in v, a map[string]any: as it is, or, for a Map
 // whose keys are binaries and atoms, as their texts.
