@@ -48,12 +48,11 @@ func (t Term) Len() int { return len(t.raw) }
 func decodeFrameTerm(b string, maxSize int) (Frame, error) {
 	lim := etf.Limits{MaxSize: maxSize}
 	var el [6]etf.RawTerm
-	err := etf.UnmarshalString(b, &el, lim)
-	var te *etf.UnmarshalTypeError
-	if errors.As(err, &te) || err == nil && el[5] == "" { // not a 6-tuple
-		return DecodeFrame(b, maxSize)
-	}
-	if err != nil {
+	if err := etf.UnmarshalString(b, &el, lim); err != nil || el[5] == "" {
+		var te *etf.UnmarshalTypeError
+		if err == nil || errors.As(err, &te) { // not a 6-tuple
+			return DecodeFrame(b, maxSize)
+		}
 		return Frame{}, err
 	}
 	if f, ok := frameOfRaw(&el); ok {
@@ -63,6 +62,7 @@ func decodeFrameTerm(b string, maxSize int) (Frame, error) {
 	var t [6]any
 	for i, x := range el {
 		if i != 4 {
+			var err error
 			if t[i], err = etf.DecodeRawTerm(x, lim); err != nil {
 				return Frame{}, err
 			}
