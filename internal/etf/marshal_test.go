@@ -458,3 +458,26 @@ func TestCodecConcurrent(t *testing.T) {
 		}
 	}
 }
+
+type hidden struct {
+	A any      `etf:"a"`
+	L []string `etf:"l"`
+}
+
+// The exported fields of an embedded struct of an unexported type are promoted, both ways (as with
+// encoding/json).
+func TestUnexportedEmbedded(t *testing.T) {
+	type outer struct {
+		hidden
+		B int `etf:"b"`
+	}
+	in := outer{hidden{A: "x", L: []string{"y"}}, 1}
+	b, err := Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out outer
+	if err := Unmarshal(b, &out); err != nil || !reflect.DeepEqual(out, in) {
+		t.Errorf("got %+v, %v", out, err)
+	}
+}
