@@ -136,3 +136,30 @@ func TestStructPayloads(t *testing.T) {
 		t.Errorf("As[event] of a Term: %+v, %v", got, err)
 	}
 }
+
+// With GoPayloads too, a Go node's opaque payload is turned back into its value, not left a Term.
+func TestTermPayloadsWithGoPayloads(t *testing.T) {
+	type point struct{ X, Y int }
+	_, url := miniURL(t)
+	a, _ := newNode(t, phoenixadapter.Config{URL: url, NodeName: "a@h", GoPayloads: true}, pubsub.Config{})
+	b, _ := newNode(t, phoenixadapter.Config{URL: url, NodeName: "b@h", GoPayloads: true, TermPayloads: true}, pubsub.Config{})
+	sb := subscribe(t, b, "t")
+	if err := a.Broadcast(ctx, "t", point{3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	m := receive(t, sb, 5*time.Second)
+	if _, isTerm := m.Payload.(phoenixadapter.Term); isTerm {
+		t.Fatalf("a Go payload arrived as a Term")
+	}
+	var p point
+	if err := m.Decode(&p); err != nil || p != (point{3, 4}) {
+		t.Errorf("decoded %+v, %v", p, err)
+	}
+	if err := a.Broadcast(ctx, "t", phoenixadapter.Tuple{int64(1), "x", nil}); err != nil { // a 3-tuple, not a Go payload
+		t.Fatal(err)
+	}
+	var tup [3]any
+	if err := receive(t, sb, 5*time.Second).Decode(&tup); err != nil || tup != [3]any{int64(1), "x", nil} {
+		t.Errorf("a 3-tuple decoded to %v, %v", tup, err)
+	}
+}
