@@ -32,9 +32,10 @@ func As[T any](m Message) (T, error) {
 }
 
 // Decode stores the payload in the value v points to. When the payload's type is assignable to *v it is
-// assigned (no copy of its contents); otherwise it is converted through msgpack, so a map can fill a
-// struct and an Encoded from another node decodes into any type that matches its shape. It returns an
-// error when v is not a non-nil pointer or the payload does not fit.
+// assigned (no copy of its contents); a PayloadDecoder (a transport's undecoded payload) decodes itself
+// into v; otherwise it is converted through msgpack, so a map can fill a struct and an Encoded from
+// another node decodes into any type that matches its shape. It returns an error when v is not a
+// non-nil pointer or the payload does not fit.
 func (m Message) Decode(v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
@@ -56,6 +57,9 @@ func (m Message) Decode(v any) error {
 		elem.Set(pv)
 		return nil
 	}
+	if d, ok := m.Payload.(PayloadDecoder); ok {
+		return d.DecodePayload(v)
+	}
 	b, err := msgpack.Marshal(m.Payload)
 	if err != nil {
 		return fmt.Errorf("pubsub: decode %T payload into %T: %w", m.Payload, v, err)
@@ -64,4 +68,11 @@ func (m Message) Decode(v any) error {
 		return fmt.Errorf("pubsub: decode %T payload into %T: %w", m.Payload, v, err)
 	}
 	return nil
+}
+
+// PayloadDecoder is a payload that a transport delivers undecoded (phoenixadapter.Term, with
+// phoenixadapter.Config.TermPayloads): Message.Decode and As hand it the destination, and it decodes
+// itself straight into it (a struct, say) without building an intermediate value.
+type PayloadDecoder interface {
+	DecodePayload(v any) error
 }

@@ -162,7 +162,8 @@ func TestRefusesBadPayloads(t *testing.T) {
 	raw := newRawSubscriber(t, url, channel)
 	ps, a := newNode(t, phoenixadapter.Config{URL: url, NodeName: "a@h", Atoms: []string{"ok"}, MaxMessageSize: 1000}, pubsub.Config{})
 	for _, p := range []any{
-		struct{ A int }{1}, phoenixadapter.Atom("user_input"), map[phoenixadapter.Atom]any{"evil": 1},
+		struct{ C chan int }{}, phoenixadapter.Atom("user_input"), map[phoenixadapter.Atom]any{"evil": 1},
+		struct{ A phoenixadapter.Atom }{"user_input"}, // structs are maps (TestStructPayloads), their atoms checked
 		[]any{phoenixadapter.Tuple{phoenixadapter.Atom("ok"), phoenixadapter.Atom("nope")}},
 		phoenixadapter.SocketBroadcast{Topic: "t", Event: "e", Payload: phoenixadapter.Atom("nope")},
 	} {
@@ -182,7 +183,7 @@ func TestRefusesBadPayloads(t *testing.T) {
 	if got := raw.next(t); !bytes.Contains(got, []byte{119, 2, 'o', 'k'}) {
 		t.Errorf("the first frame published is %x, want the :ok one", got)
 	}
-	if st := a.Stats(); st.Refused != 7 || st.Published != 1 {
+	if st := a.Stats(); st.Refused != 8 || st.Published != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }

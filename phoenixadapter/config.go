@@ -64,12 +64,18 @@ type Config struct {
 	// from Elixir with Phoenix.Channel.Server and no mapping are delivered with the default dispatcher.
 	// Frames naming any other module are dropped (Stats.Ignored).
 	Dispatchers map[string]string
-	// GoPayloads makes Go values that have no Elixir counterpart (structs, say) travel as
+	// GoPayloads makes structs, and Go values that have no Elixir counterpart, travel as
 	// {:phxgo_payload, type name, msgpack binary}: Go
 	// nodes receive them as the PubSub's own frames would deliver them (a registered type as itself,
-	// another as pubsub.Encoded), Elixir nodes as that opaque tuple. Without it (the default) such a
-	// broadcast fails with ErrUnencodable, and received tuples of that shape are delivered as Tuple.
+	// another as pubsub.Encoded), Elixir nodes as that opaque tuple. Without it (the default) a struct
+	// is sent as a map with binary keys (see the package documentation), a value with no Elixir
+	// counterpart fails with ErrUnencodable, and received tuples of that shape are delivered as Tuple.
 	GoPayloads bool
+	// TermPayloads delivers received messages undecoded, as Term values: Message.Decode (and
+	// pubsub.As) then decode each straight into the destination, a struct say, without building a
+	// map[string]any and converting it; Term.Value returns what is delivered without it. Frames are
+	// checked in full as they arrive either way: one that does not decode is dropped and counted.
+	TermPayloads bool
 	// MaxMessageSize bounds a frame in both directions, and the inflated size of a compressed one:
 	// larger broadcasts fail with pubsub.ErrTooLarge, larger frames received are dropped and counted.
 	// Default DefaultMaxMessageSize.

@@ -70,6 +70,12 @@ func goPayload(v any) (etf.Tuple, error) {
 // fromGoPayload returns the Go value of {:phxgo_payload, type name, msgpack}, or ok false when v is
 // not such a tuple.
 func fromGoPayload(v any) (any, bool, error) {
+	if t, ok := v.(Term); ok && t.mayBeGoPayload() {
+		var err error
+		if v, err = t.Value(); err != nil {
+			return nil, true, err
+		}
+	}
 	t, isTuple := v.(etf.Tuple)
 	if !isTuple || len(t) != 3 || t[0] != Atom(goPayloadTag) {
 		return nil, false, nil

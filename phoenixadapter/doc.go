@@ -38,9 +38,14 @@
 //	pid, reference                          Pid, Ref (opaque)            Pid, Ref (node atom listed)
 //	improper list, bitstring                ImproperList, BitBinary      the same
 //
-// Structs and other Go types have no Elixir counterpart: broadcasting one fails with ErrUnencodable,
-// and nothing is published. A SocketBroadcast is converted only as the whole payload. Other Elixir
-// structs arrive as a Map with a :__struct__ key.
+// A Go struct is sent as a map with binary keys (field names from `etf:"name"` tags, else `json`
+// tags, else the Go names). Go types with no Elixir counterpart (channels, functions) fail with
+// ErrUnencodable, and nothing is published. A SocketBroadcast is converted only as the whole payload.
+// Other Elixir structs arrive as a Map with a :__struct__ key.
+//
+// With Config.TermPayloads, received messages arrive as Term values, which Message.Decode and
+// pubsub.As decode straight into a struct (or any Go value) without an intermediate map[string]any:
+// the fast way to read a Phoenix app's payloads into Go types.
 //
 // # What the Phoenix protocol does not carry
 //

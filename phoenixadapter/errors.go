@@ -4,7 +4,7 @@ import "errors"
 
 // Errors of Broadcast and DirectBroadcast besides those of package pubsub.
 var (
-	// ErrUnencodable: the payload has no Elixir counterpart (a struct, a NaN, an Atom not in
+	// ErrUnencodable: the payload has no Elixir counterpart (a channel, a NaN, an Atom not in
 	// Config.Atoms...). Nothing was published.
 	ErrUnencodable = errors.New("phoenixadapter: payload cannot be sent to Elixir")
 )

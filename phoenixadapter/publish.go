@@ -60,7 +60,7 @@ func (a *Adapter) encodeFrame(mode, node etf.Raw, f pubsub.Frame) (*[]byte, erro
 		return nil, err
 	}
 	payload := toElixir(f.Payload)
-	if a.cfg.GoPayloads && isStruct(f.Payload) { // no Elixir counterpart: skip the encoder's refusal
+	if a.cfg.GoPayloads && isStruct(f.Payload) { // opaque for Go nodes, rather than a map
 		if payload, err = goPayload(f.Payload); err != nil {
 			return nil, err
 		}

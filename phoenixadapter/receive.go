@@ -80,7 +80,11 @@ func (a *Adapter) handle(payload string) {
 		a.stats.notForUs.Add(1)
 		return
 	}
-	f, err := DecodeFrame(payload, a.cfg.MaxMessageSize)
+	decodeFrame := DecodeFrame
+	if a.cfg.TermPayloads {
+		decodeFrame = decodeFrameTerm
+	}
+	f, err := decodeFrame(payload, a.cfg.MaxMessageSize)
 	if errors.Is(err, ErrNotAFrame) {
 		a.stats.ignored.Add(1)
 		a.rlog.LogAt(slog.LevelDebug, "ignored", "phoenixadapter: ignored a term that is not a frame", slog.String("channel", a.channel), slog.Any("reason", err))

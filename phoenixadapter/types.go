@@ -23,6 +23,9 @@ type (
 	Pid = etf.Pid
 	// Ref is an Elixir reference, opaque.
 	Ref = etf.Ref
+	// UnmarshalTypeError is the error of Term.Decode (and Message.Decode of a Term) for a term that
+	// does not fit the Go value: it names the term, the Go type and the struct field.
+	UnmarshalTypeError = etf.UnmarshalTypeError
 )
 
 // SocketBroadcast is Phoenix's %Phoenix.Socket.Broadcast{topic, event, payload}: what

@@ -63,3 +63,85 @@ func BenchmarkBaselineJSONMap10(b *testing.B) {
 		}
 	}
 }
+
+// typicalStruct is the struct a Go program decodes typical() into: the same ten keys, the nil as a
+// nil pointer, the list as a []string, the nested map as a nested struct. The json tags are for the
+// encoding/json baseline.
+type typicalStruct struct {
+	ID     int64    `etf:"id" json:"id"`
+	User   string   `etf:"user" json:"user"`
+	Body   string   `etf:"body" json:"body"`
+	Room   string   `etf:"room" json:"room"`
+	Count  int      `etf:"count" json:"count"`
+	Score  float64  `etf:"score" json:"score"`
+	Admin  bool     `etf:"admin" json:"admin"`
+	Edited *string  `etf:"edited" json:"edited"`
+	Tags   []string `etf:"tags" json:"tags"`
+	Meta   struct {
+		V int `etf:"v" json:"v"`
+	} `etf:"meta" json:"meta"`
+}
+
+func typicalValue() *typicalStruct {
+	s := &typicalStruct{ID: 123456, User: "alice", Body: "hello, world", Room: "room:lobby", Count: 42, Score: 0.75, Tags: []string{"a", "b"}}
+	s.Meta.V = 1
+	return s
+}
+
+// BenchmarkEncodeDecodeStruct10 is the issue's target on the struct path: MarshalAppend into a reused
+// buffer and Unmarshal into a new struct, ≤ 1 µs for both.
+func BenchmarkEncodeDecodeStruct10(b *testing.B) {
+	v := typicalValue()
+	buf := make([]byte, 0, 512)
+	var out typicalStruct // escapes to the heap once (Unmarshal takes an any), not once per loop
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = MarshalAppend(buf[:0], v); err != nil {
+			b.Fatal(err)
+		}
+		out = typicalStruct{}
+		if err := Unmarshal(buf, &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeStruct10(b *testing.B) {
+	v := typicalValue()
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = MarshalAppend(buf[:0], v)
+	}
+}
+
+func BenchmarkDecodeStruct10(b *testing.B) {
+	frame, _ := Marshal(typicalValue())
+	var out typicalStruct
+	b.ReportAllocs()
+	for b.Loop() {
+		out = typicalStruct{}
+		if err := Unmarshal(frame, &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBaselineJSONStruct10 is the same-run baseline of the struct path: encoding/json Marshal and
+// Unmarshal of the same struct.
+func BenchmarkBaselineJSONStruct10(b *testing.B) {
+	v := typicalValue()
+	var out typicalStruct
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, err := json.Marshal(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = typicalStruct{}
+		if err := json.Unmarshal(buf, &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -31,47 +31,69 @@ func DecodeString(s string, lim Limits) (any, error) {
 const ShareLimit = 4096
 
 func decode(b []byte, s string, lim Limits) (any, error) {
-	lim = lim.withDefaults()
-	if len(b) > lim.MaxSize {
-		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(b), lim.MaxSize)
+	d, release, err := open(b, s, lim)
+	if err != nil {
+		return nil, err
 	}
-	if len(b) == 0 || b[0] != version {
-		return nil, ErrVersion
-	}
-	body := b[1:]
-	if s != "" {
-		s = s[1:]
-	}
-	if len(body) > 0 && body[0] == tagCompressed {
-		inflated, release, err := inflate(body[1:], lim.MaxSize)
-		if err != nil {
-			return nil, err
-		}
+	if release != nil {
 		defer release()
-		body, s = inflated, ""
 	}
-	d := &decoder{b: body, lim: lim}
-	switch {
-	case len(body) > ShareLimit:
-		d.str = ""
-	case s != "":
-		d.str = s
-	default:
-		d.str = string(body)
+	if len(d.b) <= ShareLimit && d.str == "" {
+		d.str = string(d.b)
 	}
 	v, err := d.term()
 	if err != nil {
 		return nil, err
 	}
-	if d.off != len(d.b) {
-		return nil, fmt.Errorf("%w: %d bytes after the term", ErrTrailing, len(d.b)-d.off)
+	if err := d.end(); err != nil {
+		return nil, err
 	}
 	return v, nil
+}
+
+// open checks the size and the version byte of the term b (held in s too when s is not ""), and
+// returns the decoder of its body, inflated when it is compressed (release, when not nil, then
+// returns the buffer after use). The decoder's str is s's body when the term was not compressed and
+// is at most ShareLimit bytes long, "" otherwise.
+func open(b []byte, s string, lim Limits) (decoder, func(), error) {
+	lim = lim.withDefaults()
+	if len(b) > lim.MaxSize {
+		return decoder{}, nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(b), lim.MaxSize)
+	}
+	if len(b) == 0 || b[0] != version {
+		return decoder{}, nil, ErrVersion
+	}
+	body := b[1:]
+	if s != "" {
+		s = s[1:]
+	}
+	var release func()
+	if len(body) > 0 && body[0] == tagCompressed {
+		inflated, rel, err := inflate(body[1:], lim.MaxSize)
+		if err != nil {
+			return decoder{}, nil, err
+		}
+		body, s, release = inflated, "", rel
+	}
+	if len(body) > ShareLimit {
+		s = ""
+	}
+	return decoder{b: body, str: s, lim: lim}, release, nil
+}
+
+// end checks that the term read was the whole input.
+func (d *decoder) end() error {
+	if d.off != len(d.b) {
+		return fmt.Errorf("%w: %d bytes after the term", ErrTrailing, len(d.b)-d.off)
+	}
+	return nil
 }
 
 type decoder struct {
 	b     []byte
 	str   string // b as a string when binaries share it ("" otherwise)
+	share bool   // make str from b when a binary first needs it (Unmarshal)
+	spent uint64 // what Unmarshal allocated for slice elements, map entries and pointers (see charge)
 	off   int
 	depth int
 	atoms int
@@ -83,6 +105,9 @@ type decoder struct {
 func (d *decoder) binary(n int) (string, error) {
 	if err := d.need(n); err != nil {
 		return "", err
+	}
+	if d.share && d.str == "" {
+		d.str = string(d.b)
 	}
 	var s string
 	if d.str != "" {
@@ -334,12 +359,24 @@ func (d *decoder) big(n int) (any, error) {
 
 // atomBody reads the length and text of an atom whose tag was read.
 func (d *decoder) atomBody(tag byte) (Atom, error) {
+	b, latin, err := d.atomBytes(tag)
+	if err != nil {
+		return "", err
+	}
+	if latin {
+		return latin1Atom(b), nil
+	}
+	return internAtom(b), nil
+}
+
+// atomBytes reads the length and text of an atom whose tag was read, counts it and checks it: its
+// text, in latin-1 when latin is true (ATOM_EXT and SMALL_ATOM_EXT), in UTF-8 otherwise.
+func (d *decoder) atomBytes(tag byte) (b []byte, latin bool, err error) {
 	d.atoms++
 	if d.atoms > d.lim.MaxAtoms {
-		return "", d.errf(ErrTooManyAtoms, "more than %d", d.lim.MaxAtoms)
+		return nil, false, d.errf(ErrTooManyAtoms, "more than %d", d.lim.MaxAtoms)
 	}
 	var n int
-	var err error
 	if tag == tagSmallAtom || tag == tagSmallAtomUTF8 {
 		var c byte
 		c, err = d.u8()
@@ -348,25 +385,24 @@ func (d *decoder) atomBody(tag byte) (Atom, error) {
 		n, err = d.u16()
 	}
 	if err != nil {
-		return "", err
+		return nil, false, err
 	}
-	b, err := d.bytes(n)
-	if err != nil {
-		return "", err
+	if b, err = d.bytes(n); err != nil {
+		return nil, false, err
 	}
 	if tag == tagAtom || tag == tagSmallAtom {
 		if n > maxAtomChars {
-			return "", d.errf(ErrBadAtom, "latin-1 atom of %d characters", n)
+			return nil, false, d.errf(ErrBadAtom, "latin-1 atom of %d characters", n)
 		}
-		return latin1Atom(b), nil
+		return b, true, nil
 	}
 	if !utf8.Valid(b) {
-		return "", d.errf(ErrBadAtom, "UTF-8 atom is not valid UTF-8")
+		return nil, false, d.errf(ErrBadAtom, "UTF-8 atom is not valid UTF-8")
 	}
 	if n > maxAtomChars && utf8.RuneCount(b) > maxAtomChars {
-		return "", d.errf(ErrBadAtom, "atom of %d characters", utf8.RuneCount(b))
+		return nil, false, d.errf(ErrBadAtom, "atom of %d characters", utf8.RuneCount(b))
 	}
-	return internAtom(b), nil
+	return b, false, nil
 }
 
 // atom reads a whole atom (tag included), as the node of a pid or reference.

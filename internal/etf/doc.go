@@ -34,6 +34,13 @@
 //	map, all keys binaries      map[string]any             map[string]V for any V
 //	other map                   Map (pairs in wire order)  Map, map[Atom]V
 //	pid, reference              Pid, Ref                   Pid, Ref
+//	map with binary keys        (Unmarshal: a struct)      a struct, a pointer to one
 //
-// Decode is safe for concurrent use; an Encoder is safe for concurrent use once configured.
+// Decode returns these values; Unmarshal decodes straight into the Go value a program names (a
+// struct, slices, maps, strings, numbers: see UnmarshalWith), with per-type codecs built once and
+// cached, and Marshal writes structs as maps with binary keys. RawTerm keeps a term checked but
+// undecoded, to decode later.
+//
+// Decode, Unmarshal and Marshal are safe for concurrent use; an Encoder is safe for concurrent use
+// once configured.
 package etf

@@ -135,6 +135,14 @@ func (e *Encoder) appendTerm(dst []byte, v any, depth int) ([]byte, error) {
 	case Atom:
 		return e.atom(dst, v)
 	case Raw:
+		if len(v) == 0 {
+			return dst, fmt.Errorf("%w: an empty Raw (no term)", ErrUnencodable)
+		}
+		return append(dst, v...), nil
+	case RawTerm:
+		if len(v) == 0 {
+			return dst, fmt.Errorf("%w: an empty RawTerm (no term)", ErrUnencodable)
+		}
 		return append(dst, v...), nil
 	case *big.Int:
 		if v == nil {
@@ -505,63 +513,48 @@ func (e *Encoder) reflectTerm(dst []byte, rv reflect.Value, depth int) ([]byte, 
 		return appendFloat(dst, rv.Float())
 	case reflect.String:
 		return appendBinary(dst, rv.String()), nil
-	case reflect.Slice, reflect.Array:
-		if rv.Type().Elem().Kind() == reflect.Uint8 {
-			if rv.Kind() == reflect.Slice {
-				return appendBinary(dst, rv.Bytes()), nil
-			}
-			b := make([]byte, rv.Len())
-			reflect.Copy(reflect.ValueOf(b), rv)
-			return appendBinary(dst, b), nil
-		}
-		l := make([]any, rv.Len())
-		for i := range l {
-			l[i] = rv.Index(i).Interface()
-		}
-		return e.list(dst, l, depth)
+	case reflect.Slice, reflect.Array, reflect.Struct:
+		return e.encodeValue(dst, codecFor(rv.Type()), rv, depth)
 	case reflect.Map:
-		kt := rv.Type().Key()
-		if kt.Kind() != reflect.String {
-			break
-		}
-		if err := e.enter(depth); err != nil {
-			return dst, err
-		}
-		keys := rv.MapKeys()
-		slices.SortFunc(keys, func(a, b reflect.Value) int {
-			as, bs := a.String(), b.String()
-			switch {
-			case as < bs:
-				return -1
-			case as > bs:
-				return 1
-			}
-			return 0
-		})
-		dst = append(dst, tagMap)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(keys)))
-		var err error
-		for _, k := range keys {
-			if kt == atomType {
-				dst, err = e.atom(dst, Atom(k.String()))
-			} else {
-				dst = appendBinary(dst, k.String())
-			}
-			if err != nil {
-				return dst, err
-			}
-			if dst, err = e.appendTerm(dst, rv.MapIndex(k).Interface(), depth+1); err != nil {
-				return dst, err
-			}
-		}
-		return dst, nil
-	case reflect.Pointer, reflect.Interface:
+		return e.reflectMap(dst, rv, depth)
+	case reflect.Pointer:
 		if !rv.IsNil() {
-			break
+			return e.encodeValue(dst, codecFor(rv.Type()), rv, depth)
 		}
 	}
 	if !rv.IsValid() {
 		return appendAtom(dst, "nil", e.LegacyAtoms)
 	}
 	return dst, fmt.Errorf("%w: Go type %s", ErrUnencodable, rv.Type())
+}
+
+// reflectMap writes a map keyed by strings (as binaries) or atoms, in term order; other keys are
+// refused. A nil map is %{}.
+func (e *Encoder) reflectMap(dst []byte, rv reflect.Value, depth int) ([]byte, error) {
+	kt := rv.Type().Key()
+	if kt.Kind() != reflect.String {
+		return dst, fmt.Errorf("%w: Go type %s (map keys must be strings or atoms)", ErrUnencodable, rv.Type())
+	}
+	if err := e.enter(depth); err != nil {
+		return dst, err
+	}
+	keys := rv.MapKeys()
+	slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+	dst = append(dst, tagMap)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(keys)))
+	var err error
+	for _, k := range keys {
+		if kt == atomType {
+			dst, err = e.atom(dst, Atom(k.String()))
+		} else {
+			dst = appendBinary(dst, k.String())
+		}
+		if err != nil {
+			return dst, err
+		}
+		if dst, err = e.appendTerm(dst, rv.MapIndex(k).Interface(), depth+1); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
 }

@@ -85,7 +85,11 @@ func TestEncodeErrors(t *testing.T) {
 		in   any
 		want error
 	}{
-		{Encoder{}, struct{ A int }{1}, ErrUnencodable},
+		{Encoder{}, struct{ C chan int }{}, ErrUnencodable}, // structs encode (see marshal_test.go), a channel does not
+		{Encoder{}, []complex128{1}, ErrUnencodable},
+		{Encoder{}, &struct{ A *[]func() }{A: &[]func(){nil}}, ErrUnencodable},
+		{only, struct{ A Atom }{"evil"}, ErrAtomNotAllowed},
+		{only, struct{ A any }{Atom("evil")}, ErrAtomNotAllowed},
 		{Encoder{}, make(chan int), ErrUnencodable},
 		{Encoder{}, math.NaN(), ErrUnencodable},
 		{Encoder{}, math.Inf(1), ErrUnencodable},

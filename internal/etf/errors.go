@@ -29,6 +29,6 @@ var (
 
 	// ErrAtomNotAllowed: Encoder.AllowAtom refused an atom of the value.
 	ErrAtomNotAllowed = errors.New("etf: atom not allowed")
-	// ErrUnencodable: the Go value has no Erlang counterpart (a struct, a channel, a NaN...).
+	// ErrUnencodable: the Go value has no Erlang counterpart (a channel, a function, a NaN...).
 	ErrUnencodable = errors.New("etf: value cannot be encoded")
 )

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-func compressed(t *testing.T, declared uint32, term []byte) []byte {
+func compressed(t testing.TB, declared uint32, term []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, _ := zlib.NewWriterLevel(&buf, 9)
@@ -31,7 +31,17 @@ func allocBytes(b []byte, lim Limits) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
-func TestHostile(t *testing.T) {
+// hostileCase is a hostile input and the error Decode must return for it.
+type hostileCase struct {
+	name string
+	in   []byte
+	lim  Limits
+	want error
+}
+
+// hostileCases is the hostile corpus: every input Decode must refuse, and with which error.
+func hostileCases(t testing.TB) []hostileCase {
+	t.Helper()
 	// a binary of 16 MiB of zeros (twice the default limit): zlib shrinks it ~1000×
 	bomb := make([]byte, 16<<20)
 	bomb[0] = tagBinary
@@ -49,12 +59,7 @@ func TestHostile(t *testing.T) {
 	longAtom := append([]byte{version, tagAtomUTF8, 2, 0}, strings.Repeat("é", 256)...)    // 256 characters
 	longLatin := append([]byte{version, tagAtom, 1, 0}, bytes.Repeat([]byte{'a'}, 256)...) // 256 characters
 
-	tests := []struct {
-		name string
-		in   []byte
-		lim  Limits
-		want error
-	}{
+	return []hostileCase{
 		{"empty", nil, Limits{}, ErrVersion},
 		{"bad version", []byte{130, tagNil}, Limits{}, ErrVersion},
 		{"version only", []byte{version}, Limits{}, ErrTruncated},
@@ -102,6 +107,20 @@ func TestHostile(t *testing.T) {
 		{"distribution header", []byte{version, 68, 0}, Limits{}, ErrUnsupported},
 		{"bad FLOAT_EXT", append([]byte{version, tagFloat}, bytes.Repeat([]byte{'x'}, 31)...), Limits{}, ErrMalformed},
 	}
+}
+
+func hostileInput(cases []hostileCase, name string) []byte {
+	for _, c := range cases {
+		if c.name == name {
+			return c.in
+		}
+	}
+	panic("no hostile case " + name)
+}
+
+func TestHostile(t *testing.T) {
+	tests := hostileCases(t)
+	bombFrame, liar := hostileInput(tests, "zip bomb"), hostileInput(tests, "zip bomb declaring little")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v, err := Decode(tt.in, tt.lim)
