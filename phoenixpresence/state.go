@@ -1,0 +1,402 @@
+package phoenixpresence
+
+import (
+	"slices"
+
+	"github.com/phxgo/pubsub/internal/etf"
+)
+
+// vkey identifies a value as Phoenix.Tracker.State's ETS table does: {topic, pid, key}. KeyID is the
+// key's identity (a binary key as itself, another term by its encoding).
+type vkey struct {
+	Topic string
+	Pid   etf.Pid
+	KeyID string
+}
+
+// value is one tracked presence: {pid, topic, key, meta} under its tag.
+type value struct {
+	Pid   etf.Pid
+	Topic string
+	Key   any // the key term: a string for every presence Phoenix.Presence and Go track
+	KeyID string
+	Meta  any // the meta term as it travels: an etf.Map (atom keys) or a map[string]any
+	Tag   tag
+}
+
+func (v *value) vkey() vkey { return vkey{Topic: v.Topic, Pid: v.Pid, KeyID: v.KeyID} }
+
+// cloud is a replica's set of dots not yet folded into the context.
+type cloud map[tag]struct{}
+
+type clouds map[replicaRef]cloud
+
+func (cs clouds) put(t tag) {
+	c := cs[t.Replica]
+	if c == nil {
+		c = cloud{}
+		cs[t.Replica] = c
+	}
+	c[t] = struct{}{}
+}
+
+func (cs clouds) delete(t tag) {
+	if c := cs[t.Replica]; c != nil {
+		delete(c, t)
+	}
+}
+
+func (cs clouds) has(t tag) bool {
+	_, ok := cs[t.Replica][t]
+	return ok
+}
+
+// take returns the clouds of the replicas of keys.
+func (cs clouds) take(keys context) clouds {
+	out := make(clouds, len(keys))
+	for r := range keys {
+		if c, ok := cs[r]; ok {
+			out[r] = c.clone()
+		}
+	}
+	return out
+}
+
+func (c cloud) clone() cloud {
+	out := make(cloud, len(c))
+	for t := range c {
+		out[t] = struct{}{}
+	}
+	return out
+}
+
+// in is State.in?: the dot is covered by the context or the clouds.
+func in(ctx context, cs clouds, t tag) bool {
+	if c, ok := ctx[t.Replica]; ok && c >= t.Clock {
+		return true
+	}
+	return cs.has(t)
+}
+
+// wireState is a Phoenix.Tracker.State as it travels: a delta (mode :delta, heartbeats and delta
+// transfers) or a full state without its values (mode :normal, the first element of a full-state
+// transfer_ack) with the values beside it. Values is the map of tag to value in both cases.
+type wireState struct {
+	Delta      bool
+	Replica    replicaRef
+	Context    context
+	Clouds     clouds
+	Values     map[tag]*value
+	RangeStart context
+	RangeEnd   context
+	Replicas   map[replicaRef]bool // up (true) or down; a full state's only, informational
+}
+
+// state is Phoenix.Tracker.State in mode :normal: one replica's view of every replica's presences.
+// It is not safe for concurrent use.
+type state struct {
+	replica  replicaRef
+	context  context
+	clouds   clouds
+	values   map[vkey]*value
+	byTopic  map[string]map[vkey]*value
+	down     map[replicaRef]bool // State.replicas: present and true when down
+	delta    *wireState
+	valuesOf map[replicaRef]int // number of values per replica, for the bounds
+}
+
+func newState(self replicaRef) *state {
+	s := &state{
+		replica:  self,
+		context:  context{self: 0},
+		clouds:   clouds{},
+		values:   map[vkey]*value{},
+		byTopic:  map[string]map[vkey]*value{},
+		down:     map[replicaRef]bool{self: false},
+		valuesOf: map[replicaRef]int{},
+	}
+	s.resetDelta()
+	return s
+}
+
+func (s *state) insert(v *value) {
+	k := v.vkey()
+	if old, ok := s.values[k]; ok {
+		s.valuesOf[old.Tag.Replica]--
+	}
+	s.values[k] = v
+	s.valuesOf[v.Tag.Replica]++
+	m := s.byTopic[v.Topic]
+	if m == nil {
+		m = map[vkey]*value{}
+		s.byTopic[v.Topic] = m
+	}
+	m[k] = v
+}
+
+func (s *state) remove(k vkey) {
+	v, ok := s.values[k]
+	if !ok {
+		return
+	}
+	delete(s.values, k)
+	if s.valuesOf[v.Tag.Replica]--; s.valuesOf[v.Tag.Replica] <= 0 {
+		delete(s.valuesOf, v.Tag.Replica)
+	}
+	if m := s.byTopic[k.Topic]; m != nil {
+		delete(m, k)
+		if len(m) == 0 {
+			delete(s.byTopic, k.Topic)
+		}
+	}
+}
+
+// resetDelta is State.reset_delta: an empty delta starting at this replica's clock.
+func (s *state) resetDelta() {
+	ctx := context{s.replica: s.context[s.replica]}
+	s.delta = &wireState{Delta: true, Replica: s.replica, Context: context{}, Clouds: clouds{},
+		Values: map[tag]*value{}, RangeStart: ctx, RangeEnd: ctx.clone()}
+}
+
+// hasDelta is State.has_delta?: some delta cloud is not empty.
+func (s *state) hasDelta() bool {
+	for _, c := range s.delta.Clouds {
+		if len(c) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// takeDelta returns the delta to send in a heartbeat, then resets it and compacts the state.
+func (s *state) takeDelta() *wireState {
+	d := s.delta
+	s.resetDelta()
+	s.compact()
+	return d
+}
+
+func (s *state) clock() int64 { return s.context[s.replica] }
+
+// clocks is State.clocks: this replica and its context without the replicas that are down.
+func (s *state) clocks() clockOf {
+	ctx := make(context, len(s.context))
+	for r, c := range s.context {
+		if !s.down[r] {
+			ctx[r] = c
+		}
+	}
+	return clockOf{Replica: s.replica, Context: ctx}
+}
+
+func (s *state) putContext(ctx context) {
+	s.context = ctx
+	s.delta.RangeEnd[s.replica] = ctx[s.replica]
+}
+
+func (s *state) bumpClock() tag {
+	t := tag{Replica: s.replica, Clock: s.clock() + 1}
+	ctx := s.context
+	ctx[s.replica] = t.Clock
+	s.clouds.put(t)
+	s.delta.Clouds.put(t)
+	s.putContext(ctx)
+	return t
+}
+
+// removeDeltaTag is State.remove_delta_tag: the delta records the removal of the dot.
+func (s *state) removeDeltaTag(t tag) {
+	s.delta.Clouds.put(t)
+	delete(s.delta.Values, t)
+}
+
+// join is State.join: a value of this replica.
+func (s *state) join(pid etf.Pid, topic string, key any, keyID string, meta any) *value {
+	t := s.bumpClock()
+	v := &value{Pid: pid, Topic: topic, Key: key, KeyID: keyID, Meta: meta, Tag: t}
+	s.insert(v)
+	s.delta.Values[t] = v
+	return v
+}
+
+// leave is State.leave for one value of this replica; it returns the value removed, or nil.
+func (s *state) leave(k vkey) *value {
+	v, ok := s.values[k]
+	if !ok {
+		return nil
+	}
+	s.remove(k)
+	s.clouds.delete(v.Tag)
+	s.removeDeltaTag(v.Tag)
+	s.bumpClock()
+	return v
+}
+
+// leaveJoin is State.leave_join: the value of k gets meta under a new tag; it returns the old and new
+// values, or nils when k is not tracked.
+func (s *state) leaveJoin(k vkey, meta any) (old, now *value) {
+	old, ok := s.values[k]
+	if !ok {
+		return nil, nil
+	}
+	s.clouds.delete(old.Tag)
+	s.removeDeltaTag(old.Tag)
+	s.bumpClock()
+	t := s.bumpClock()
+	now = &value{Pid: old.Pid, Topic: old.Topic, Key: old.Key, KeyID: old.KeyID, Meta: meta, Tag: t}
+	s.insert(now)
+	s.delta.Values[t] = now
+	return old, now
+}
+
+// merge is State.merge of a remote delta, or of a full state with its values: it returns the values
+// that joined and left.
+func (s *state) merge(r *wireState) (joins, leaves []*value) {
+	for t, v := range r.Values {
+		if _, known := s.context[t.Replica]; !known || in(s.context, s.clouds, t) {
+			continue
+		}
+		joins = append(joins, v)
+	}
+	// union_clouds, local in mode :normal: only the clouds of replicas this one knows.
+	for name, c := range r.Clouds {
+		if _, known := s.context[name]; !known {
+			continue
+		}
+		for t := range c {
+			s.clouds.put(t)
+		}
+	}
+	for _, v := range s.values {
+		if v.Tag.Replica == s.replica {
+			continue
+		}
+		if _, kept := r.Values[v.Tag]; !kept && in(r.Context, r.Clouds, v.Tag) {
+			s.clouds.delete(v.Tag)
+			s.removeDeltaTag(v.Tag)
+			leaves = append(leaves, v)
+		}
+	}
+	added := make(map[vkey]bool, len(joins))
+	for _, v := range joins {
+		added[v.vkey()] = true
+	}
+	for _, v := range leaves {
+		if !added[v.vkey()] {
+			s.remove(v.vkey())
+		}
+	}
+	for _, v := range joins {
+		s.insert(v)
+	}
+	s.putContext(upperbound(s.context, r.Context.take(s.context)))
+	s.compact()
+	return joins, leaves
+}
+
+// compact is State.compact: dots that continue a replica's context are folded into it.
+func (s *state) compact() {
+	ctx := s.context
+	for name, c := range s.clouds {
+		if len(c) == 0 {
+			continue
+		}
+		sorted := make([]tag, 0, len(c))
+		for t := range c {
+			sorted = append(sorted, t)
+		}
+		slices.SortFunc(sorted, compareTag)
+		kept := cloud{}
+		for _, t := range sorted {
+			cur, ok := ctx[t.Replica]
+			switch {
+			case ok && cur+1 == t.Clock:
+				ctx[t.Replica] = t.Clock
+			case ok && cur >= t.Clock:
+			case !ok && t.Clock == 1:
+				ctx[t.Replica] = t.Clock
+			default:
+				kept[t] = struct{}{}
+			}
+		}
+		s.clouds[name] = kept
+	}
+	s.putContext(ctx)
+}
+
+// replicaUp is State.replica_up: it returns the replica's values, visible again.
+func (s *state) replicaUp(r replicaRef) []*value {
+	if _, ok := s.context[r]; !ok {
+		s.context[r] = 0
+	}
+	s.down[r] = false
+	return s.valuesOfReplica(r)
+}
+
+// replicaDown is State.replica_down: it returns the replica's values, hidden from now on.
+func (s *state) replicaDown(r replicaRef) []*value {
+	s.down[r] = true
+	return s.valuesOfReplica(r)
+}
+
+func (s *state) valuesOfReplica(r replicaRef) []*value {
+	if s.valuesOf[r] == 0 {
+		return nil
+	}
+	var out []*value
+	for _, v := range s.values {
+		if v.Tag.Replica == r {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// removeDownReplica is State.remove_down_replicas: everything of a replica gone for good.
+func (s *state) removeDownReplica(r replicaRef) {
+	delete(s.context, r)
+	for _, v := range s.valuesOfReplica(r) {
+		s.remove(v.vkey())
+	}
+	delete(s.clouds, r)
+	delete(s.down, r)
+	d := s.delta
+	delete(d.RangeStart, r)
+	delete(d.RangeEnd, r)
+	delete(d.Clouds, r)
+	for t := range d.Values {
+		if t.Replica == r {
+			delete(d.Values, t)
+		}
+	}
+}
+
+// extract is State.extract in mode :normal, answering a transfer_req: the state restricted to the
+// replicas of the remote context, with the values of those replicas. (Phoenix compares the values'
+// replicas with the requester's node name, which never equals a replica ref, so the requester's own
+// values are sent too; so are they here.)
+func (s *state) extract(remote context) *wireState {
+	w := &wireState{Replica: s.replica, Context: s.context.take(remote), Clouds: s.clouds.take(remote),
+		Values: map[tag]*value{}, RangeStart: context{}, RangeEnd: context{}, Replicas: map[replicaRef]bool{}}
+	for r, down := range s.down {
+		w.Replicas[r] = !down
+	}
+	for _, v := range s.values {
+		if _, ok := remote[v.Tag.Replica]; ok {
+			w.Values[v.Tag] = v
+		}
+	}
+	return w
+}
+
+// online returns the values of topic whose replica is not down.
+func (s *state) online(topic string) []*value {
+	m := s.byTopic[topic]
+	out := make([]*value, 0, len(m))
+	for _, v := range m {
+		if !s.down[v.Tag.Replica] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
