@@ -1,10 +1,10 @@
 package phoenixpresence
 
-// context is a causal context, a replica's clock per replica (Phoenix.Tracker.Clock's context).
-type context map[replicaRef]int64
+// causal is a causal context, a replica's clock per replica (Phoenix.Tracker.Clock's context).
+type causal map[replicaRef]int64
 
-func (c context) clone() context {
-	out := make(context, len(c))
+func (c causal) clone() causal {
+	out := make(causal, len(c))
 	for k, v := range c {
 		out[k] = v
 	}
@@ -12,8 +12,8 @@ func (c context) clone() context {
 }
 
 // take returns c restricted to the replicas of keys.
-func (c context) take(keys context) context {
-	out := make(context, len(keys))
+func (c causal) take(keys causal) causal {
+	out := make(causal, len(keys))
 	for k := range keys {
 		if v, ok := c[k]; ok {
 			out[k] = v
@@ -23,7 +23,7 @@ func (c context) take(keys context) context {
 }
 
 // upperbound is Clock.upperbound: the larger clock of each replica of either.
-func upperbound(a, b context) context {
+func upperbound(a, b causal) causal {
 	out := a.clone()
 	for k, v := range b {
 		if w, ok := out[k]; !ok || v > w {
@@ -35,7 +35,7 @@ func upperbound(a, b context) context {
 
 // dominates is Clock.dominates?: c1 has at least every clock of c2 (a missing replica counts as 0),
 // and at least as many replicas.
-func dominates(c1, c2 context) bool {
+func dominates(c1, c2 causal) bool {
 	if len(c1) < len(c2) {
 		return false
 	}
@@ -50,7 +50,7 @@ func dominates(c1, c2 context) bool {
 // clockOf is a replica's announced clock, {replica, context}, as heartbeats and transfer requests carry it.
 type clockOf struct {
 	Replica replicaRef
-	Context context
+	Context causal
 }
 
 // appendClock is Clock.append_clock: adds c to the clockset, keeping only clocks no other dominates.
@@ -58,7 +58,7 @@ func appendClock(set []clockOf, c clockOf) []clockOf {
 	if len(c.Context) == 0 {
 		return set
 	}
-	big := context{}
+	big := causal{}
 	for _, x := range set {
 		big = upperbound(big, x.Context)
 	}

@@ -228,12 +228,12 @@ func (d *decoder) tag(v any) (tag, error) {
 	return tag{Replica: r, Clock: c}, nil
 }
 
-func (d *decoder) context(v any) (context, error) {
+func (d *decoder) causal(v any) (causal, error) {
 	ps, ok := pairs(v)
 	if !ok {
 		return nil, bad("a context that is not a map: %T", v)
 	}
-	ctx := make(context, len(ps))
+	ctx := make(causal, len(ps))
 	for _, p := range ps {
 		r, err := d.ref(p.Key)
 		if err != nil {
@@ -257,7 +257,7 @@ func (d *decoder) clocks(v any) (clockOf, error) {
 	if err != nil {
 		return clockOf{}, err
 	}
-	ctx, err := d.context(t[1])
+	ctx, err := d.causal(t[1])
 	return clockOf{Replica: r, Context: ctx}, err
 }
 
@@ -432,7 +432,7 @@ func (d *decoder) state(v any, delta bool) (*wireState, error) {
 			w.Replica, err = d.ref(p.Value)
 			seenReplica = true
 		case etf.Atom("context"):
-			w.Context, err = d.context(p.Value)
+			w.Context, err = d.causal(p.Value)
 		case etf.Atom("clouds"):
 			w.Clouds, err = d.clouds(p.Value)
 		case etf.Atom("values"):
@@ -444,8 +444,8 @@ func (d *decoder) state(v any, delta bool) (*wireState, error) {
 			if !ok || len(r) != 2 {
 				return nil, bad("a range that is not {start, end}")
 			}
-			if w.RangeStart, err = d.context(r[0]); err == nil {
-				w.RangeEnd, err = d.context(r[1])
+			if w.RangeStart, err = d.causal(r[0]); err == nil {
+				w.RangeEnd, err = d.causal(r[1])
 			}
 		case etf.Atom("replicas"):
 			// Informational: Phoenix's merge ignores it. Kept so that the state encodes back as it came.
@@ -463,7 +463,7 @@ func (d *decoder) state(v any, delta bool) (*wireState, error) {
 		return nil, bad("a state without its struct, mode (want delta: %v) or replica", delta)
 	}
 	if w.Context == nil {
-		w.Context = context{}
+		w.Context = causal{}
 	}
 	if w.Clouds == nil {
 		w.Clouds = clouds{}
@@ -480,7 +480,7 @@ func refTerm(r replicaRef) etf.Tuple { return etf.Tuple{etf.Atom(r.Name), r.Vsn}
 
 func tagTerm(t tag) etf.Tuple { return etf.Tuple{refTerm(t.Replica), t.Clock} }
 
-func contextTerm(c context) etf.Map {
+func contextTerm(c causal) etf.Map {
 	m := make(etf.Map, 0, len(c))
 	for _, r := range sortedRefs(c) {
 		m = append(m, etf.Pair{Key: refTerm(r), Value: c[r]})
@@ -557,10 +557,10 @@ func (e encoder) stateTerm(w *wireState) etf.Map {
 	}
 	start, end := w.RangeStart, w.RangeEnd
 	if start == nil {
-		start = context{}
+		start = causal{}
 	}
 	if end == nil {
-		end = context{}
+		end = causal{}
 	}
 	return etf.Map{
 		{Key: atomStruct, Value: atomStateMod},

@@ -52,7 +52,7 @@ func (cs clouds) has(t tag) bool {
 }
 
 // take returns the clouds of the replicas of keys.
-func (cs clouds) take(keys context) clouds {
+func (cs clouds) take(keys causal) clouds {
 	out := make(clouds, len(keys))
 	for r := range keys {
 		if c, ok := cs[r]; ok {
@@ -71,7 +71,7 @@ func (c cloud) clone() cloud {
 }
 
 // in is State.in?: the dot is covered by the context or the clouds.
-func in(ctx context, cs clouds, t tag) bool {
+func in(ctx causal, cs clouds, t tag) bool {
 	if c, ok := ctx[t.Replica]; ok && c >= t.Clock {
 		return true
 	}
@@ -84,11 +84,11 @@ func in(ctx context, cs clouds, t tag) bool {
 type wireState struct {
 	Delta      bool
 	Replica    replicaRef
-	Context    context
+	Context    causal
 	Clouds     clouds
 	Values     map[tag]*value
-	RangeStart context
-	RangeEnd   context
+	RangeStart causal
+	RangeEnd   causal
 	Replicas   map[replicaRef]bool // up (true) or down; a full state's only, informational
 }
 
@@ -96,7 +96,7 @@ type wireState struct {
 // It is not safe for concurrent use.
 type state struct {
 	replica  replicaRef
-	context  context
+	causal   causal
 	clouds   clouds
 	values   map[vkey]*value
 	byTopic  map[string]map[vkey]*value
@@ -108,7 +108,7 @@ type state struct {
 func newState(self replicaRef) *state {
 	s := &state{
 		replica:  self,
-		context:  context{self: 0},
+		causal:   causal{self: 0},
 		clouds:   clouds{},
 		values:   map[vkey]*value{},
 		byTopic:  map[string]map[vkey]*value{},
@@ -153,8 +153,8 @@ func (s *state) remove(k vkey) {
 
 // resetDelta is State.reset_delta: an empty delta starting at this replica's clock.
 func (s *state) resetDelta() {
-	ctx := context{s.replica: s.context[s.replica]}
-	s.delta = &wireState{Delta: true, Replica: s.replica, Context: context{}, Clouds: clouds{},
+	ctx := causal{s.replica: s.causal[s.replica]}
+	s.delta = &wireState{Delta: true, Replica: s.replica, Context: causal{}, Clouds: clouds{},
 		Values: map[tag]*value{}, RangeStart: ctx, RangeEnd: ctx.clone()}
 }
 
@@ -176,12 +176,12 @@ func (s *state) takeDelta() *wireState {
 	return d
 }
 
-func (s *state) clock() int64 { return s.context[s.replica] }
+func (s *state) clock() int64 { return s.causal[s.replica] }
 
 // clocks is State.clocks: this replica and its context without the replicas that are down.
 func (s *state) clocks() clockOf {
-	ctx := make(context, len(s.context))
-	for r, c := range s.context {
+	ctx := make(causal, len(s.causal))
+	for r, c := range s.causal {
 		if !s.down[r] {
 			ctx[r] = c
 		}
@@ -189,14 +189,14 @@ func (s *state) clocks() clockOf {
 	return clockOf{Replica: s.replica, Context: ctx}
 }
 
-func (s *state) putContext(ctx context) {
-	s.context = ctx
+func (s *state) putContext(ctx causal) {
+	s.causal = ctx
 	s.delta.RangeEnd[s.replica] = ctx[s.replica]
 }
 
 func (s *state) bumpClock() tag {
 	t := tag{Replica: s.replica, Clock: s.clock() + 1}
-	ctx := s.context
+	ctx := s.causal
 	ctx[s.replica] = t.Clock
 	s.clouds.put(t)
 	s.delta.Clouds.put(t)
@@ -253,14 +253,14 @@ func (s *state) leaveJoin(k vkey, meta any) (old, now *value) {
 // that joined and left.
 func (s *state) merge(r *wireState) (joins, leaves []*value) {
 	for t, v := range r.Values {
-		if _, known := s.context[t.Replica]; !known || in(s.context, s.clouds, t) {
+		if _, known := s.causal[t.Replica]; !known || in(s.causal, s.clouds, t) {
 			continue
 		}
 		joins = append(joins, v)
 	}
 	// union_clouds, local in mode :normal: only the clouds of replicas this one knows.
 	for name, c := range r.Clouds {
-		if _, known := s.context[name]; !known {
+		if _, known := s.causal[name]; !known {
 			continue
 		}
 		for t := range c {
@@ -289,14 +289,14 @@ func (s *state) merge(r *wireState) (joins, leaves []*value) {
 	for _, v := range joins {
 		s.insert(v)
 	}
-	s.putContext(upperbound(s.context, r.Context.take(s.context)))
+	s.putContext(upperbound(s.causal, r.Context.take(s.causal)))
 	s.compact()
 	return joins, leaves
 }
 
 // compact is State.compact: dots that continue a replica's context are folded into it.
 func (s *state) compact() {
-	ctx := s.context
+	ctx := s.causal
 	for name, c := range s.clouds {
 		if len(c) == 0 {
 			continue
@@ -326,8 +326,8 @@ func (s *state) compact() {
 
 // replicaUp is State.replica_up: it returns the replica's values, visible again.
 func (s *state) replicaUp(r replicaRef) []*value {
-	if _, ok := s.context[r]; !ok {
-		s.context[r] = 0
+	if _, ok := s.causal[r]; !ok {
+		s.causal[r] = 0
 	}
 	s.down[r] = false
 	return s.valuesOfReplica(r)
@@ -354,7 +354,7 @@ func (s *state) valuesOfReplica(r replicaRef) []*value {
 
 // removeDownReplica is State.remove_down_replicas: everything of a replica gone for good.
 func (s *state) removeDownReplica(r replicaRef) {
-	delete(s.context, r)
+	delete(s.causal, r)
 	for _, v := range s.valuesOfReplica(r) {
 		s.remove(v.vkey())
 	}
@@ -375,9 +375,9 @@ func (s *state) removeDownReplica(r replicaRef) {
 // replicas of the remote context, with the values of those replicas. (Phoenix compares the values'
 // replicas with the requester's node name, which never equals a replica ref, so the requester's own
 // values are sent too; so are they here.)
-func (s *state) extract(remote context) *wireState {
-	w := &wireState{Replica: s.replica, Context: s.context.take(remote), Clouds: s.clouds.take(remote),
-		Values: map[tag]*value{}, RangeStart: context{}, RangeEnd: context{}, Replicas: map[replicaRef]bool{}}
+func (s *state) extract(remote causal) *wireState {
+	w := &wireState{Replica: s.replica, Context: s.causal.take(remote), Clouds: s.clouds.take(remote),
+		Values: map[tag]*value{}, RangeStart: causal{}, RangeEnd: causal{}, Replicas: map[replicaRef]bool{}}
 	for r, down := range s.down {
 		w.Replicas[r] = !down
 	}

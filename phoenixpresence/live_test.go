@@ -1,0 +1,356 @@
+package phoenixpresence
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/phoenixadapter"
+	"github.com/phxgo/pubsub/tracker"
+)
+
+// The peer's tracker timings in the live tests: fast, and the same on both sides.
+const (
+	liveBroadcast = 100 * time.Millisecond
+	liveDown      = 1000 * time.Millisecond
+	livePermdown  = 2500 * time.Millisecond
+)
+
+var livePresenceOpts = fmt.Sprintf(`PHX_PRESENCE_OPTS={"broadcast_period":%d,"down_period":%d,"permdown_period":%d}`,
+	liveBroadcast.Milliseconds(), liveDown.Milliseconds(), livePermdown.Milliseconds())
+
+// diffLog records the diffs a Go replica's handler receives.
+type diffLog struct {
+	mu    sync.Mutex
+	diffs []map[string]tracker.Diff
+	ch    chan struct{}
+}
+
+func newDiffLog() *diffLog { return &diffLog{ch: make(chan struct{}, 1)} }
+
+func (l *diffLog) HandleDiff(d map[string]tracker.Diff) {
+	l.mu.Lock()
+	l.diffs = append(l.diffs, d)
+	l.mu.Unlock()
+	select {
+	case l.ch <- struct{}{}:
+	default:
+	}
+}
+
+// await waits for a diff of topic for which match is true.
+func (l *diffLog) await(t *testing.T, topic string, match func(tracker.Diff) bool) tracker.Diff {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	seen := 0
+	for {
+		l.mu.Lock()
+		for ; seen < len(l.diffs); seen++ {
+			if d, ok := l.diffs[seen][topic]; ok && match(d) {
+				l.mu.Unlock()
+				return d
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.ch:
+		case <-deadline:
+			t.Fatalf("no matching diff on %s within 10 s", topic)
+		}
+	}
+}
+
+func has(ps []tracker.Presence, key string) bool {
+	for _, p := range ps {
+		if p.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// owner is a tracker.Owner for the tests.
+type owner struct{ done chan struct{} }
+
+func newOwner() *owner                 { return &owner{done: make(chan struct{})} }
+func (o *owner) Done() <-chan struct{} { return o.done }
+
+// livePresence starts a peer with fast tracker timings and a Go node with a replica of MyApp.Presence.
+func livePresence(t *testing.T) (*peer, *Tracker, *diffLog) {
+	t.Helper()
+	name := "Live" + uniqueName("") + ".PubSub"
+	p := startPeer(t, name, livePresenceOpts)
+	node := uniqueName("go") + "@127.0.0.1"
+	a, err := phoenixadapter.New(phoenixadapter.Config{URL: liveRedis(t), PubSubName: name, NodeName: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ps, err := pubsub.New(ctx, pubsub.Config{Name: name, Adapter: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ps.Close() })
+	log := newDiffLog()
+	tr, err := New(ps, a, Config{Name: "MyApp.Presence", BroadcastPeriod: liveBroadcast, DownPeriod: liveDown,
+		PermdownPeriod: livePermdown, Handler: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return p, tr, log
+}
+
+// elixirList is MyApp.Presence.list(topic) on the peer: key → metas.
+func elixirList(p *peer, topic string) map[string][]map[string]any {
+	r := p.do(map[string]any{"cmd": "list", "topic": topic})
+	out := map[string][]map[string]any{}
+	b, _ := json.Marshal(r["result"])
+	var res map[string]struct {
+		Metas []map[string]any `json:"metas"`
+	}
+	json.Unmarshal(b, &res)
+	for k, v := range res {
+		out[k] = v.Metas
+	}
+	return out
+}
+
+// eventually retries check every 50 ms for up to d.
+func eventually(t *testing.T, d time.Duration, what string, check func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); ; time.Sleep(50 * time.Millisecond) {
+		if check() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+	}
+}
+
+// presenceDiff waits for the peer's presence_diff on topic and returns its joins and leaves.
+func presenceDiff(p *peer, topic string) (joins, leaves map[string]any) {
+	ev := p.await(10*time.Second, func(e map[string]any) bool {
+		if e["event"] != "message" || e["topic"] != topic {
+			return false
+		}
+		pl, _ := e["payload"].(map[string]any)
+		return pl["event"] == "presence_diff"
+	})
+	pl := ev["payload"].(map[string]any)["payload"].(map[string]any)
+	joins, _ = pl["joins"].(map[string]any)
+	leaves, _ = pl["leaves"].(map[string]any)
+	return joins, leaves
+}
+
+func metaOf(entry any) map[string]any {
+	metas := entry.(map[string]any)["metas"].([]any)
+	return metas[0].(map[string]any)
+}
+
+// Go track → MyApp.Presence.list/1 and presence_diff on the Elixir node; then update and untrack.
+func TestLiveGoTrackUpdateUntrack(t *testing.T) {
+	p, tr, _ := livePresence(t)
+	p.do(map[string]any{"cmd": "subscribe", "topic": "room:go"})
+	o := newOwner()
+	ref, err := tr.Track(o, "room:go", "gopher", map[string]any{"status": "online", "n": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joins, leaves := presenceDiff(p, "room:go")
+	if m := metaOf(joins["gopher"]); m["status"] != "online" || m["phx_ref"] != ref || len(leaves) != 0 {
+		t.Fatalf("join diff: joins %v, leaves %v", joins, leaves)
+	}
+	if l := elixirList(p, "room:go"); len(l) != 1 || len(l["gopher"]) != 1 || l["gopher"][0]["phx_ref"] != ref {
+		t.Fatalf("MyApp.Presence.list: %v", l)
+	}
+
+	ref2, err := tr.Update(o, "room:go", "gopher", map[string]any{"status": "busy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joins, leaves = presenceDiff(p, "room:go")
+	if j, l := metaOf(joins["gopher"]), metaOf(leaves["gopher"]); j["status"] != "busy" || j["phx_ref"] != ref2 ||
+		j["phx_ref_prev"] != ref || l["phx_ref"] != ref {
+		t.Fatalf("update diff: joins %v, leaves %v", joins, leaves)
+	}
+	if l := elixirList(p, "room:go"); len(l["gopher"]) != 1 || l["gopher"][0]["status"] != "busy" {
+		t.Fatalf("MyApp.Presence.list after the update: %v", l)
+	}
+
+	if err := tr.Untrack(o, "room:go", "gopher"); err != nil {
+		t.Fatal(err)
+	}
+	joins, leaves = presenceDiff(p, "room:go")
+	if len(joins) != 0 || metaOf(leaves["gopher"])["phx_ref"] != ref2 {
+		t.Fatalf("untrack diff: joins %v, leaves %v", joins, leaves)
+	}
+	if l := elixirList(p, "room:go"); len(l) != 0 {
+		t.Fatalf("MyApp.Presence.list after the untrack: %v", l)
+	}
+}
+
+// Elixir track → the Go replica lists it with its phx_ref and meta, and its handler sees the join;
+// then update, untrack, and kill (the process exits: its presences leave).
+func TestLiveElixirTrackUpdateUntrackKill(t *testing.T) {
+	p, tr, log := livePresence(t)
+	r := p.do(map[string]any{"cmd": "track", "topic": "room:ex", "key": "alice", "meta": map[string]any{"status": "online"}, "atom_keys": true})
+	ref := r["phx_ref"]
+	d := log.await(t, "room:ex", func(d tracker.Diff) bool { return has(d.Joins, "alice") })
+	if j := d.Joins[0]; j.Meta["status"] != "online" || j.Meta["phx_ref"] != ref || j.Replica != p.node {
+		t.Fatalf("join: %+v", j)
+	}
+	if l := tr.List("room:ex"); len(l) != 1 || l[0].Key != "alice" || l[0].Meta["phx_ref"] != ref {
+		t.Fatalf("List: %+v", l)
+	}
+
+	r = p.do(map[string]any{"cmd": "update", "topic": "room:ex", "key": "alice", "meta": map[string]any{"status": "away"}, "atom_keys": true})
+	ref2 := r["phx_ref"]
+	d = log.await(t, "room:ex", func(d tracker.Diff) bool { return has(d.Joins, "alice") && has(d.Leaves, "alice") })
+	if d.Joins[0].Meta["status"] != "away" || d.Joins[0].Meta["phx_ref_prev"] != ref || d.Leaves[0].Meta["phx_ref"] != ref {
+		t.Fatalf("update: %+v", d)
+	}
+	if l := tr.GetByKey("room:ex", "alice"); len(l) != 1 || l[0].Meta["phx_ref"] != ref2 {
+		t.Fatalf("GetByKey after the update: %+v", l)
+	}
+
+	p.do(map[string]any{"cmd": "untrack", "topic": "room:ex", "key": "alice"})
+	log.await(t, "room:ex", func(d tracker.Diff) bool { return has(d.Leaves, "alice") && len(d.Joins) == 0 })
+	if l := tr.List("room:ex"); len(l) != 0 {
+		t.Fatalf("List after the untrack: %+v", l)
+	}
+
+	p.do(map[string]any{"cmd": "track", "topic": "room:ex", "key": "bob", "meta": map[string]any{"status": "here"}})
+	p.do(map[string]any{"cmd": "track", "topic": "room:other", "key": "bob", "meta": map[string]any{}})
+	eventually(t, 10*time.Second, "bob listed in both topics", func() bool {
+		return len(tr.List("room:ex")) == 1 && len(tr.List("room:other")) == 1
+	})
+	p.do(map[string]any{"cmd": "kill", "key": "bob"})
+	eventually(t, 10*time.Second, "bob's presences gone after kill", func() bool {
+		return len(tr.List("room:ex")) == 0 && len(tr.List("room:other")) == 0
+	})
+	log.await(t, "room:other", func(d tracker.Diff) bool { return has(d.Leaves, "bob") })
+}
+
+// A Go graceful permdown removes the Go presences on the Elixir node at once (well within its down
+// period).
+func TestLiveGoGracefulPermdown(t *testing.T) {
+	p, tr, _ := livePresence(t)
+	p.do(map[string]any{"cmd": "subscribe", "topic": "room:go"})
+	if _, err := tr.Track(newOwner(), "room:go", "gopher", nil); err != nil {
+		t.Fatal(err)
+	}
+	presenceDiff(p, "room:go")
+	start := time.Now()
+	if err := tr.GracefulPermdown(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	joins, leaves := presenceDiff(p, "room:go")
+	if len(joins) != 0 || leaves["gopher"] == nil {
+		t.Fatalf("permdown diff: joins %v, leaves %v", joins, leaves)
+	}
+	if el := time.Since(start); el >= liveDown {
+		t.Fatalf("the leave took %v, not less than the down period", el)
+	}
+	if l := elixirList(p, "room:go"); len(l) != 0 {
+		t.Fatalf("MyApp.Presence.list after the permdown: %v", l)
+	}
+}
+
+// An Elixir graceful permdown (quit permdown) removes its presences on the Go side at once.
+func TestLiveElixirQuitPermdown(t *testing.T) {
+	p, tr, log := livePresence(t)
+	p.do(map[string]any{"cmd": "track", "topic": "room:ex", "key": "alice", "meta": map[string]any{}})
+	eventually(t, 10*time.Second, "alice listed", func() bool { return len(tr.List("room:ex")) == 1 })
+	start := time.Now()
+	p.do(map[string]any{"cmd": "quit", "permdown": true})
+	log.await(t, "room:ex", func(d tracker.Diff) bool { return has(d.Leaves, "alice") })
+	if el := time.Since(start); el >= liveDown {
+		t.Fatalf("the leave took %v, not less than the down period", el)
+	}
+	if l := tr.List("room:ex"); len(l) != 0 {
+		t.Fatalf("List after the permdown: %+v", l)
+	}
+}
+
+// A Go node that stops without a permdown: the Elixir node hides its presences after down_period and
+// forgets its replica after permdown_period.
+func TestLiveGoVanishes(t *testing.T) {
+	p, tr, _ := livePresence(t)
+	p.do(map[string]any{"cmd": "subscribe", "topic": "room:go"})
+	if _, err := tr.Track(newOwner(), "room:go", "gopher", nil); err != nil {
+		t.Fatal(err)
+	}
+	presenceDiff(p, "room:go")
+	tr.Close()
+	start := time.Now()
+	_, leaves := presenceDiff(p, "room:go")
+	el := time.Since(start)
+	if leaves["gopher"] == nil || el < liveDown-2*liveBroadcast {
+		t.Fatalf("left after %v (down period %v): %v", el, liveDown, leaves)
+	}
+	if l := elixirList(p, "room:go"); len(l) != 0 {
+		t.Fatalf("MyApp.Presence.list after the down period: %v", l)
+	}
+	eventually(t, 4*livePermdown, "the Go replica forgotten after the permdown period", func() bool {
+		b, _ := json.Marshal(p.do(map[string]any{"cmd": "stats"})["replicas"])
+		var reps map[string]map[string]any
+		json.Unmarshal(b, &reps)
+		for _, shard := range reps {
+			if _, ok := shard[tr.NodeName()]; ok {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// The Go node joins after the Elixir node tracked: it gets the existing presences by a transfer, and
+// serves its own to the Elixir node the same way.
+func TestLiveLateJoinTransfers(t *testing.T) {
+	name := "Live" + uniqueName("") + ".PubSub"
+	p := startPeer(t, name, livePresenceOpts)
+	p.do(map[string]any{"cmd": "track", "topic": "room:ex", "key": "early", "meta": map[string]any{"x": 1}})
+	// Two Go replicas: the first tracks, the second arrives late and must learn both others' presences.
+	_, tr1, _ := liveReplica(t, name)
+	if _, err := tr1.Track(newOwner(), "room:ex", "gopher", nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "tr1 lists both", func() bool { return len(tr1.List("room:ex")) == 2 })
+	_, tr2, _ := liveReplica(t, name)
+	eventually(t, 10*time.Second, "the late replica lists both", func() bool { return len(tr2.List("room:ex")) == 2 })
+	if tr2.Stats().TransfersSent == 0 {
+		t.Errorf("the late replica sent no transfer request: %+v", tr2.Stats())
+	}
+	if l := elixirList(p, "room:ex"); len(l) != 2 {
+		t.Fatalf("MyApp.Presence.list: %v", l)
+	}
+}
+
+func liveReplica(t *testing.T, name string) (*pubsub.PubSub, *Tracker, *diffLog) {
+	t.Helper()
+	node := uniqueName("go") + "@127.0.0.1"
+	a, err := phoenixadapter.New(phoenixadapter.Config{URL: liveRedis(t), PubSubName: name, NodeName: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := pubsub.New(ctxT(t), pubsub.Config{Name: name, Adapter: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ps.Close() })
+	log := newDiffLog()
+	tr, err := New(ps, a, Config{Name: "MyApp.Presence", BroadcastPeriod: liveBroadcast, DownPeriod: liveDown,
+		PermdownPeriod: livePermdown, Handler: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return ps, tr, log
+}
