@@ -6,8 +6,9 @@ import (
 	"github.com/phxgo/pubsub/internal/etf"
 )
 
-// vkey identifies a value as Phoenix.Tracker.State's ETS table does: {topic, pid, key}. KeyID is the
-// key's identity (a binary key as itself, another term by its encoding).
+// vkey identifies a value by {topic, pid, key}, as Phoenix.Tracker.State's ETS table keys them: the
+// replica's own values are looked up by it. KeyID is the key's identity (a binary key as itself,
+// another term by its encoding).
 type vkey struct {
 	Topic string
 	Pid   etf.Pid
@@ -94,12 +95,19 @@ type wireState struct {
 
 // state is Phoenix.Tracker.State in mode :normal: one replica's view of every replica's presences.
 // It is not safe for concurrent use.
+//
+// One difference from Phoenix: values are keyed by their dot, not by {topic, pid, key}. In Phoenix a
+// join overwrites whatever value has the same {topic, pid, key}, so a stale full state (from a third
+// replica that missed an update) can replace the newer value of an update with the older one, whose
+// removal then takes both away for good: the property test finds such runs. Keyed by dot, both stay
+// until the older one's removal arrives, and the replicas converge.
 type state struct {
 	replica  replicaRef
 	causal   causal
 	clouds   clouds
-	values   map[vkey]*value
-	byTopic  map[string]map[vkey]*value
+	values   map[tag]*value
+	own      map[vkey]tag // this replica's values
+	byTopic  map[string]map[tag]*value
 	down     map[replicaRef]bool // State.replicas: present and true when down
 	delta    *wireState
 	valuesOf map[replicaRef]int // number of values per replica, for the bounds
@@ -110,8 +118,9 @@ func newState(self replicaRef) *state {
 		replica:  self,
 		causal:   causal{self: 0},
 		clouds:   clouds{},
-		values:   map[vkey]*value{},
-		byTopic:  map[string]map[vkey]*value{},
+		values:   map[tag]*value{},
+		own:      map[vkey]tag{},
+		byTopic:  map[string]map[tag]*value{},
 		down:     map[replicaRef]bool{self: false},
 		valuesOf: map[replicaRef]int{},
 	}
@@ -120,35 +129,48 @@ func newState(self replicaRef) *state {
 }
 
 func (s *state) insert(v *value) {
-	k := v.vkey()
-	if old, ok := s.values[k]; ok {
-		s.valuesOf[old.Tag.Replica]--
+	if _, ok := s.values[v.Tag]; ok {
+		return
 	}
-	s.values[k] = v
+	s.values[v.Tag] = v
 	s.valuesOf[v.Tag.Replica]++
+	if v.Tag.Replica == s.replica {
+		s.own[v.vkey()] = v.Tag
+	}
 	m := s.byTopic[v.Topic]
 	if m == nil {
-		m = map[vkey]*value{}
+		m = map[tag]*value{}
 		s.byTopic[v.Topic] = m
 	}
-	m[k] = v
+	m[v.Tag] = v
 }
 
-func (s *state) remove(k vkey) {
-	v, ok := s.values[k]
+func (s *state) remove(t tag) {
+	v, ok := s.values[t]
 	if !ok {
 		return
 	}
-	delete(s.values, k)
-	if s.valuesOf[v.Tag.Replica]--; s.valuesOf[v.Tag.Replica] <= 0 {
-		delete(s.valuesOf, v.Tag.Replica)
+	delete(s.values, t)
+	if s.valuesOf[t.Replica]--; s.valuesOf[t.Replica] <= 0 {
+		delete(s.valuesOf, t.Replica)
 	}
-	if m := s.byTopic[k.Topic]; m != nil {
-		delete(m, k)
+	if t.Replica == s.replica {
+		delete(s.own, v.vkey())
+	}
+	if m := s.byTopic[v.Topic]; m != nil {
+		delete(m, t)
 		if len(m) == 0 {
-			delete(s.byTopic, k.Topic)
+			delete(s.byTopic, v.Topic)
 		}
 	}
+}
+
+// ownValue returns this replica's value of k, or nil.
+func (s *state) ownValue(k vkey) *value {
+	if t, ok := s.own[k]; ok {
+		return s.values[t]
+	}
+	return nil
 }
 
 // resetDelta is State.reset_delta: an empty delta starting at this replica's clock.
@@ -221,11 +243,11 @@ func (s *state) join(pid etf.Pid, topic string, key any, keyID string, meta any)
 
 // leave is State.leave for one value of this replica; it returns the value removed, or nil.
 func (s *state) leave(k vkey) *value {
-	v, ok := s.values[k]
-	if !ok {
+	v := s.ownValue(k)
+	if v == nil {
 		return nil
 	}
-	s.remove(k)
+	s.remove(v.Tag)
 	s.clouds.delete(v.Tag)
 	s.removeDeltaTag(v.Tag)
 	s.bumpClock()
@@ -235,10 +257,11 @@ func (s *state) leave(k vkey) *value {
 // leaveJoin is State.leave_join: the value of k gets meta under a new tag; it returns the old and new
 // values, or nils when k is not tracked.
 func (s *state) leaveJoin(k vkey, meta any) (old, now *value) {
-	old, ok := s.values[k]
-	if !ok {
+	old = s.ownValue(k)
+	if old == nil {
 		return nil, nil
 	}
+	s.remove(old.Tag)
 	s.clouds.delete(old.Tag)
 	s.removeDeltaTag(old.Tag)
 	s.bumpClock()
@@ -277,14 +300,8 @@ func (s *state) merge(r *wireState) (joins, leaves []*value) {
 			leaves = append(leaves, v)
 		}
 	}
-	added := make(map[vkey]bool, len(joins))
-	for _, v := range joins {
-		added[v.vkey()] = true
-	}
 	for _, v := range leaves {
-		if !added[v.vkey()] {
-			s.remove(v.vkey())
-		}
+		s.remove(v.Tag)
 	}
 	for _, v := range joins {
 		s.insert(v)
@@ -356,7 +373,7 @@ func (s *state) valuesOfReplica(r replicaRef) []*value {
 func (s *state) removeDownReplica(r replicaRef) {
 	delete(s.causal, r)
 	for _, v := range s.valuesOfReplica(r) {
-		s.remove(v.vkey())
+		s.remove(v.Tag)
 	}
 	delete(s.clouds, r)
 	delete(s.down, r)

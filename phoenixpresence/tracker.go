@@ -451,8 +451,8 @@ func (t *Tracker) Update(owner tracker.Owner, topic, key string, meta map[string
 		return "", fmt.Errorf("%w: %q in %q", tracker.ErrNoPresence, key, topic)
 	}
 	k := vkey{Topic: topic, Pid: o.pid, KeyID: key}
-	old, ok := t.st.values[k]
-	if _, mine := o.keys[k]; !ok || !mine {
+	old := t.st.ownValue(k)
+	if _, mine := o.keys[k]; old == nil || !mine {
 		return "", fmt.Errorf("%w: %q in %q", tracker.ErrNoPresence, key, topic)
 	}
 	prevRef, _ := goMeta(old.Meta)["phx_ref"].(string)
