@@ -18,13 +18,17 @@ import (
 // an independent Go encoder that a real node merged.
 const goldenDir = "../../shared/interop/golden"
 
+func readGolden(dir, name string) ([]byte, error) {
+	raw, err := os.ReadFile(filepath.Join(goldenDir, dir, name+".hex"))
+	if err != nil {
+		return nil, err
+	}
+	return hex.DecodeString(strings.TrimSpace(string(raw)))
+}
+
 func goldenBytes(t testing.TB, name string) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(goldenDir, name+".hex"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	b, err := readGolden("", name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,8 +97,10 @@ func livePresence(t *testing.T) (*peer, *Tracker, *diffLog) {
 	}
 	t.Cleanup(func() { ps.Close() })
 	log := newDiffLog()
+	// MaxSilentPeriods 2: idle, the Go replica's last heartbeat is at most 3 periods old when it stops,
+	// so that TestLiveGoVanishes can bound when the peer notices.
 	tr, err := New(ps, a, Config{Name: "MyApp.Presence", BroadcastPeriod: liveBroadcast, DownPeriod: liveDown,
-		PermdownPeriod: livePermdown, Handler: log})
+		PermdownPeriod: livePermdown, MaxSilentPeriods: 2, Handler: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +294,7 @@ func TestLiveGoVanishes(t *testing.T) {
 	start := time.Now()
 	_, leaves := presenceDiff(p, "room:go")
 	el := time.Since(start)
-	if leaves["gopher"] == nil || el < liveDown-2*liveBroadcast {
+	if leaves["gopher"] == nil || el < liveDown-3*liveBroadcast {
 		t.Fatalf("left after %v (down period %v): %v", el, liveDown, leaves)
 	}
 	if l := elixirList(p, "room:go"); len(l) != 0 {

@@ -274,16 +274,19 @@ func (s *state) leaveJoin(k vkey, meta any) (old, now *value) {
 
 // merge is State.merge of a remote delta, or of a full state with its values: it returns the values
 // that joined and left.
+//
+// Values and dots that other replicas claim for this one are ignored (Phoenix would take them): only
+// this replica makes its own.
 func (s *state) merge(r *wireState) (joins, leaves []*value) {
 	for t, v := range r.Values {
-		if _, known := s.causal[t.Replica]; !known || in(s.causal, s.clouds, t) {
+		if _, known := s.causal[t.Replica]; !known || t.Replica == s.replica || in(s.causal, s.clouds, t) {
 			continue
 		}
 		joins = append(joins, v)
 	}
 	// union_clouds, local in mode :normal: only the clouds of replicas this one knows.
 	for name, c := range r.Clouds {
-		if _, known := s.causal[name]; !known {
+		if _, known := s.causal[name]; !known || name == s.replica {
 			continue
 		}
 		for t := range c {
@@ -306,7 +309,9 @@ func (s *state) merge(r *wireState) (joins, leaves []*value) {
 	for _, v := range joins {
 		s.insert(v)
 	}
-	s.putContext(upperbound(s.causal, r.Context.take(s.causal)))
+	remote := r.Context.take(s.causal)
+	delete(remote, s.replica)
+	s.putContext(upperbound(s.causal, remote))
 	s.compact()
 	return joins, leaves
 }
