@@ -157,7 +157,7 @@ func TestHostileGossip(t *testing.T) {
 		etf.Tuple{atomPub, etf.Atom("nonsense"), evil},
 		etf.Tuple{atomPub, atomHeartbeat, "not a ref", atomEmpty, clocks},
 		etf.Tuple{atomPub, atomHeartbeat, evil, delta(value(1, "a"), value(2, "b"), value(3, "c")), clocks}, // 3 > MaxValues
-		etf.Tuple{atomPub, atomHeartbeat, etf.Tuple{etf.Atom("go1@host"), int64(5)}, atomEmpty, clocks},    // our own name
+		etf.Tuple{atomPub, atomHeartbeat, etf.Tuple{etf.Atom("go1@host"), int64(5)}, atomEmpty, clocks},     // our own name
 		etf.Tuple{atomPub, atomTransferAck, etf.Atom("r"), evil, int64(7)},
 	}
 	for _, term := range bad {
