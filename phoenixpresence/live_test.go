@@ -349,10 +349,34 @@ func liveReplica(t *testing.T, name string) (*pubsub.PubSub, *Tracker, *diffLog)
 	t.Cleanup(func() { ps.Close() })
 	log := newDiffLog()
 	tr, err := New(ps, a, Config{Name: "MyApp.Presence", BroadcastPeriod: liveBroadcast, DownPeriod: liveDown,
-		PermdownPeriod: livePermdown, Handler: log})
+		PermdownPeriod: livePermdown, MaxSilentPeriods: 2, Handler: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tr.Close() })
 	return ps, tr, log
+}
+
+// The Elixir node starts after the Go replica tracked: it learns the Go presences from the Go
+// replica's full-state transfer_ack, answering its transfer_req.
+func TestLiveElixirJoinsLate(t *testing.T) {
+	name := "Live" + uniqueName("") + ".PubSub"
+	_, tr, _ := liveReplica(t, name)
+	ref, err := tr.Track(newOwner(), "room:go", "gopher", map[string]any{"v": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * liveBroadcast) // the delta has gone out, to nobody
+	p := startPeer(t, name, livePresenceOpts)
+	var l map[string][]map[string]any
+	eventually(t, 10*time.Second, "the Elixir node lists the Go presence", func() bool {
+		l = elixirList(p, "room:go")
+		return len(l["gopher"]) == 1
+	})
+	if l["gopher"][0]["phx_ref"] != ref || l["gopher"][0]["v"] != json.Number("1") && l["gopher"][0]["v"] != float64(1) {
+		t.Fatalf("MyApp.Presence.list: %v", l)
+	}
+	if s := tr.Stats(); s.TransfersServed == 0 {
+		t.Fatalf("the Go replica served no transfer: %+v", s)
+	}
 }
