@@ -360,6 +360,7 @@ func liveReplica(t *testing.T, name string) (*pubsub.PubSub, *Tracker, *diffLog)
 // The Elixir node starts after the Go replica tracked: it learns the Go presences from the Go
 // replica's full-state transfer_ack, answering its transfer_req.
 func TestLiveElixirJoinsLate(t *testing.T) {
+	peerScript(t) // skips (or fails) before anything starts
 	name := "Live" + uniqueName("") + ".PubSub"
 	_, tr, _ := liveReplica(t, name)
 	ref, err := tr.Track(newOwner(), "room:go", "gopher", map[string]any{"v": 1})

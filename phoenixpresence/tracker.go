@@ -150,8 +150,12 @@ func (t *Tracker) run(ctx ctxpkg.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-t.ps.Done():
+			t.markClosed()
+			return
 		case m, ok := <-t.sub.C():
 			if !ok {
+				t.markClosed()
 				return
 			}
 			t.handle(ctx, m)
@@ -160,6 +164,14 @@ func (t *Tracker) run(ctx ctxpkg.Context) {
 			timer.Reset(t.cfg.BroadcastPeriod)
 		}
 	}
+}
+
+// markClosed makes every call fail with tracker.ErrClosed once the PubSub (or the subscription) is
+// gone: the replica can no longer take part.
+func (t *Tracker) markClosed() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
 }
 
 // out is one gossip message to send, to every node (node "") or to one.
@@ -345,18 +357,29 @@ func (t *Tracker) check(o tracker.Owner, topic, key string) error {
 
 // metaTerm is the meta as it travels: the user's keys as binaries, phx_ref (and phx_ref_prev) as
 // atoms, as Phoenix.Tracker adds them. It returns an error for values Elixir cannot receive, or atoms.
+// The values are those the meta decodes to (int64 for every integer, and so on), so that the meta
+// reads the same here as on every other Go node; the second result is the meta as Go reads it.
 func (t *Tracker) metaTerm(meta map[string]any, ref, prev string) (etf.Map, map[string]any, error) {
-	m := make(etf.Map, 0, len(meta)+2)
-	g := make(map[string]any, len(meta)+2)
+	user := make(map[string]any, len(meta))
 	for k, v := range meta {
-		if k == "phx_ref" || k == "phx_ref_prev" {
-			continue
+		if k != "phx_ref" && k != "phx_ref_prev" {
+			user[k] = v
 		}
-		m = append(m, etf.Pair{Key: k, Value: v})
-		g[k] = v
 	}
-	if _, err := t.meta.Append(nil, etf.Map(m)); err != nil {
+	b, err := t.meta.Append(nil, user)
+	if err != nil {
 		return nil, nil, fmt.Errorf("%w: meta: %w", tracker.ErrInvalidArgument, err)
+	}
+	v, err := etf.Decode(b, etf.Limits{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: meta: %w", tracker.ErrInvalidArgument, err)
+	}
+	norm, _ := v.(map[string]any) // all keys are binaries: always a map[string]any
+	m := make(etf.Map, 0, len(norm)+2)
+	g := make(map[string]any, len(norm)+2)
+	for k, x := range norm {
+		m = append(m, etf.Pair{Key: k, Value: x})
+		g[k] = x
 	}
 	m = append(m, etf.Pair{Key: atomPhxRef, Value: ref})
 	g["phx_ref"] = ref

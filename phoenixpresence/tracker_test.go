@@ -56,13 +56,16 @@ func TestGoReplicas(t *testing.T) {
 	tr1, _ := goReplica(t, url, "MyApp.PubSub", "go1@host", Config{})
 	tr2, log2 := goReplica(t, url, "MyApp.PubSub", "go2@host", Config{})
 	o := newOwner()
-	ref, err := tr1.Track(o, "room", "alice", map[string]any{"status": "on", "n": int64(3)})
+	ref, err := tr1.Track(o, "room", "alice", map[string]any{"status": "on", "n": 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := log2.await(t, "room", func(d tracker.Diff) bool { return has(d.Joins, "alice") })
 	if j := d.Joins[0]; j.Meta["phx_ref"] != ref || j.Meta["status"] != "on" || j.Meta["n"] != int64(3) || j.Replica != "go1@host" {
 		t.Fatalf("join: %+v", j)
+	}
+	if l := tr1.List("room"); len(l) != 1 || l[0].Meta["n"] != int64(3) || l[0].Meta["phx_ref"] != ref {
+		t.Fatalf("the meta reads differently on its own node: %+v", l)
 	}
 	if _, err := tr1.Track(o, "room", "alice", nil); !errors.Is(err, tracker.ErrAlreadyTracked) {
 		t.Fatalf("tracking twice: %v", err)
@@ -179,6 +182,29 @@ func TestHostileGossip(t *testing.T) {
 	if len(log.diffs) != 0 {
 		t.Fatalf("bad gossip made diffs: %v", log.diffs)
 	}
+}
+
+// Once its PubSub is closed, the tracker refuses every call.
+func TestPubSubClosed(t *testing.T) {
+	url := miniURL(t)
+	a, err := phoenixadapter.New(phoenixadapter.Config{URL: url, PubSubName: "MyApp.PubSub", NodeName: "go1@host"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := pubsub.New(ctxT(t), pubsub.Config{Name: "MyApp.PubSub", Adapter: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(ps, a, Config{Name: "MyApp.Presence"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	ps.Close()
+	eventually(t, 5*time.Second, "ErrClosed after the PubSub closed", func() bool {
+		_, err := tr.Track(newOwner(), "t", "k", nil)
+		return errors.Is(err, tracker.ErrClosed)
+	})
 }
 
 // Bad input to the API is refused with the tracker's errors.
