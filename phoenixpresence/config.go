@@ -46,6 +46,9 @@ type Config struct {
 	// Handler receives the diffs of every presence change, on this node's and on others', one call
 	// at a time and in order, on a goroutine of its own. Nil: none.
 	Handler tracker.Handler
+	// MaxPendingDiffs bounds the presences in the diffs waiting for a slow Handler: past it, the oldest
+	// diffs are dropped (Stats.DroppedDiffs) and a warning logged. Default 100,000.
+	MaxPendingDiffs int
 	// Limits bound the gossip this replica accepts.
 	Limits Limits
 	// Logger receives the tracker's events. Nil means the PubSub's logger (slog.Default()).
@@ -70,6 +73,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.PermdownPeriod == 0 {
 		c.PermdownPeriod = DefaultPermdownPeriod
+	}
+	if c.MaxPendingDiffs <= 0 {
+		c.MaxPendingDiffs = 100_000
 	}
 	if c.ClockSamplePeriods == 0 {
 		c.ClockSamplePeriods = DefaultClockSamplePeriods

@@ -72,13 +72,16 @@ type Stats struct {
 	DroppedGossip uint64
 	// SendErrors counts gossip that could not be published.
 	SendErrors uint64
+	// DroppedDiffs counts presences of diffs dropped because the Handler fell more than
+	// Config.MaxPendingDiffs behind.
+	DroppedDiffs uint64
 	// Replicas is the number of other replicas known now, Presences the number of presences in the
 	// state (of every replica, up or down).
 	Replicas, Presences int
 }
 
 type counters struct {
-	heartbeats, transfersSent, transfersServed, received, dropped, sendErrors atomic.Uint64
+	heartbeats, transfersSent, transfersServed, received, dropped, sendErrors, droppedDiffs atomic.Uint64
 }
 
 // New starts a replica of the Presence cfg.Name on ps, whose adapter must be a (the PubSub's)
@@ -123,7 +126,7 @@ func New(ps *pubsub.PubSub, a *phoenixadapter.Adapter, cfg Config) (*Tracker, er
 		t.sub.Close()
 		return nil, err
 	}
-	t.diffs = newDiffQueue(cfg.Handler, log)
+	t.diffs = newDiffQueue(cfg.Handler, log, cfg.MaxPendingDiffs, &t.stats.droppedDiffs)
 	ctx, cancel := ctxpkg.WithCancel(ctxpkg.Background())
 	t.cancel = cancel
 	t.wg.Add(1)
@@ -569,7 +572,7 @@ func (t *Tracker) Stats() Stats {
 	return Stats{
 		Heartbeats: t.stats.heartbeats.Load(), TransfersSent: t.stats.transfersSent.Load(),
 		TransfersServed: t.stats.transfersServed.Load(), Received: t.stats.received.Load(),
-		DroppedGossip: t.stats.dropped.Load(), SendErrors: t.stats.sendErrors.Load(),
+		DroppedGossip: t.stats.dropped.Load(), SendErrors: t.stats.sendErrors.Load(), DroppedDiffs: t.stats.droppedDiffs.Load(),
 		Replicas: reps, Presences: n,
 	}
 }

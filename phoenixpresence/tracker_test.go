@@ -2,6 +2,10 @@ package phoenixpresence
 
 import (
 	"errors"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,5 +286,39 @@ func TestReplicaTimings(t *testing.T) {
 	}
 	if _, ok := st.causal[a2]; ok {
 		t.Fatalf("a permdowned replica stays in the context")
+	}
+}
+
+// A handler that stalls costs bounded memory: past MaxPendingDiffs presences, the oldest diffs are
+// dropped and counted; the newest is delivered once the handler returns.
+func TestSlowHandler(t *testing.T) {
+	release, started := make(chan struct{}), make(chan struct{}, 100)
+	got := make(chan map[string]tracker.Diff, 100)
+	h := tracker.HandlerFunc(func(d map[string]tracker.Diff) {
+		started <- struct{}{}
+		<-release
+		got <- d
+	})
+	var dropped atomic.Uint64
+	q := newDiffQueue(h, slog.New(slog.DiscardHandler), 3, &dropped)
+	one := func(key string) map[string]tracker.Diff {
+		return map[string]tracker.Diff{"t": {Joins: []tracker.Presence{{Key: key}}}}
+	}
+	q.push(one("first"))
+	<-started // the handler has it, and waits
+	for i := 0; i < 10; i++ {
+		q.push(one(strconv.Itoa(i)))
+	}
+	if n := dropped.Load(); n != 7 {
+		t.Fatalf("dropped %d presences, want 7", n)
+	}
+	close(release)
+	q.close()
+	var keys []string
+	for len(got) > 0 {
+		keys = append(keys, (<-got)["t"].Joins[0].Key)
+	}
+	if !slices.Equal(keys, []string{"first", "7", "8", "9"}) {
+		t.Fatalf("delivered %v", keys)
 	}
 }
