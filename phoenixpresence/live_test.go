@@ -381,3 +381,35 @@ func TestLiveElixirJoinsLate(t *testing.T) {
 		t.Fatalf("the Go replica served no transfer: %+v", s)
 	}
 }
+
+// Which MapSet shape the pinned Elixir 1.14 node merges: the one it writes (version: 2), and the
+// 1.15+ one (no version).
+func TestLiveMapSetShapes(t *testing.T) {
+	for _, shape := range []string{"1.14", "1.15"} {
+		t.Run(shape, func(t *testing.T) {
+			name := "Live" + uniqueName("") + ".PubSub"
+			p := startPeer(t, name, livePresenceOpts)
+			a, err := phoenixadapter.New(phoenixadapter.Config{URL: liveRedis(t), PubSubName: name, NodeName: uniqueName("go") + "@127.0.0.1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps, err := pubsub.New(ctxT(t), pubsub.Config{Name: name, Adapter: a})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ps.Close()
+			tr, err := New(ps, a, Config{Name: "MyApp.Presence", BroadcastPeriod: liveBroadcast, DownPeriod: liveDown,
+				PermdownPeriod: livePermdown, ElixirMapSet: shape})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			o := newOwner()
+			tr.Track(o, "room:go", "a", nil)
+			tr.Track(o, "room:go", "b", nil)
+			eventually(t, 10*time.Second, "both listed", func() bool { return len(elixirList(p, "room:go")) == 2 })
+			tr.Untrack(o, "room:go", "a") // the removal travels as a cloud dot: the MapSet
+			eventually(t, 10*time.Second, "a gone", func() bool { l := elixirList(p, "room:go"); return len(l) == 1 && l["b"] != nil })
+		})
+	}
+}
