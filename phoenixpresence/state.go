@@ -293,14 +293,29 @@ func (s *state) merge(r *wireState) (joins, leaves []*value) {
 			s.clouds.put(t)
 		}
 	}
-	for _, v := range s.values {
+	observe := func(v *value) {
 		if v.Tag.Replica == s.replica {
-			continue
+			return
 		}
 		if _, kept := r.Values[v.Tag]; !kept && in(r.Context, r.Clouds, v.Tag) {
 			s.clouds.delete(v.Tag)
 			s.removeDeltaTag(v.Tag)
 			leaves = append(leaves, v)
+		}
+	}
+	if len(r.Context) == 0 {
+		// A delta (its context is empty): only the values of its dots can be removed by it. Looking
+		// them up by dot costs the delta's size, not the state's.
+		for _, c := range r.Clouds {
+			for t := range c {
+				if v, ok := s.values[t]; ok {
+					observe(v)
+				}
+			}
+		}
+	} else {
+		for _, v := range s.values {
+			observe(v)
 		}
 	}
 	for _, v := range leaves {
