@@ -211,6 +211,14 @@ func TestLiveElixirTrackUpdateUntrackKill(t *testing.T) {
 	if l := tr.List("room:ex"); len(l) != 1 || l[0].Key != "alice" || l[0].Meta["phx_ref"] != ref {
 		t.Fatalf("List: %+v", l)
 	}
+	// The shape of MyApp.Presence.list/1, as JSON: the same on both sides.
+	b, err := json.Marshal(tr.Presences("room:ex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), jsonOf(t, p.do(map[string]any{"cmd": "list", "topic": "room:ex"})["result"]); got != want {
+		t.Fatalf("Presences as JSON: %s, MyApp.Presence.list: %s", got, want)
+	}
 
 	r = p.do(map[string]any{"cmd": "update", "topic": "room:ex", "key": "alice", "meta": map[string]any{"status": "away"}, "atom_keys": true})
 	ref2 := r["phx_ref"]

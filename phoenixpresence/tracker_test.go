@@ -71,6 +71,12 @@ func TestGoReplicas(t *testing.T) {
 	if l := tr1.List("room"); len(l) != 1 || l[0].Meta["n"] != int64(3) || l[0].Meta["phx_ref"] != ref {
 		t.Fatalf("the meta reads differently on its own node: %+v", l)
 	}
+	if ps := tr2.Presences("room"); len(ps) != 1 || len(ps["alice"].Metas) != 1 || ps["alice"].Metas[0]["phx_ref"] != ref {
+		t.Fatalf("Presences: %+v", ps)
+	}
+	if tr2.Presences("nothing") != nil {
+		t.Fatal("Presences of an empty topic is not nil")
+	}
 	if _, err := tr1.Track(o, "room", "alice", nil); !errors.Is(err, tracker.ErrAlreadyTracked) {
 		t.Fatalf("tracking twice: %v", err)
 	}
