@@ -25,7 +25,7 @@ import (
 type Tracker struct {
 	cfg   Config
 	ps    *pubsub.PubSub
-	a     *phoenixadapter.Adapter
+	a     sender
 	topic string
 	self  replicaRef
 	enc   encoder
@@ -51,6 +51,14 @@ type Tracker struct {
 	once   sync.Once
 
 	stats counters
+}
+
+// sender publishes gossip: the PubSub's phoenixadapter.Adapter (the tests' timing checks use a
+// simulated network).
+type sender interface {
+	NodeName() string
+	BroadcastTrusted(ctx ctxpkg.Context, topic string, message any) error
+	DirectBroadcastTrusted(ctx ctxpkg.Context, node, topic string, message any) error
 }
 
 // owned is what an Owner tracks, under the pid minted for it.
@@ -98,6 +106,12 @@ func New(ps *pubsub.PubSub, a *phoenixadapter.Adapter, cfg Config) (*Tracker, er
 	if ps.NodeName() != a.NodeName() {
 		return nil, fmt.Errorf("%w: phoenixpresence: the PubSub's node %q is not the adapter's %q (give the adapter to that PubSub)", tracker.ErrInvalidConfig, ps.NodeName(), a.NodeName())
 	}
+	return start(ps, a, cfg)
+}
+
+// start starts a replica that receives on ps and sends with a; cfg has its defaults.
+func start(ps *pubsub.PubSub, a sender, cfg Config) (*Tracker, error) {
+	var err error
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
