@@ -51,7 +51,7 @@ type Config struct {
 	MaxPendingDiffs int
 	// Limits bound the gossip this replica accepts.
 	Limits Limits
-	// Logger receives the tracker's events. Nil means the PubSub's logger (slog.Default()).
+	// Logger receives the tracker's events. Nil means slog.Default().
 	Logger *slog.Logger
 }
 
