@@ -46,6 +46,10 @@ type Config struct {
 	// Handler receives the diffs of every presence change, on this node's and on others', one call
 	// at a time and in order, on a goroutine of its own. Nil: none.
 	Handler tracker.Handler
+	// MaxDeltaSizes are the sizes (presences and dots) of the delta generations kept to answer a
+	// transfer_req with a delta rather than the full state (max_delta_sizes). Default
+	// DefaultMaxDeltaSizes, Phoenix's; a single 0 keeps none (every transfer sends the full state).
+	MaxDeltaSizes []int
 	// MaxPendingDiffs bounds the presences in the diffs waiting for a slow Handler: past it, the oldest
 	// diffs are dropped (Stats.DroppedDiffs) and a warning logged. Default 100,000.
 	MaxPendingDiffs int
@@ -73,6 +77,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.PermdownPeriod == 0 {
 		c.PermdownPeriod = DefaultPermdownPeriod
+	}
+	switch {
+	case len(c.MaxDeltaSizes) == 0:
+		c.MaxDeltaSizes = DefaultMaxDeltaSizes
+	case len(c.MaxDeltaSizes) == 1 && c.MaxDeltaSizes[0] == 0:
+		c.MaxDeltaSizes = nil
+	default:
+		for _, n := range c.MaxDeltaSizes {
+			if n <= 0 {
+				return bad("MaxDeltaSizes %v: sizes must be positive", c.MaxDeltaSizes)
+			}
+		}
 	}
 	if c.MaxPendingDiffs <= 0 {
 		c.MaxPendingDiffs = 100_000

@@ -22,11 +22,12 @@
 // the shard's gossip topic, "phx_presence:Elixir.MyApp.Presence_shard0", on the Go PubSub and
 // publishes there through the adapter, as Phoenix.Tracker.Shard does: a heartbeat every
 // BroadcastPeriod with the delta of its changes (or an empty one every MaxSilentPeriods), a
-// transfer_req to the replicas whose clocks show something it lacks, a full-state transfer_ack to
-// those that ask, and a graceful_permdown when it leaves. Its state is Phoenix.Tracker.State's delta
-// CRDT (contexts, clouds, values under their dots), merged by the same rules; replicas are up, down
-// after DownPeriod of silence and removed after PermdownPeriod, by Phoenix's timings, which must be
-// those of the Elixir Presence.
+// transfer_req to the replicas whose clocks show something it lacks, a transfer_ack to those that
+// ask (a delta generation when one covers what the asker lacks, else the full state), and a
+// graceful_permdown when it leaves. Its state is Phoenix.Tracker.State's delta CRDT (contexts, clouds,
+// values under their dots), merged by the same rules; replicas are up, down after DownPeriod of
+// silence and removed after PermdownPeriod, by Phoenix's timings, which must be those of the Elixir
+// Presence.
 //
 // The replica's name is the adapter's NodeName; its vsn is chosen at start, so a restarted Go node is
 // a new replica. Each Owner that tracks gets a pid of that node (NEW_PID_EXT, with a creation chosen
@@ -37,10 +38,10 @@
 //
 // # Differences from Phoenix.Tracker
 //
-// Transfers are always answered with the full state (Phoenix may send a delta generation instead;
-// both are valid answers, and the Go replica reads both). Values are keyed by their dot, not by
-// {topic, pid, key}, which keeps replicas convergent where Phoenix's keying can lose an update for
-// good (see docs/differences-from-phoenix.md). Dots another replica claims for this one are ignored.
+// Values are keyed by their dot, not by {topic, pid, key}, which keeps replicas convergent where
+// Phoenix's keying can lose an update for good (see docs/differences-from-phoenix.md). Dots another
+// replica claims for this one are ignored. A heartbeat's merge costs the size of its delta, not of
+// the state.
 //
 // # Trust
 //

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/phxgo/pubsub"
+	"github.com/phxgo/pubsub/internal/etf"
 	"github.com/phxgo/pubsub/phoenixadapter"
 	"github.com/phxgo/pubsub/tracker"
 )
@@ -419,5 +421,74 @@ func TestLiveMapSetShapes(t *testing.T) {
 			tr.Untrack(o, "room:go", "a") // the removal travels as a cloud dot: the MapSet
 			eventually(t, 10*time.Second, "a gone", func() bool { l := elixirList(p, "room:go"); return len(l) == 1 && l["b"] != nil })
 		})
+	}
+}
+
+// lossySender drops this replica's heartbeats with a delta while drop is set, and counts the
+// transfer_acks it sends that are delta generations.
+type lossySender struct {
+	sender
+	drop        atomic.Bool
+	deltaAcks   atomic.Int64
+	droppedBeat atomic.Int64
+}
+
+func (l *lossySender) BroadcastTrusted(ctx context.Context, topic string, m any) error {
+	if t, ok := m.(etf.Tuple); ok && l.drop.Load() && t[1] == atomHeartbeat && t[3] != atomEmpty {
+		l.droppedBeat.Add(1)
+		return nil
+	}
+	return l.sender.BroadcastTrusted(ctx, topic, m)
+}
+
+func (l *lossySender) DirectBroadcastTrusted(ctx context.Context, node, topic string, m any) error {
+	if t, ok := m.(etf.Tuple); ok && t[1] == atomTransferAck {
+		if _, full := t[4].(etf.Tuple); !full {
+			l.deltaAcks.Add(1)
+		}
+	}
+	return l.sender.DirectBroadcastTrusted(ctx, node, topic, m)
+}
+
+// The Elixir node misses two of the Go replica's heartbeats: it notices from the Go clock, asks, and
+// merges the delta generation the Go replica answers with.
+func TestLiveDeltaTransfer(t *testing.T) {
+	name := "Live" + uniqueName("") + ".PubSub"
+	p := startPeer(t, name, livePresenceOpts)
+	a, err := phoenixadapter.New(phoenixadapter.Config{URL: liveRedis(t), PubSubName: name, NodeName: uniqueName("go") + "@127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := pubsub.New(ctxT(t), pubsub.Config{Name: name, Adapter: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	cfg, err := Config{Name: "MyApp.Presence", BroadcastPeriod: liveBroadcast, DownPeriod: liveDown,
+		PermdownPeriod: livePermdown, MaxSilentPeriods: 2}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lossy := &lossySender{sender: a}
+	tr, err := start(ps, lossy, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	o := newOwner()
+	tr.Track(o, "room:go", "one", nil)
+	eventually(t, 10*time.Second, "one listed", func() bool { return len(elixirList(p, "room:go")) == 1 })
+	lossy.drop.Store(true)
+	tr.Track(o, "room:go", "two", nil)
+	eventually(t, 5*time.Second, "a heartbeat dropped", func() bool { return lossy.droppedBeat.Load() >= 1 })
+	tr.Track(o, "room:go", "three", nil)
+	eventually(t, 5*time.Second, "a second heartbeat dropped", func() bool { return lossy.droppedBeat.Load() >= 2 })
+	if l := elixirList(p, "room:go"); len(l) != 1 {
+		t.Fatalf("the Elixir node lists %v with the heartbeats lost", l)
+	}
+	lossy.drop.Store(false)
+	eventually(t, 10*time.Second, "all three listed", func() bool { return len(elixirList(p, "room:go")) == 3 })
+	if lossy.deltaAcks.Load() == 0 {
+		t.Fatalf("the Elixir node got no delta generation (transfers served: %d)", tr.Stats().TransfersServed)
 	}
 }

@@ -111,6 +111,8 @@ type state struct {
 	down     map[replicaRef]bool // State.replicas: present and true when down
 	delta    *wireState
 	valuesOf map[replicaRef]int // number of values per replica, for the bounds
+	sizes    []int              // the delta generations' sizes (none: transfers send the full state)
+	gens     []*wireState       // the delta generations
 }
 
 func newState(self replicaRef) *state {
@@ -190,11 +192,13 @@ func (s *state) hasDelta() bool {
 	return false
 }
 
-// takeDelta returns the delta to send in a heartbeat, then resets it and compacts the state.
+// takeDelta returns the delta to send in a heartbeat, then resets it, compacts the state and pushes
+// the delta into the generations.
 func (s *state) takeDelta() *wireState {
 	d := s.delta
 	s.resetDelta()
 	s.compact()
+	s.pushDelta(d)
 	return d
 }
 
@@ -397,6 +401,7 @@ func (s *state) removeDownReplica(r replicaRef) {
 	}
 	delete(s.clouds, r)
 	delete(s.down, r)
+	s.removeDownFromGenerations(r)
 	d := s.delta
 	delete(d.RangeStart, r)
 	delete(d.RangeEnd, r)

@@ -59,6 +59,7 @@ func newSim(n int) []*simReplica {
 	for i := range out {
 		ref := replicaRef{Name: fmt.Sprintf("r%d@host", i), Vsn: int64(1000 + i)}
 		st := newState(ref)
+		st.sizes = []int{2, 8, 32} // small, so that generations restart often
 		out[i] = &simReplica{st: st, reps: &replicas{st: st, byName: map[string]*remote{}}}
 		for p := 0; p < 3; p++ {
 			out[i].pids = append(out[i].pids, etf.Pid{Node: etf.Atom(ref.Name), ID: uint32(p + 1), Creation: 7})
@@ -80,7 +81,7 @@ func newSim(n int) []*simReplica {
 func (r *simReplica) deliver(t *testing.T, b []byte) {
 	m := unwire(t, b)
 	if m.State != nil {
-		r.st.merge(m.State)
+		r.st.mergeGossip(m.State)
 	}
 }
 
@@ -126,6 +127,12 @@ func truth(sim []*simReplica) map[tag]string {
 		}
 	}
 	return out
+}
+
+// transfer is from's answer to to's transfer_req: a delta generation or the full state.
+func transfer(t *testing.T, from, to *simReplica) []byte {
+	return wire(t, &message{Kind: msgTransferAck, From: from.st.replica, Ref: etf.Atom("r"),
+		State: from.st.transfer(to.st.clocks().Context)})
 }
 
 func fullState(t *testing.T, from, to *simReplica) []byte {
@@ -206,7 +213,7 @@ func TestStateConverges(t *testing.T) {
 				sim[l.to].deliver(t, b)
 			default: // a transfer from r to another
 				if oi := rng.IntN(len(sim)); oi != ri {
-					send(ri, oi, fullState(t, r, sim[oi]))
+					send(ri, oi, transfer(t, r, sim[oi]))
 				}
 			}
 		}
@@ -218,7 +225,15 @@ func TestStateConverges(t *testing.T) {
 				}
 			}
 		}
-		// Anti-entropy: full states both ways between every pair, twice.
+		// Transfers as replicas would ask for them (deltas where a generation covers the asker), then
+		// anti-entropy: full states both ways between every pair, twice.
+		for _, a := range sim {
+			for _, b := range sim {
+				if a != b {
+					b.deliver(t, transfer(t, a, b))
+				}
+			}
+		}
 		for round := 0; round < 2; round++ {
 			for _, a := range sim {
 				for _, b := range sim {

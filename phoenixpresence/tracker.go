@@ -129,6 +129,7 @@ func start(ps *pubsub.PubSub, a sender, cfg Config) (*Tracker, error) {
 		samples:  cfg.ClockSamplePeriods,
 		owners:   map[tracker.Owner]*owned{},
 	}
+	t.st.sizes = cfg.MaxDeltaSizes
 	t.reps = &replicas{st: t.st, byName: map[string]*remote{}, events: func(e string, r replicaRef) {
 		t.log.Debug("phoenixpresence: "+e, slog.String("replica", r.Name), slog.Int64("vsn", r.Vsn))
 	}}
@@ -293,16 +294,16 @@ func (t *Tracker) handle(ctx ctxpkg.Context, m pubsub.Message) {
 	case msgHeartbeat:
 		t.reps.heartbeat(msg.From, now, &c)
 		if msg.State != nil {
-			joins, leaves := t.st.merge(msg.State)
+			joins, leaves := t.st.mergeGossip(msg.State)
 			c.join(joins...)
 			c.leave(leaves...)
 		}
 		t.pending = appendClock(t.pending, msg.Clocks)
 	case msgTransferReq:
 		reply = &out{node: msg.From.Name, msg: &message{Kind: msgTransferAck, From: t.self, Ref: msg.Ref,
-			State: t.st.extract(msg.Clocks.Context)}}
+			State: t.st.transfer(msg.Clocks.Context)}}
 	case msgTransferAck:
-		joins, leaves := t.st.merge(msg.State)
+		joins, leaves := t.st.mergeGossip(msg.State)
 		c.join(joins...)
 		c.leave(leaves...)
 	case msgGracefulPermdown:
