@@ -10,6 +10,7 @@ import (
 // benchState is a replica that knows n presences of another replica.
 func benchState(b *testing.B, n int) (*state, *state) {
 	src := newState(replicaRef{Name: "elixir@host", Vsn: 1})
+	src.sizes = DefaultMaxDeltaSizes
 	for i := 0; i < n; i++ {
 		pid := etf.Pid{Node: "elixir@host", ID: uint32(i), Creation: 1}
 		key := fmt.Sprintf("user%d", i)
@@ -17,8 +18,9 @@ func benchState(b *testing.B, n int) (*state, *state) {
 	}
 	src.takeDelta()
 	dst := newState(replicaRef{Name: "go@host", Vsn: 2})
+	dst.sizes = DefaultMaxDeltaSizes
 	dst.replicaUp(src.replica)
-	dst.merge(src.extract(dst.clocks().Context))
+	dst.mergeGossip(src.extract(dst.clocks().Context))
 	if len(dst.values) != n {
 		b.Fatalf("%d values, want %d", len(dst.values), n)
 	}
@@ -54,7 +56,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				dst.merge(got.State)
+				dst.mergeGossip(got.State)
 			}
 		})
 	}

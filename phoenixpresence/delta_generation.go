@@ -61,31 +61,48 @@ func cloneDelta(d *wireState) *wireState {
 	return &c
 }
 
-// mergeDeltas is State.merge_deltas: two deltas whose ranges touch or overlap become one; ok is false
-// when they are not contiguous.
-func mergeDeltas(local, remote *wireState) (*wireState, bool) {
+// mergeDeltas is State.merge_deltas, in place: remote (a delta whose range touches or overlaps
+// local's) is merged into local, which the caller owns; false, and local unchanged, when they are not
+// contiguous. It costs the size of remote, not of local.
+func mergeDeltas(local, remote *wireState) bool {
 	if !dominatesOrEqual(remote.RangeEnd, local.RangeStart) || !dominatesOrEqual(local.RangeEnd, remote.RangeStart) {
-		return nil, false
+		return false
 	}
-	out := &wireState{Delta: true, Replica: local.Replica, Context: local.Context.clone(),
-		Clouds: local.Clouds.clone(), Values: map[tag]*value{},
-		RangeStart: lowerbound(local.RangeStart, remote.RangeStart), RangeEnd: upperbound(local.RangeEnd, remote.RangeEnd)}
-	for _, c := range remote.Clouds {
-		for t := range c {
-			out.Clouds.put(t)
-		}
-	}
-	for t, v := range local.Values {
-		if _, ok := remote.Values[t]; ok || !in(remote.Context, remote.Clouds, t) {
-			out.Values[t] = v
-		}
-	}
+	var added []*value // judged against local as it was
 	for t, v := range remote.Values {
 		if _, ok := local.Values[t]; !ok && !in(local.Context, local.Clouds, t) {
-			out.Values[t] = v
+			added = append(added, v)
 		}
 	}
-	return out, true
+	removed := func(t tag) {
+		if _, ok := remote.Values[t]; !ok && in(remote.Context, remote.Clouds, t) {
+			delete(local.Values, t)
+		}
+	}
+	if len(remote.Context) == 0 { // a delta: only its dots can remove anything
+		for _, c := range remote.Clouds {
+			for t := range c {
+				if _, ok := local.Values[t]; ok {
+					removed(t)
+				}
+			}
+		}
+	} else {
+		for t := range local.Values {
+			removed(t)
+		}
+	}
+	for _, c := range remote.Clouds {
+		for t := range c {
+			local.Clouds.put(t)
+		}
+	}
+	for _, v := range added {
+		local.Values[v.Tag] = v
+	}
+	local.RangeStart = lowerbound(local.RangeStart, remote.RangeStart)
+	local.RangeEnd = upperbound(local.RangeEnd, remote.RangeEnd)
+	return true
 }
 
 // pushDelta is DeltaGeneration.push: delta (this replica's, just sent, or another's, just merged) is
@@ -95,7 +112,6 @@ func (s *state) pushDelta(delta *wireState) {
 	if len(s.sizes) == 0 {
 		return
 	}
-	delta = cloneDelta(delta) // the generations own what they hold
 	if len(s.gens) == 0 {
 		s.gens = make([]*wireState, len(s.sizes))
 		for i := range s.gens {
@@ -104,15 +120,16 @@ func (s *state) pushDelta(delta *wireState) {
 	}
 	prev := delta
 	for i, gen := range s.gens {
-		merged, ok := mergeDeltas(gen, delta)
-		switch {
-		case !ok:
+		if !mergeDeltas(gen, delta) {
 			prev = gen
-		case deltaSize(merged) <= s.sizes[i]:
-			s.gens[i], prev = merged, merged
-		default:
-			s.gens[i], prev = prev, merged
+			continue
 		}
+		if deltaSize(gen) > s.sizes[i] {
+			// Too big: the generation restarts from the smaller one's merge (a copy: each
+			// generation is merged into in place), and that merge is what the next one starts from.
+			s.gens[i] = cloneDelta(prev)
+		}
+		prev = gen
 	}
 }
 
