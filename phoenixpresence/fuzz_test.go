@@ -59,20 +59,24 @@ func FuzzGossip(f *testing.F) {
 		}
 		// Merge it as a replica would.
 		st := newState(replicaRef{Name: "go@fuzz", Vsn: 1})
+		st.sizes = []int{2, 8}
 		rs := &replicas{st: st, byName: map[string]*remote{}}
 		var c changes
 		switch m.Kind {
 		case msgHeartbeat:
 			rs.heartbeat(m.From, timeZero, &c)
 			if m.State != nil {
-				st.merge(m.State)
+				st.mergeGossip(m.State)
+				st.mergeGossip(m.State)
 			}
 		case msgTransferAck:
 			rs.heartbeat(m.From, timeZero, &c)
-			st.merge(m.State)
-			st.merge(m.State)
+			st.mergeGossip(m.State)
+			st.mergeGossip(m.State)
 		case msgTransferReq:
-			st.extract(m.Clocks.Context)
+			st.join(etf.Pid{Node: "go@fuzz", ID: 1}, "t", "k", "k", etf.Map{})
+			st.takeDelta()
+			st.transfer(m.Clocks.Context)
 		case msgGracefulPermdown:
 			rs.heartbeat(m.From, timeZero, &c)
 			rs.gracefulPermdown(m.From, &c)
