@@ -38,8 +38,8 @@ func TestBroadcastTrusted(t *testing.T) {
 	if err := a.DirectBroadcastTrusted(ctxT(t), "", "t", msg); !errors.Is(err, phoenixadapter.ErrUnencodable) {
 		t.Errorf("an empty node: %v", err)
 	}
-	if err := a.BroadcastTrusted(ctxT(t), "t", struct{ X int }{1}); !errors.Is(err, phoenixadapter.ErrUnencodable) {
-		t.Errorf("a struct: %v", err)
+	if err := a.BroadcastTrusted(ctxT(t), "t", make(chan int)); !errors.Is(err, phoenixadapter.ErrUnencodable) {
+		t.Errorf("a channel: %v", err)
 	}
 	if st := a.Stats(); st.Refused != 2 {
 		t.Errorf("Stats.Refused = %d, want 2", st.Refused)

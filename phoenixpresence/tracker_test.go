@@ -229,7 +229,7 @@ func TestArguments(t *testing.T) {
 		{tracker.ErrInvalidArgument, func() error { _, err := tr.Track(o, "", "k", nil); return err }},
 		{tracker.ErrInvalidArgument, func() error { _, err := tr.Track(o, "t", "", nil); return err }},
 		{tracker.ErrInvalidArgument, func() error { _, err := tr.Track(o, "t", "k", map[string]any{"a": etf.Atom("x")}); return err }},
-		{tracker.ErrInvalidArgument, func() error { _, err := tr.Track(o, "t", "k", map[string]any{"a": struct{}{}}); return err }},
+		{tracker.ErrInvalidArgument, func() error { _, err := tr.Track(o, "t", "k", map[string]any{"a": make(chan int)}); return err }},
 		{tracker.ErrNoPresence, func() error { _, err := tr.Update(o, "t", "k", nil); return err }},
 	} {
 		if err := tt.call(); !errors.Is(err, tt.err) {
