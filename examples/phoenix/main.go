@@ -2,6 +2,8 @@
 // Phoenix.PubSub.Redis adapter uses. It listens for jobs the Elixir side broadcasts on "jobs", does
 // them, pushes a "job_done" event straight to the browsers joined to the Phoenix channel "room:lobby"
 // (as MyAppWeb.Endpoint.broadcast would), and answers the node that asked with a direct broadcast.
+// It is also listed in the application's Presence (MyApp.Presence.list("workers") on the Elixir side,
+// with the jobs it has done in its meta), through package phoenixpresence (experimental).
 //
 // Run it against the phoenix-peer of ../shared/interop (a real Elixir node), from the project root:
 //
@@ -20,8 +22,16 @@
 //	{"event":"socket_push","text":"[null,null,\"room:lobby\",\"job_done\",{\"by\":\"go-worker@127.0.0.1\",\"id\":7,\"task\":\"resize\"}]",...}
 //	{"event":"message","topic":"replies","payload":{"id":7,"status":"done"},...}
 //
+// and MyApp.Presence lists the worker:
+//
+//	  {"id":4,"cmd":"list","topic":"workers"}
+//	{"cmd":"list",...,"result":{"go-worker@127.0.0.1":{"metas":[{"jobs":1,"phx_ref":"...","phx_ref_prev":"...","status":"idle"}]}}}
+//
+// Stopped with Ctrl-C, the worker leaves the Presence at once (a graceful permdown).
+//
 // Environment: REDIS_URL (default redis://127.0.0.1:6379), PHX_PUBSUB (the Elixir PubSub's name,
-// default MyApp.PubSub), GO_NODE (this node's name, default go-worker@127.0.0.1).
+// default MyApp.PubSub), PHX_PRESENCE (the Presence module, default MyApp.Presence), GO_NODE (this
+// node's name, default go-worker@127.0.0.1).
 package main
 
 import (
@@ -30,9 +40,11 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"time"
 
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/phoenixadapter"
+	"github.com/phxgo/pubsub/phoenixpresence"
 )
 
 func main() {
@@ -43,7 +55,7 @@ func main() {
 		PubSubName: env("PHX_PUBSUB", "MyApp.PubSub"),
 		NodeName:   env("GO_NODE", "go-worker@127.0.0.1"),
 	}
-	if err := run(ctx, cfg, nil); err != nil && ctx.Err() == nil {
+	if err := run(ctx, cfg, env("PHX_PRESENCE", "MyApp.Presence"), nil); err != nil && ctx.Err() == nil {
 		log.Fatal(err)
 	}
 }
@@ -55,9 +67,9 @@ func env(name, def string) string {
 	return def
 }
 
-// run joins the Phoenix PubSub and works jobs until ctx ends. ready, if not nil, is closed once the
-// worker listens.
-func run(ctx context.Context, cfg phoenixadapter.Config, ready chan<- struct{}) error {
+// run joins the Phoenix PubSub and the Presence called presenceName, and works jobs until ctx ends.
+// ready, if not nil, is closed once the worker listens.
+func run(ctx context.Context, cfg phoenixadapter.Config, presenceName string, ready chan<- struct{}) error {
 	a, err := phoenixadapter.New(cfg)
 	if err != nil {
 		return err
@@ -74,10 +86,24 @@ func run(ctx context.Context, cfg phoenixadapter.Config, ready chan<- struct{}) 
 	if err := jobs.Subscribe("jobs"); err != nil {
 		return err
 	}
+	// Listed in MyApp.Presence under "workers" while the jobs subscriber (the presence's owner) is open.
+	pr, err := phoenixpresence.New(ps, a, phoenixpresence.Config{Name: presenceName})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		pr.GracefulPermdown(pctx) // the Elixir nodes drop the worker at once
+	}()
+	if _, err := pr.Track(jobs, "workers", a.NodeName(), map[string]any{"status": "idle", "jobs": 0}); err != nil {
+		return err
+	}
 	log.Printf("node %s listening on %q of Phoenix PubSub %s (Redis channel %s)", a.NodeName(), "jobs", cfg.PubSubName, a.Channel())
 	if ready != nil {
 		close(ready)
 	}
+	done := 0
 	for {
 		msg, err := jobs.Receive(ctx)
 		if err != nil {
@@ -85,6 +111,11 @@ func run(ctx context.Context, cfg phoenixadapter.Config, ready chan<- struct{}) 
 		}
 		if err := work(ctx, ps, a.NodeName(), msg.Payload); err != nil {
 			log.Printf("job %v: %v", msg.Payload, err)
+			continue
+		}
+		done++
+		if _, err := pr.Update(jobs, "workers", a.NodeName(), map[string]any{"status": "idle", "jobs": done}); err != nil {
+			log.Printf("presence: %v", err)
 		}
 	}
 }

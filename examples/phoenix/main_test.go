@@ -11,6 +11,7 @@ import (
 
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/phoenixadapter"
+	"github.com/phxgo/pubsub/phoenixpresence"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -22,7 +23,7 @@ func TestWorker(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	ready, done := make(chan struct{}), make(chan error, 1)
 	go func() {
-		done <- run(ctx, phoenixadapter.Config{URL: url, PubSubName: "MyApp.PubSub", NodeName: "go-worker@127.0.0.1"}, ready)
+		done <- run(ctx, phoenixadapter.Config{URL: url, PubSubName: "MyApp.PubSub", NodeName: "go-worker@127.0.0.1"}, "MyApp.Presence", ready)
 	}()
 	defer func() {
 		cancel()
@@ -39,6 +40,27 @@ func TestWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer elixir.Close()
+	// The stand-in's replica of MyApp.Presence lists the worker, and its jobs.
+	presence, err := phoenixpresence.New(elixir, a, phoenixpresence.Config{Name: "MyApp.Presence", BroadcastPeriod: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer presence.Close()
+	worker := func() map[string]any {
+		if l := presence.GetByKey("workers", "go-worker@127.0.0.1"); len(l) == 1 {
+			return l[0].Meta
+		}
+		return nil
+	}
+	await := func(what string, ok func(map[string]any) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(worker()); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the worker's presence is %v", what, worker())
+			}
+		}
+	}
+	await("listed", func(m map[string]any) bool { return m["status"] == "idle" })
 	sub, _ := elixir.NewSubscriber()
 	sub.Subscribe("room:lobby")
 	sub.Subscribe("replies")
@@ -60,4 +82,9 @@ func TestWorker(t *testing.T) {
 			t.Errorf("got %#v, want %#v", msg.Payload, w)
 		}
 	}
+	await("one job done", func(m map[string]any) bool { return m["jobs"] == int64(1) })
+	cancel()
+	<-done
+	done <- nil // for the deferred receive
+	await("left at once", func(m map[string]any) bool { return m == nil })
 }

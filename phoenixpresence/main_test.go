@@ -1,0 +1,9 @@
+package phoenixpresence
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { stopLiveRedis() })) }
