@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,6 +110,7 @@ func BenchmarkRoutedReceive(b *testing.B) {
 				b.Fatalf("child: %q, %v", buf, err)
 			}
 			received0 := a.Stats().Received
+			stopProfile := profileWindow(b, mode)
 			cpu0 := cpuTime()
 			b.ResetTimer()
 			if _, err := start.Write([]byte("go\n")); err != nil {
@@ -117,11 +119,12 @@ func BenchmarkRoutedReceive(b *testing.B) {
 			wg.Wait() // "end", published after every broadcast, arrived
 			b.StopTimer()
 			cpu := cpuTime() - cpu0
+			stopProfile()
 			if err := cmd.Wait(); err != nil {
 				b.Fatalf("child: %v", err)
 			}
 			received := a.Stats().Received - received0
-			delivered := len(sub.C())
+			delivered := sub.Len()
 			b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "cpu-µs/published")
 			b.ReportMetric(float64(received)/float64(b.N), "received/published")
 			b.ReportMetric(float64(delivered)/float64(b.N), "delivered/published")
@@ -130,6 +133,30 @@ func BenchmarkRoutedReceive(b *testing.B) {
 				b.ReportMetric(float64(r.Effective), "buckets")
 			}
 		})
+	}
+}
+
+// profileWindow starts a CPU profile of the measured window when PHXGO_ROUTED_PROFILE names a file
+// prefix (the file is PREFIX-MODE.pprof), unlike -cpuprofile, which also profiles the set-up (12,500
+// subscriptions, thousands of bucket subscriptions). It returns what stops it.
+func profileWindow(b *testing.B, mode string) (stop func()) {
+	prefix := os.Getenv("PHXGO_ROUTED_PROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(prefix + "-" + mode + ".pprof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
 	}
 }
 
