@@ -37,8 +37,8 @@ func TestRoutedEightNodesHundredThousandTopics(t *testing.T) {
 	const (
 		nodes   = scenarioNodes
 		topics  = scenarioTopics
-		perNode = 12_500 // broadcasts each node makes: 100,000 in all
-		senders = 8      // goroutines broadcasting per node; a topic belongs to one of them
+		perNode = 6_000 // broadcasts each node makes: 48,000 in all
+		senders = 8     // goroutines broadcasting per node; a topic belongs to one of them
 		// scaleDeadline bounds the whole test, set-up included (≈ 10 s under -race on 2 shared cores).
 		scaleDeadline = 50 * time.Second
 	)
