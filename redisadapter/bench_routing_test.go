@@ -287,12 +287,16 @@ func TestRoutedChurnRedisCPU(t *testing.T) {
 // PUBLISH and SUBSCRIBE of the buckets' channels) against the 3-master cluster (server=cluster:
 // SPUBLISH, SSUBSCRIBE per partition), in one run. conc goroutines of node a broadcast 100-byte
 // payloads on 1,024 topics that node b holds; the clock stops when b has received all of them.
-// redis-cpu-µs/msg is the CPU of every master (or the lone server) per message. The same
-// environment as BenchmarkRedisClusterBroadcast (PHXGO_REDIS_CLUSTER, PHXGO_REDIS_CLUSTER_SINGLE).
+// redis-cpu-µs/msg is the CPU of every master (or the lone server) per message;
+// busiest-master-cpu-µs/msg that of the master that worked most, and capacity-msg/s the rate at which
+// it would use a whole core: the Redis-side capacity, the figure to compare between the servers when
+// the nodes share the machine's cores with Redis (msg/s is then what the nodes sustain, not what Redis
+// can absorb). The same environment as BenchmarkRedisClusterBroadcast (PHXGO_REDIS_CLUSTER,
+// PHXGO_REDIS_CLUSTER_SINGLE).
 func BenchmarkRedisShardedBroadcast(b *testing.B) {
 	const topics = 1024
 	for _, conc := range []int{256} {
-		for _, server := range []string{"single", "cluster"} {
+		for _, server := range []string{"single", "cluster", "onemaster"} {
 			b.Run("conc="+strconv.Itoa(conc)+"/server="+server, func(b *testing.B) {
 				singleURL := clusterBenchSingle(b)
 				name := uniqueName(b)
@@ -306,7 +310,7 @@ func BenchmarkRedisShardedBroadcast(b *testing.B) {
 					}
 					newClient = func() redis.UniversalClient { return redis.NewClient(opt) }
 					masters = []*redis.Client{plainClient(b, singleURL)}
-				case "cluster":
+				case "cluster", "onemaster":
 					cluster := realCluster(b, false)
 					newClient = func() redis.UniversalClient {
 						return redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.seeds, MaxRetries: -1})
@@ -317,18 +321,46 @@ func BenchmarkRedisShardedBroadcast(b *testing.B) {
 						}
 					}
 				}
-				node := func(n string) *pubsub.PubSub {
+				var ca redis.UniversalClient
+				node := func(n string) (*pubsub.PubSub, *redisadapter.Adapter) {
 					c := newClient()
 					b.Cleanup(func() { c.Close() })
-					ps, _ := startNode(b, name, redisadapter.Config{Client: c, NodeName: n, RouteByTopic: true}, pubsub.Config{})
-					return ps
+					if ca == nil {
+						ca = c
+					}
+					// PHXGO_SHARDED_PARTITIONS sets Config.Partitions (how many connections a node holds
+					// on the cluster), to see what a master's fan-out to them costs.
+					parts, _ := strconv.Atoi(os.Getenv("PHXGO_SHARDED_PARTITIONS"))
+					return startNode(b, name, redisadapter.Config{Client: c, NodeName: n, RouteByTopic: true, Partitions: parts}, pubsub.Config{})
 				}
-				a, nb := node("a"), node("b")
+				a, aa := node("a")
+				nb, _ := node("b")
 				sub := newSub(b, nb, pubsub.WithMailboxSize(1<<16))
-				names := make([]string, topics)
-				for i := range names {
-					names[i] = "room:" + strconv.Itoa(i)
-					subscribeCtx(b, sub, names[i])
+				// server=onemaster: the topics are those whose channel lives on one master (room:0's),
+				// which takes all the traffic: its CPU per message, measured where the nodes can drive it
+				// as hard as the lone server, is a master's cost of a message at that load.
+				onMaster := func(string) bool { return true }
+				if server == "onemaster" {
+					masterOf := func(topic string) string {
+						m, err := ca.(*redis.ClusterClient).MasterForKey(ctx, aa.TopicChannel(topic))
+						if err != nil {
+							b.Fatal(err)
+						}
+						return m.Options().Addr
+					}
+					first := masterOf("room:0")
+					masters = slices.DeleteFunc(masters, func(m *redis.Client) bool { return m.Options().Addr != first })
+					if len(masters) != 1 {
+						b.Fatalf("room:0's master %s is not one of the cluster's masters", first)
+					}
+					onMaster = func(topic string) bool { return masterOf(topic) == first }
+				}
+				names := make([]string, 0, topics)
+				for i := 0; len(names) < topics; i++ {
+					if topic := "room:" + strconv.Itoa(i); onMaster(topic) {
+						names = append(names, topic)
+						subscribeCtx(b, sub, topic)
+					}
 				}
 				cnt := newCounter(b.N)
 				done := make(chan struct{})
@@ -343,7 +375,7 @@ func BenchmarkRedisShardedBroadcast(b *testing.B) {
 				var next atomic.Uint64
 				b.ReportAllocs()
 				redis0, cpu0 := serversCPU(b, masters), cpuTime()
-				each0 := mastersCPU(b, masters)
+				each0, calls0 := mastersCPU(b, masters), publishCalls(b, masters)
 				b.ResetTimer()
 				broadcastConcurrently(b, conc, b.N, func() error {
 					return a.Broadcast(ctx, names[next.Add(1)%topics], payload)
@@ -355,6 +387,11 @@ func BenchmarkRedisShardedBroadcast(b *testing.B) {
 				for i, c := range mastersCPU(b, masters) {
 					busiest = max(busiest, c-each0[i])
 				}
+				var calls, most int64 // (S)PUBLISH calls: of all masters, and of the one with the most
+				for i, c := range publishCalls(b, masters) {
+					calls += c - calls0[i]
+					most = max(most, c-calls0[i])
+				}
 				perMsg := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(b.N) }
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
 				b.ReportMetric(perMsg(cpu), "cpu-µs/msg")
@@ -365,6 +402,9 @@ func BenchmarkRedisShardedBroadcast(b *testing.B) {
 				// something; throughput (msg/s) is the clients'.
 				b.ReportMetric(perMsg(busiest), "busiest-master-cpu-µs/msg")
 				b.ReportMetric(1e6/perMsg(busiest), "capacity-msg/s")
+				// The share of the messages that the busiest master published: with uniform traffic, how
+				// the partitions' slots spread over the masters.
+				b.ReportMetric(float64(most)/float64(max(calls, 1)), "busiest-share")
 			})
 		}
 	}
@@ -381,6 +421,28 @@ func mastersCPU(b *testing.B, masters []*redis.Client) []time.Duration {
 		}
 	}
 	return cpu
+}
+
+// publishCalls returns how many PUBLISH and SPUBLISH commands each of masters has executed (INFO
+// commandstats), in order.
+func publishCalls(b *testing.B, masters []*redis.Client) []int64 {
+	b.Helper()
+	calls := make([]int64, len(masters))
+	for i, m := range masters {
+		info, err := m.Info(ctx, "commandstats").Result()
+		if err != nil {
+			b.Fatalf("INFO commandstats of %s: %v", m.Options().Addr, err)
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			for _, cmd := range []string{"cmdstat_publish:calls=", "cmdstat_spublish:calls="} {
+				if v, ok := strings.CutPrefix(line, cmd); ok {
+					n, _ := strconv.ParseInt(v[:strings.IndexByte(v+",", ',')], 10, 64)
+					calls[i] += n
+				}
+			}
+		}
+	}
+	return calls
 }
 
 // TestRoutedRedisMemory reports what Redis spends per (node, bucket) subscription: used_memory before
