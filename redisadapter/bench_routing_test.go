@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,6 +110,7 @@ func BenchmarkRoutedReceive(b *testing.B) {
 				b.Fatalf("child: %q, %v", buf, err)
 			}
 			received0 := a.Stats().Received
+			stopProfile := profileWindow(b, mode)
 			cpu0 := cpuTime()
 			b.ResetTimer()
 			if _, err := start.Write([]byte("go\n")); err != nil {
@@ -117,11 +119,12 @@ func BenchmarkRoutedReceive(b *testing.B) {
 			wg.Wait() // "end", published after every broadcast, arrived
 			b.StopTimer()
 			cpu := cpuTime() - cpu0
+			stopProfile()
 			if err := cmd.Wait(); err != nil {
 				b.Fatalf("child: %v", err)
 			}
 			received := a.Stats().Received - received0
-			delivered := len(sub.C())
+			delivered := sub.Len()
 			b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "cpu-µs/published")
 			b.ReportMetric(float64(received)/float64(b.N), "received/published")
 			b.ReportMetric(float64(delivered)/float64(b.N), "delivered/published")
@@ -130,6 +133,30 @@ func BenchmarkRoutedReceive(b *testing.B) {
 				b.ReportMetric(float64(r.Effective), "buckets")
 			}
 		})
+	}
+}
+
+// profileWindow starts a CPU profile of the measured window when PHXGO_ROUTED_PROFILE names a file
+// prefix (the file is PREFIX-MODE.pprof), unlike -cpuprofile, which also profiles the set-up (12,500
+// subscriptions, thousands of bucket subscriptions). It returns what stops it.
+func profileWindow(b *testing.B, mode string) (stop func()) {
+	prefix := os.Getenv("PHXGO_ROUTED_PROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(prefix + "-" + mode + ".pprof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
 	}
 }
 
@@ -260,12 +287,16 @@ func TestRoutedChurnRedisCPU(t *testing.T) {
 // PUBLISH and SUBSCRIBE of the buckets' channels) against the 3-master cluster (server=cluster:
 // SPUBLISH, SSUBSCRIBE per partition), in one run. conc goroutines of node a broadcast 100-byte
 // payloads on 1,024 topics that node b holds; the clock stops when b has received all of them.
-// redis-cpu-µs/msg is the CPU of every master (or the lone server) per message. The same
-// environment as BenchmarkRedisClusterBroadcast (PHXGO_REDIS_CLUSTER, PHXGO_REDIS_CLUSTER_SINGLE).
+// redis-cpu-µs/msg is the CPU of every master (or the lone server) per message;
+// busiest-master-cpu-µs/msg that of the master that worked most, and capacity-msg/s the rate at which
+// it would use a whole core: the Redis-side capacity, the figure to compare between the servers when
+// the nodes share the machine's cores with Redis (msg/s is then what the nodes sustain, not what Redis
+// can absorb). The same environment as BenchmarkRedisClusterBroadcast (PHXGO_REDIS_CLUSTER,
+// PHXGO_REDIS_CLUSTER_SINGLE).
 func BenchmarkRedisShardedBroadcast(b *testing.B) {
 	const topics = 1024
 	for _, conc := range []int{256} {
-		for _, server := range []string{"single", "cluster"} {
+		for _, server := range []string{"single", "cluster", "onemaster"} {
 			b.Run("conc="+strconv.Itoa(conc)+"/server="+server, func(b *testing.B) {
 				singleURL := clusterBenchSingle(b)
 				name := uniqueName(b)
@@ -279,7 +310,7 @@ func BenchmarkRedisShardedBroadcast(b *testing.B) {
 					}
 					newClient = func() redis.UniversalClient { return redis.NewClient(opt) }
 					masters = []*redis.Client{plainClient(b, singleURL)}
-				case "cluster":
+				case "cluster", "onemaster":
 					cluster := realCluster(b, false)
 					newClient = func() redis.UniversalClient {
 						return redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.seeds, MaxRetries: -1})
@@ -290,18 +321,46 @@ func BenchmarkRedisShardedBroadcast(b *testing.B) {
 						}
 					}
 				}
-				node := func(n string) *pubsub.PubSub {
+				var ca redis.UniversalClient
+				node := func(n string) (*pubsub.PubSub, *redisadapter.Adapter) {
 					c := newClient()
 					b.Cleanup(func() { c.Close() })
-					ps, _ := startNode(b, name, redisadapter.Config{Client: c, NodeName: n, RouteByTopic: true}, pubsub.Config{})
-					return ps
+					if ca == nil {
+						ca = c
+					}
+					// PHXGO_SHARDED_PARTITIONS sets Config.Partitions (how many connections a node holds
+					// on the cluster), to see what a master's fan-out to them costs.
+					parts, _ := strconv.Atoi(os.Getenv("PHXGO_SHARDED_PARTITIONS"))
+					return startNode(b, name, redisadapter.Config{Client: c, NodeName: n, RouteByTopic: true, Partitions: parts}, pubsub.Config{})
 				}
-				a, nb := node("a"), node("b")
+				a, aa := node("a")
+				nb, _ := node("b")
 				sub := newSub(b, nb, pubsub.WithMailboxSize(1<<16))
-				names := make([]string, topics)
-				for i := range names {
-					names[i] = "room:" + strconv.Itoa(i)
-					subscribeCtx(b, sub, names[i])
+				// server=onemaster: the topics are those whose channel lives on one master (room:0's),
+				// which takes all the traffic: its CPU per message, measured where the nodes can drive it
+				// as hard as the lone server, is a master's cost of a message at that load.
+				onMaster := func(string) bool { return true }
+				if server == "onemaster" {
+					masterOf := func(topic string) string {
+						m, err := ca.(*redis.ClusterClient).MasterForKey(ctx, aa.TopicChannel(topic))
+						if err != nil {
+							b.Fatal(err)
+						}
+						return m.Options().Addr
+					}
+					first := masterOf("room:0")
+					masters = slices.DeleteFunc(masters, func(m *redis.Client) bool { return m.Options().Addr != first })
+					if len(masters) != 1 {
+						b.Fatalf("room:0's master %s is not one of the cluster's masters", first)
+					}
+					onMaster = func(topic string) bool { return masterOf(topic) == first }
+				}
+				names := make([]string, 0, topics)
+				for i := 0; len(names) < topics; i++ {
+					if topic := "room:" + strconv.Itoa(i); onMaster(topic) {
+						names = append(names, topic)
+						subscribeCtx(b, sub, topic)
+					}
 				}
 				cnt := newCounter(b.N)
 				done := make(chan struct{})
@@ -316,6 +375,7 @@ func BenchmarkRedisShardedBroadcast(b *testing.B) {
 				var next atomic.Uint64
 				b.ReportAllocs()
 				redis0, cpu0 := serversCPU(b, masters), cpuTime()
+				each0, calls0 := mastersCPU(b, masters), publishCalls(b, masters)
 				b.ResetTimer()
 				broadcastConcurrently(b, conc, b.N, func() error {
 					return a.Broadcast(ctx, names[next.Add(1)%topics], payload)
@@ -323,13 +383,66 @@ func BenchmarkRedisShardedBroadcast(b *testing.B) {
 				cnt.wait(b, func() string { return fmt.Sprintf("dropped %d", sub.Dropped()) })
 				b.StopTimer()
 				cpu, rcpu := cpuTime()-cpu0, serversCPU(b, masters)-redis0
+				var busiest time.Duration // the CPU of the master that worked most
+				for i, c := range mastersCPU(b, masters) {
+					busiest = max(busiest, c-each0[i])
+				}
+				var calls, most int64 // (S)PUBLISH calls: of all masters, and of the one with the most
+				for i, c := range publishCalls(b, masters) {
+					calls += c - calls0[i]
+					most = max(most, c-calls0[i])
+				}
 				perMsg := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(b.N) }
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
 				b.ReportMetric(perMsg(cpu), "cpu-µs/msg")
 				b.ReportMetric(perMsg(rcpu), "redis-cpu-µs/msg")
+				// Redis-side capacity: the rate at which the busiest master would use a whole core (a
+				// master executes commands on one thread), at this traffic's mix. On a machine whose
+				// cores the clients share with the masters, this is the cluster's figure that means
+				// something; throughput (msg/s) is the clients'.
+				b.ReportMetric(perMsg(busiest), "busiest-master-cpu-µs/msg")
+				b.ReportMetric(1e6/perMsg(busiest), "capacity-msg/s")
+				// The share of the messages that the busiest master published: with uniform traffic, how
+				// the partitions' slots spread over the masters.
+				b.ReportMetric(float64(most)/float64(max(calls, 1)), "busiest-share")
 			})
 		}
 	}
+}
+
+// mastersCPU returns the user+sys CPU time of each of masters (INFO cpu), in order; it fails the
+// benchmark if one cannot be read.
+func mastersCPU(b *testing.B, masters []*redis.Client) []time.Duration {
+	b.Helper()
+	cpu := make([]time.Duration, len(masters))
+	for i, m := range masters {
+		if cpu[i] = redisCPU(m); cpu[i] == 0 {
+			b.Fatalf("INFO cpu of %s: unreadable", m.Options().Addr)
+		}
+	}
+	return cpu
+}
+
+// publishCalls returns how many PUBLISH and SPUBLISH commands each of masters has executed (INFO
+// commandstats), in order.
+func publishCalls(b *testing.B, masters []*redis.Client) []int64 {
+	b.Helper()
+	calls := make([]int64, len(masters))
+	for i, m := range masters {
+		info, err := m.Info(ctx, "commandstats").Result()
+		if err != nil {
+			b.Fatalf("INFO commandstats of %s: %v", m.Options().Addr, err)
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			for _, cmd := range []string{"cmdstat_publish:calls=", "cmdstat_spublish:calls="} {
+				if v, ok := strings.CutPrefix(line, cmd); ok {
+					n, _ := strconv.ParseInt(v[:strings.IndexByte(v+",", ',')], 10, 64)
+					calls[i] += n
+				}
+			}
+		}
+	}
+	return calls
 }
 
 // TestRoutedRedisMemory reports what Redis spends per (node, bucket) subscription: used_memory before

@@ -152,7 +152,7 @@ func dialRaw(ctx context.Context, opt *redis.Options, maxPayload int, channels [
 	if err != nil {
 		return nil, err
 	}
-	s := &rawSub{conn: conn, rd: newRESPReader(conn, maxPayload)}
+	s := &rawSub{conn: conn, rd: newRESPReader(socketReader(conn), maxPayload)}
 	// The set-up's reads and writes end with ctx: at its deadline, or when it is canceled (Close).
 	if d, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(d)
