@@ -36,17 +36,17 @@ func TestLiveElixirToGo(t *testing.T) {
 		{map[string]any{"a": []any{1, map[string]any{"b": []any{"c", []any{}}}}},
 			map[string]any{"a": []any{int64(1), map[string]any{"b": []any{"c", []any{}}}}}},
 	} {
-		p.do(map[string]any{"cmd": "broadcast", "topic": "room:lobby", "payload": tt.payload})
+		p.Do(map[string]any{"cmd": "broadcast", "topic": "room:lobby", "payload": tt.payload})
 		if got := receive(t, s, 10*time.Second).Payload; !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("got %#v, want %#v", got, tt.want)
 		}
 	}
-	p.do(map[string]any{"cmd": "eval", "code": `Phoenix.PubSub.broadcast(pubsub, "room:lobby", {:joined, 12345678901234567890123, %{status: "on"}, [1 | 2], self()})`})
+	p.Do(map[string]any{"cmd": "eval", "code": `Phoenix.PubSub.broadcast(pubsub, "room:lobby", {:joined, 12345678901234567890123, %{status: "on"}, [1 | 2], self()})`})
 	got := receive(t, s, 10*time.Second).Payload.(phoenixadapter.Tuple)
 	if got[0] != phoenixadapter.Atom("joined") || got[1].(interface{ String() string }).String() != "12345678901234567890123" ||
 		!reflect.DeepEqual(got[2], phoenixadapter.Map{{Key: phoenixadapter.Atom("status"), Value: "on"}}) ||
 		!reflect.DeepEqual(got[3], phoenixadapter.ImproperList{Elems: []any{int64(1)}, Tail: int64(2)}) ||
-		got[4].(phoenixadapter.Pid).Node != phoenixadapter.Atom(p.node) {
+		got[4].(phoenixadapter.Pid).Node != phoenixadapter.Atom(p.Node) {
 		t.Errorf("got %#v", got)
 	}
 }
@@ -54,7 +54,7 @@ func TestLiveElixirToGo(t *testing.T) {
 // Go → Elixir: the peer's listener receives the exact terms.
 func TestLiveGoToElixir(t *testing.T) {
 	p, ps, _ := livePair(t, phoenixadapter.Config{Atoms: []string{"ok"}})
-	p.do(map[string]any{"cmd": "subscribe", "topic": "room:lobby"})
+	p.Do(map[string]any{"cmd": "subscribe", "topic": "room:lobby"})
 	for _, tt := range []struct {
 		payload any
 		inspect string
@@ -68,7 +68,7 @@ func TestLiveGoToElixir(t *testing.T) {
 		if err := ps.Broadcast(ctxT(t), "room:lobby", tt.payload); err != nil {
 			t.Fatal(err)
 		}
-		if ev := p.message("room:lobby"); ev["inspect"] != tt.inspect {
+		if ev := p.Message("room:lobby"); ev["inspect"] != tt.inspect {
 			t.Errorf("the peer received %v, want %s", ev["inspect"], tt.inspect)
 		}
 	}
@@ -79,19 +79,19 @@ func TestLiveGoToElixir(t *testing.T) {
 // a SocketBroadcast.
 func TestLiveSocketBroadcast(t *testing.T) {
 	p, ps, _ := livePair(t, phoenixadapter.Config{})
-	p.do(map[string]any{"cmd": "subscribe", "topic": "room:fast", "fastlane": true})
+	p.Do(map[string]any{"cmd": "subscribe", "topic": "room:fast", "fastlane": true})
 	err := ps.Broadcast(ctxT(t), "room:fast", phoenixadapter.SocketBroadcast{Topic: "room:fast", Event: "new_msg",
 		Payload: map[string]any{"body": "hi", "n": 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := p.await(10*time.Second, func(e map[string]any) bool { return e["event"] == "socket_push" })
+	ev := p.Await(10*time.Second, func(e map[string]any) bool { return e["event"] == "socket_push" })
 	if want := `[null,null,"room:fast","new_msg",{"body":"hi","n":1}]`; ev["text"] != want {
 		t.Errorf("socket_push %v, want %s", ev["text"], want)
 	}
 
 	s := subscribe(t, ps, "room:lobby")
-	p.do(map[string]any{"cmd": "broadcast_socket", "topic": "room:lobby", "event": "new_msg", "payload": map[string]any{"body": "from elixir"}})
+	p.Do(map[string]any{"cmd": "broadcast_socket", "topic": "room:lobby", "event": "new_msg", "payload": map[string]any{"body": "from elixir"}})
 	want := phoenixadapter.SocketBroadcast{Topic: "room:lobby", Event: "new_msg", Payload: map[string]any{"body": "from elixir"}}
 	if got := receive(t, s, 10*time.Second).Payload; !reflect.DeepEqual(got, want) {
 		t.Errorf("got %#v, want %#v", got, want)
@@ -102,19 +102,19 @@ func TestLiveSocketBroadcast(t *testing.T) {
 func TestLiveDirectBroadcast(t *testing.T) {
 	p, ps, a := livePair(t, phoenixadapter.Config{})
 	s := subscribe(t, ps, "t")
-	p.do(map[string]any{"cmd": "subscribe", "topic": "t"})
-	p.do(map[string]any{"cmd": "direct_broadcast", "node": "nobody@127.0.0.1", "topic": "t", "payload": "not for go"})
-	p.do(map[string]any{"cmd": "direct_broadcast", "node": a.NodeName(), "topic": "t", "payload": "for go"})
+	p.Do(map[string]any{"cmd": "subscribe", "topic": "t"})
+	p.Do(map[string]any{"cmd": "direct_broadcast", "node": "nobody@127.0.0.1", "topic": "t", "payload": "not for go"})
+	p.Do(map[string]any{"cmd": "direct_broadcast", "node": a.NodeName(), "topic": "t", "payload": "for go"})
 	if got := receive(t, s, 10*time.Second).Payload; got != "for go" {
 		t.Errorf("Go received %#v first, want the direct broadcast to it", got)
 	}
 	if err := ps.DirectBroadcast(ctxT(t), "nobody@127.0.0.1", "t", "not for elixir"); err != nil {
 		t.Fatal(err)
 	}
-	if err := ps.DirectBroadcast(ctxT(t), p.node, "t", "for elixir"); err != nil {
+	if err := ps.DirectBroadcast(ctxT(t), p.Node, "t", "for elixir"); err != nil {
 		t.Fatal(err)
 	}
-	if ev := p.message("t"); ev["payload"] != "for elixir" {
+	if ev := p.Message("t"); ev["payload"] != "for elixir" {
 		t.Errorf("the peer received %v first", ev["payload"])
 	}
 	quiet(t, s, 100*time.Millisecond)
@@ -125,21 +125,21 @@ func TestLiveCompression(t *testing.T) {
 	p, ps, a := livePair(t, phoenixadapter.Config{Compression: 6}, "PHX_COMPRESSION=6")
 	raw := newRawSubscriber(t, liveRedis(t), a.Channel())
 	s := subscribe(t, ps, "big")
-	p.do(map[string]any{"cmd": "subscribe", "topic": "big"})
+	p.Do(map[string]any{"cmd": "subscribe", "topic": "big"})
 	rows := make([]any, 50)
 	for i := range rows {
 		rows[i] = map[string]any{"id": int64(i), "name": "user", "status": "online"}
 	}
 	big := map[string]any{"rows": rows}
 
-	p.do(map[string]any{"cmd": "broadcast", "topic": "big", "payload": big})
+	p.Do(map[string]any{"cmd": "broadcast", "topic": "big", "payload": big})
 	if f := raw.next(t); f[0] != 131 || f[1] != 80 {
 		t.Errorf("Elixir's frame is not compressed: %x", f[:2])
 	}
 	if got := receive(t, s, 10*time.Second).Payload; !reflect.DeepEqual(got, big) {
 		t.Errorf("got %#v", got)
 	}
-	p.message("big") // its own listener
+	p.Message("big") // its own listener
 
 	if err := ps.Broadcast(ctxT(t), "big", big); err != nil {
 		t.Fatal(err)
@@ -148,7 +148,7 @@ func TestLiveCompression(t *testing.T) {
 	if f := raw.next(t); f[0] != 131 || f[1] != 80 {
 		t.Errorf("Go's frame is not compressed: %x", f[:2])
 	}
-	if ev := p.message("big"); jsonOf(t, ev["payload"]) != jsonOf(t, big) {
+	if ev := p.Message("big"); jsonOf(t, ev["payload"]) != jsonOf(t, big) {
 		t.Errorf("the peer received %v", ev["payload"])
 	}
 }
@@ -157,17 +157,17 @@ func TestLiveCompression(t *testing.T) {
 func TestLiveBroadcastFrom(t *testing.T) {
 	p, ps, _ := livePair(t, phoenixadapter.Config{})
 	s := subscribe(t, ps, "t")
-	p.do(map[string]any{"cmd": "subscribe", "topic": "t"})
-	p.do(map[string]any{"cmd": "broadcast_from", "topic": "t", "payload": "from elixir"})
+	p.Do(map[string]any{"cmd": "subscribe", "topic": "t"})
+	p.Do(map[string]any{"cmd": "broadcast_from", "topic": "t", "payload": "from elixir"})
 	if got := receive(t, s, 10*time.Second).Payload; got != "from elixir" {
 		t.Errorf("got %#v", got)
 	}
-	p.none("message", "t", 200*time.Millisecond)
+	p.None("message", "t", 200*time.Millisecond)
 
 	if err := ps.BroadcastFrom(ctxT(t), s, "t", "from go"); err != nil {
 		t.Fatal(err)
 	}
-	if ev := p.message("t"); ev["payload"] != "from go" {
+	if ev := p.Message("t"); ev["payload"] != "from go" {
 		t.Errorf("the peer received %v", ev["payload"])
 	}
 	quiet(t, s, 100*time.Millisecond)
@@ -180,7 +180,7 @@ func TestLiveIgnored(t *testing.T) {
 	p, ps, a := livePair(t, phoenixadapter.Config{})
 	raw := newRawSubscriber(t, liveRedis(t), a.Channel())
 	s := subscribe(t, ps, "t")
-	p.do(map[string]any{"cmd": "subscribe", "topic": "t"})
+	p.Do(map[string]any{"cmd": "subscribe", "topic": "t"})
 	node := []byte(a.NodeName())
 	foreign := [][]byte{
 		{131, 104, 2, 97, 3, 97, 4}, // {3, 4}
@@ -196,18 +196,18 @@ func TestLiveIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	receive(t, s, time.Second) // locally
-	if ev := p.message("t"); ev["payload"] != "right after" {
+	if ev := p.Message("t"); ev["payload"] != "right after" {
 		t.Errorf("the peer received %v, want the broadcast right after the foreign frames", ev["payload"])
 	}
-	p.do(map[string]any{"cmd": "direct_broadcast", "node": "other@127.0.0.1", "topic": "t", "payload": "not for go"})
+	p.Do(map[string]any{"cmd": "direct_broadcast", "node": "other@127.0.0.1", "topic": "t", "payload": "not for go"})
 	if err := ps.DirectBroadcast(ctxT(t), "other@127.0.0.1", "t", "not for elixir"); err != nil {
 		t.Fatal(err)
 	}
-	p.do(map[string]any{"cmd": "broadcast", "topic": "t", "payload": "after"})
+	p.Do(map[string]any{"cmd": "broadcast", "topic": "t", "payload": "after"})
 	if got := receive(t, s, 10*time.Second).Payload; got != "after" {
 		t.Errorf("Go received %#v, want only the last broadcast", got)
 	}
-	if ev := p.message("t"); ev["payload"] != "after" {
+	if ev := p.Message("t"); ev["payload"] != "after" {
 		t.Errorf("the peer received %v, want only its own last broadcast", ev["payload"])
 	}
 	if ast := a.Stats(); ast.Ignored < 2 || ast.Undecodable != 0 {

@@ -61,7 +61,7 @@ func TestLiveThroughput(t *testing.T) {
 				last = time.Now()
 			}
 		}()
-		r := p.do(map[string]any{"cmd": "eval", "code": fmt.Sprintf(`
+		r := p.Do(map[string]any{"cmd": "eval", "code": fmt.Sprintf(`
 			msg = %s
 			{us, _} = :timer.tc(fn ->
 				1..%d |> Task.async_stream(fn _ -> for _ <- 1..%d, do: Phoenix.PubSub.broadcast(pubsub, %q, msg) end,
@@ -84,7 +84,7 @@ func TestLiveThroughput(t *testing.T) {
 	// Go → Elixir: an Elixir process counts what it receives; Go broadcasts from 1 and from 8 goroutines.
 	for _, senders := range []int{1, 8} {
 		topic := "gobench" + strconv.Itoa(senders)
-		p.do(map[string]any{"cmd": "eval", "code": fmt.Sprintf(`
+		p.Do(map[string]any{"cmd": "eval", "code": fmt.Sprintf(`
 			Task.start(fn ->
 				Phoenix.PubSub.subscribe(pubsub, %q)
 				:persistent_term.put({:gobench, %q}, :subscribed)
@@ -96,7 +96,7 @@ func TestLiveThroughput(t *testing.T) {
 		waitTerm := func(what string, done func(any) bool) any {
 			deadline := time.Now().Add(120 * time.Second)
 			for time.Now().Before(deadline) {
-				r := p.do(map[string]any{"cmd": "eval", "code": fmt.Sprintf(`:persistent_term.get({:gobench, %q}, nil)`, topic)})
+				r := p.Do(map[string]any{"cmd": "eval", "code": fmt.Sprintf(`:persistent_term.get({:gobench, %q}, nil)`, topic)})
 				if done(r["result"]) {
 					return r["result"]
 				}

@@ -112,7 +112,7 @@ func livePresence(t *testing.T) (*peer, *Tracker, *diffLog) {
 
 // elixirList is MyApp.Presence.list(topic) on the peer: key → metas.
 func elixirList(p *peer, topic string) map[string][]map[string]any {
-	r := p.do(map[string]any{"cmd": "list", "topic": topic})
+	r := p.Do(map[string]any{"cmd": "list", "topic": topic})
 	out := map[string][]map[string]any{}
 	b, _ := json.Marshal(r["result"])
 	var res map[string]struct {
@@ -140,7 +140,7 @@ func eventually(t *testing.T, d time.Duration, what string, check func() bool) {
 
 // presenceDiff waits for the peer's presence_diff on topic and returns its joins and leaves.
 func presenceDiff(p *peer, topic string) (joins, leaves map[string]any) {
-	ev := p.await(10*time.Second, func(e map[string]any) bool {
+	ev := p.Await(10*time.Second, func(e map[string]any) bool {
 		if e["event"] != "message" || e["topic"] != topic {
 			return false
 		}
@@ -161,7 +161,7 @@ func metaOf(entry any) map[string]any {
 // Go track → MyApp.Presence.list/1 and presence_diff on the Elixir node; then update and untrack.
 func TestLiveGoTrackUpdateUntrack(t *testing.T) {
 	p, tr, _ := livePresence(t)
-	p.do(map[string]any{"cmd": "subscribe", "topic": "room:go"})
+	p.Do(map[string]any{"cmd": "subscribe", "topic": "room:go"})
 	o := newOwner()
 	ref, err := tr.Track(o, "room:go", "gopher", map[string]any{"status": "online", "n": 1})
 	if err != nil {
@@ -204,10 +204,10 @@ func TestLiveGoTrackUpdateUntrack(t *testing.T) {
 // then update, untrack, and kill (the process exits: its presences leave).
 func TestLiveElixirTrackUpdateUntrackKill(t *testing.T) {
 	p, tr, log := livePresence(t)
-	r := p.do(map[string]any{"cmd": "track", "topic": "room:ex", "key": "alice", "meta": map[string]any{"status": "online"}, "atom_keys": true})
+	r := p.Do(map[string]any{"cmd": "track", "topic": "room:ex", "key": "alice", "meta": map[string]any{"status": "online"}, "atom_keys": true})
 	ref := r["phx_ref"]
 	d := log.await(t, "room:ex", func(d tracker.Diff) bool { return has(d.Joins, "alice") })
-	if j := d.Joins[0]; j.Meta["status"] != "online" || j.Meta["phx_ref"] != ref || j.Replica != p.node {
+	if j := d.Joins[0]; j.Meta["status"] != "online" || j.Meta["phx_ref"] != ref || j.Replica != p.Node {
 		t.Fatalf("join: %+v", j)
 	}
 	if l := tr.List("room:ex"); len(l) != 1 || l[0].Key != "alice" || l[0].Meta["phx_ref"] != ref {
@@ -218,11 +218,11 @@ func TestLiveElixirTrackUpdateUntrackKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := string(b), jsonOf(t, p.do(map[string]any{"cmd": "list", "topic": "room:ex"})["result"]); got != want {
+	if got, want := string(b), jsonOf(t, p.Do(map[string]any{"cmd": "list", "topic": "room:ex"})["result"]); got != want {
 		t.Fatalf("Presences as JSON: %s, MyApp.Presence.list: %s", got, want)
 	}
 
-	r = p.do(map[string]any{"cmd": "update", "topic": "room:ex", "key": "alice", "meta": map[string]any{"status": "away"}, "atom_keys": true})
+	r = p.Do(map[string]any{"cmd": "update", "topic": "room:ex", "key": "alice", "meta": map[string]any{"status": "away"}, "atom_keys": true})
 	ref2 := r["phx_ref"]
 	d = log.await(t, "room:ex", func(d tracker.Diff) bool { return has(d.Joins, "alice") && has(d.Leaves, "alice") })
 	if d.Joins[0].Meta["status"] != "away" || d.Joins[0].Meta["phx_ref_prev"] != ref || d.Leaves[0].Meta["phx_ref"] != ref {
@@ -232,18 +232,18 @@ func TestLiveElixirTrackUpdateUntrackKill(t *testing.T) {
 		t.Fatalf("GetByKey after the update: %+v", l)
 	}
 
-	p.do(map[string]any{"cmd": "untrack", "topic": "room:ex", "key": "alice"})
+	p.Do(map[string]any{"cmd": "untrack", "topic": "room:ex", "key": "alice"})
 	log.await(t, "room:ex", func(d tracker.Diff) bool { return has(d.Leaves, "alice") && len(d.Joins) == 0 })
 	if l := tr.List("room:ex"); len(l) != 0 {
 		t.Fatalf("List after the untrack: %+v", l)
 	}
 
-	p.do(map[string]any{"cmd": "track", "topic": "room:ex", "key": "bob", "meta": map[string]any{"status": "here"}})
-	p.do(map[string]any{"cmd": "track", "topic": "room:other", "key": "bob", "meta": map[string]any{}})
+	p.Do(map[string]any{"cmd": "track", "topic": "room:ex", "key": "bob", "meta": map[string]any{"status": "here"}})
+	p.Do(map[string]any{"cmd": "track", "topic": "room:other", "key": "bob", "meta": map[string]any{}})
 	eventually(t, 10*time.Second, "bob listed in both topics", func() bool {
 		return len(tr.List("room:ex")) == 1 && len(tr.List("room:other")) == 1
 	})
-	p.do(map[string]any{"cmd": "kill", "key": "bob"})
+	p.Do(map[string]any{"cmd": "kill", "key": "bob"})
 	eventually(t, 10*time.Second, "bob's presences gone after kill", func() bool {
 		return len(tr.List("room:ex")) == 0 && len(tr.List("room:other")) == 0
 	})
@@ -254,7 +254,7 @@ func TestLiveElixirTrackUpdateUntrackKill(t *testing.T) {
 // period).
 func TestLiveGoGracefulPermdown(t *testing.T) {
 	p, tr, _ := livePresence(t)
-	p.do(map[string]any{"cmd": "subscribe", "topic": "room:go"})
+	p.Do(map[string]any{"cmd": "subscribe", "topic": "room:go"})
 	if _, err := tr.Track(newOwner(), "room:go", "gopher", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -278,10 +278,10 @@ func TestLiveGoGracefulPermdown(t *testing.T) {
 // An Elixir graceful permdown (quit permdown) removes its presences on the Go side at once.
 func TestLiveElixirQuitPermdown(t *testing.T) {
 	p, tr, log := livePresence(t)
-	p.do(map[string]any{"cmd": "track", "topic": "room:ex", "key": "alice", "meta": map[string]any{}})
+	p.Do(map[string]any{"cmd": "track", "topic": "room:ex", "key": "alice", "meta": map[string]any{}})
 	eventually(t, 10*time.Second, "alice listed", func() bool { return len(tr.List("room:ex")) == 1 })
 	start := time.Now()
-	p.do(map[string]any{"cmd": "quit", "permdown": true})
+	p.Do(map[string]any{"cmd": "quit", "permdown": true})
 	log.await(t, "room:ex", func(d tracker.Diff) bool { return has(d.Leaves, "alice") })
 	if el := time.Since(start); el >= liveDown {
 		t.Fatalf("the leave took %v, not less than the down period", el)
@@ -295,7 +295,7 @@ func TestLiveElixirQuitPermdown(t *testing.T) {
 // forgets its replica after permdown_period.
 func TestLiveGoVanishes(t *testing.T) {
 	p, tr, _ := livePresence(t)
-	p.do(map[string]any{"cmd": "subscribe", "topic": "room:go"})
+	p.Do(map[string]any{"cmd": "subscribe", "topic": "room:go"})
 	if _, err := tr.Track(newOwner(), "room:go", "gopher", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +311,7 @@ func TestLiveGoVanishes(t *testing.T) {
 		t.Fatalf("MyApp.Presence.list after the down period: %v", l)
 	}
 	eventually(t, 4*livePermdown, "the Go replica forgotten after the permdown period", func() bool {
-		b, _ := json.Marshal(p.do(map[string]any{"cmd": "stats"})["replicas"])
+		b, _ := json.Marshal(p.Do(map[string]any{"cmd": "stats"})["replicas"])
 		var reps map[string]map[string]any
 		json.Unmarshal(b, &reps)
 		for _, shard := range reps {
@@ -328,7 +328,7 @@ func TestLiveGoVanishes(t *testing.T) {
 func TestLiveLateJoinTransfers(t *testing.T) {
 	name := "Live" + uniqueName("") + ".PubSub"
 	p := startPeer(t, name, livePresenceOpts)
-	p.do(map[string]any{"cmd": "track", "topic": "room:ex", "key": "early", "meta": map[string]any{"x": 1}})
+	p.Do(map[string]any{"cmd": "track", "topic": "room:ex", "key": "early", "meta": map[string]any{"x": 1}})
 	// Two Go replicas: the first tracks, the second arrives late and must learn both others' presences.
 	_, tr1, _ := liveReplica(t, name)
 	if _, err := tr1.Track(newOwner(), "room:ex", "gopher", nil); err != nil {
