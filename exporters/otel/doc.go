@@ -1,7 +1,7 @@
 // Package otelexporter exports the counters of phxgo/pubsub as OpenTelemetry metrics: a PubSub's
 // (pubsub.Stats), a Redis adapter's (redisadapter.Stats and Adapter.Routing), a Phoenix adapter's
-// (phoenixadapter.Stats), a tracker's (tracker.Stats), a presence's (presence.Stats) and a fastlane
-// dispatcher's (fastlane.Stats), as asynchronous (observable) instruments on a metric.Meter.
+// (phoenixadapter.Stats), a tracker's (tracker.Stats), a presence's (presence.Stats), a fastlane
+// dispatcher's (fastlane.Stats) and a Phoenix Presence replica's (phoenixpresence.Stats), as asynchronous (observable) instruments on a metric.Meter.
 //
 // It is a module of its own (github.com/phxgo/pubsub/exporters/otel), so that a program that imports the
 // library without it never depends on OpenTelemetry.
@@ -17,7 +17,7 @@
 // The callback reads the Stats when the SDK collects: the package starts no goroutine and holds no
 // state of its own. Every instrument carries the attributes pubsub (the PubSub's name) and node (the
 // node's name); the tracker's and the presence's also tracker (the tracker's name), the fastlane's
-// dispatcher (the name it is registered under), and the drop counters reason. Every instrument is a cumulative monotonic counter, except the route_buckets gauges:
+// dispatcher (the name it is registered under), and the drop counters reason. Every instrument is a cumulative monotonic counter, except the route_buckets and phoenixpresence gauges:
 //
 //	phxgo.pubsub.received{pubsub,node}
 //	phxgo.pubsub.dropped{pubsub,node,reason}     reason: too_large, malformed, version, signature, stale,
@@ -53,6 +53,12 @@
 //
 //	phxgo.fastlane.encodes, phxgo.fastlane.encode_errors, phxgo.fastlane.writes, phxgo.fastlane.drops,
 //	phxgo.fastlane.nil_writers{pubsub,node,dispatcher}
+//
+//	phxgo.phoenixpresence.heartbeats, phxgo.phoenixpresence.transfers_sent,
+//	phxgo.phoenixpresence.transfers_served, phxgo.phoenixpresence.received,
+//	phxgo.phoenixpresence.dropped_gossip, phxgo.phoenixpresence.send_errors,
+//	phxgo.phoenixpresence.dropped_diffs{pubsub,node,tracker}
+//	phxgo.phoenixpresence.replicas, phxgo.phoenixpresence.presences{pubsub,node,tracker}   gauges
 //
 // Every listed reason is observed, zero until it occurs. The sum of phxgo.tracker.dropped_gossip over
 // its reasons is tracker.Stats.DroppedGossip. The names are those of the Prometheus collector

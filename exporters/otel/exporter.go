@@ -70,6 +70,10 @@ func Register(meter metric.Meter, opts ...Option) (metric.Registration, error) {
 	for i, f := range src.fastlanes {
 		fla[i] = attrs(f.pubsub, f.node, attribute.String("dispatcher", f.name))
 	}
+	ppa := make([]metric.ObserveOption, len(src.phoenixPresences))
+	for i, p := range src.phoenixPresences {
+		ppa[i] = attrs(p.pubsub, p.node, attribute.String("tracker", p.name))
+	}
 
 	return meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		count := func(c metric.Int64Observable, v uint64, at metric.ObserveOption) { o.ObserveInt64(c, int64(v), at) }
@@ -139,6 +143,18 @@ func Register(meter metric.Meter, opts ...Option) (metric.Registration, error) {
 			s := p.p.Stats()
 			count(in.prDelivered, s.Delivered, pra[i])
 			count(in.prDeliveryErrors, s.DeliveryErrors, pra[i])
+		}
+		for i, p := range src.phoenixPresences {
+			s, at := p.t.Stats(), ppa[i]
+			count(in.ppHeartbeats, s.Heartbeats, at)
+			count(in.ppTransfersSent, s.TransfersSent, at)
+			count(in.ppTransfersServed, s.TransfersServed, at)
+			count(in.ppReceived, s.Received, at)
+			count(in.ppDroppedGossip, s.DroppedGossip, at)
+			count(in.ppSendErrors, s.SendErrors, at)
+			count(in.ppDroppedDiffs, s.DroppedDiffs, at)
+			o.ObserveInt64(in.ppReplicas, int64(s.Replicas), at)
+			o.ObserveInt64(in.ppPresences, int64(s.Presences), at)
 		}
 		for i, f := range src.fastlanes {
 			s := f.d.Stats()

@@ -21,6 +21,7 @@ import (
 	otelexporter "github.com/phxgo/pubsub/exporters/otel"
 	"github.com/phxgo/pubsub/fastlane"
 	"github.com/phxgo/pubsub/phoenixadapter"
+	"github.com/phxgo/pubsub/phoenixpresence"
 	"github.com/phxgo/pubsub/presence"
 	"github.com/phxgo/pubsub/redisadapter"
 	"github.com/phxgo/pubsub/tracker"
@@ -184,6 +185,20 @@ func fastlaneWant(w *want, ps *pubsub.PubSub, name string, d *fastlane.Dispatche
 	} {
 		w.counter("phxgo.fastlane."+n+"{"+l+"}", v)
 	}
+}
+
+// phoenixPresenceWant names every sample of t.Stats().
+func phoenixPresenceWant(w *want, ps *pubsub.PubSub, name string, t *phoenixpresence.Tracker) {
+	s, l := t.Stats(), "node="+t.NodeName()+",pubsub="+ps.Name()+",tracker="+name
+	for n, v := range map[string]uint64{
+		"heartbeats": s.Heartbeats, "transfers_sent": s.TransfersSent, "transfers_served": s.TransfersServed,
+		"received": s.Received, "dropped_gossip": s.DroppedGossip, "send_errors": s.SendErrors,
+		"dropped_diffs": s.DroppedDiffs,
+	} {
+		w.counter("phxgo.phoenixpresence."+n+"{"+l+"}", v)
+	}
+	w.gauge("phxgo.phoenixpresence.replicas{"+l+"}", s.Replicas)
+	w.gauge("phxgo.phoenixpresence.presences{"+l+"}", s.Presences)
 }
 
 // scrape collects the sources between two reads of their Stats (by wants) and checks that the
@@ -598,5 +613,58 @@ func TestFastlane(t *testing.T) {
 		"phxgo.fastlane.writes{"+l+"}",
 		"phxgo.fastlane.drops{"+l+"}",
 		"phxgo.fastlane.nil_writers{"+l+"}",
+	)
+}
+
+// Two Go replicas of a Phoenix Presence on a Redis (miniredis): b counts heartbeats, gossip received
+// and dropped (a frame on its gossip topic that is no tracker message), and holds a's presence.
+func TestPhoenixPresence(t *testing.T) {
+	srv := miniredis.RunT(t)
+	url := "redis://" + srv.Addr() + "/0"
+	start := func(node string) (*pubsub.PubSub, *phoenixpresence.Tracker) {
+		a, err := phoenixadapter.New(phoenixadapter.Config{URL: url, PubSubName: "MyApp.PubSub", NodeName: node})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "MyApp.PubSub", Adapter: a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ps.Close() })
+		tr, err := phoenixpresence.New(ps, a, phoenixpresence.Config{Name: "MyApp.Presence", BroadcastPeriod: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		return ps, tr
+	}
+	psA, trA := start("a@host")
+	psB, trB := start("b@host")
+	owner, err := psA.NewSubscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	if _, err := trA.Track(owner, "room", "alice", map[string]any{"status": "on"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b lists alice", func() bool { return len(trB.List("room")) == 1 })
+	if err := psA.Broadcast(context.Background(), "phx_presence:Elixir.MyApp.Presence_shard0", "not gossip"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b drops the bad gossip", func() bool { return trB.Stats().DroppedGossip >= 1 })
+
+	got := scrape(t, func(w *want) { phoenixPresenceWant(w, psB, "MyApp.Presence", trB) },
+		otelexporter.WithPhoenixPresence(psB, "MyApp.Presence", trB))
+	if len(got) != 9 {
+		t.Errorf("%d points, want 9", len(got))
+	}
+	l := "node=b@host,pubsub=MyApp.PubSub,tracker=MyApp.Presence"
+	atLeast1(t, got,
+		"phxgo.phoenixpresence.heartbeats{"+l+"}",
+		"phxgo.phoenixpresence.received{"+l+"}",
+		"phxgo.phoenixpresence.dropped_gossip{"+l+"}",
+		"phxgo.phoenixpresence.replicas{"+l+"}",
+		"phxgo.phoenixpresence.presences{"+l+"}",
 	)
 }

@@ -18,6 +18,10 @@ type instruments struct {
 	prDelivered, prDeliveryErrors metric.Int64ObservableCounter
 
 	flEncodes, flEncodeErrors, flWrites, flDrops, flNilWriters metric.Int64ObservableCounter
+
+	ppHeartbeats, ppTransfersSent, ppTransfersServed, ppReceived, ppDroppedGossip, ppSendErrors,
+	ppDroppedDiffs metric.Int64ObservableCounter
+	ppReplicas, ppPresences metric.Int64ObservableGauge
 }
 
 // builder creates instruments on a meter, keeping the first error.
@@ -99,6 +103,16 @@ func newInstruments(meter metric.Meter) (*instruments, []metric.Observable, erro
 		flWrites:       b.counter("fastlane.writes", "{frame}", "Frames a FrameWriter accepted."),
 		flDrops:        b.counter("fastlane.drops", "{frame}", "Frames a FrameWriter dropped (a slow connection)."),
 		flNilWriters:   b.counter("fastlane.nil_writers", "{entry}", "Fastlane entries skipped because their Writer was nil."),
+
+		ppHeartbeats:      b.counter("phoenixpresence.heartbeats", "{message}", "Heartbeats the Go replica sent (with a delta or empty)."),
+		ppTransfersSent:   b.counter("phoenixpresence.transfers_sent", "{message}", "Transfer requests the Go replica sent."),
+		ppTransfersServed: b.counter("phoenixpresence.transfers_served", "{message}", "Transfer acks the Go replica sent in answer to other replicas' requests."),
+		ppReceived:        b.counter("phoenixpresence.received", "{message}", "Gossip messages merged or handled."),
+		ppDroppedGossip:   b.counter("phoenixpresence.dropped_gossip", "{message}", "Messages on the gossip topic that are not Phoenix.Tracker messages of the pinned shapes or exceed the limits."),
+		ppSendErrors:      b.counter("phoenixpresence.send_errors", "{message}", "Gossip that could not be published."),
+		ppDroppedDiffs:    b.counter("phoenixpresence.dropped_diffs", "{presence}", "Presences of diffs dropped because the Handler fell too far behind."),
+		ppReplicas:        b.gauge("phoenixpresence.replicas", "{replica}", "Other replicas known now."),
+		ppPresences:       b.gauge("phoenixpresence.presences", "{presence}", "Presences in the state, of every replica."),
 	}
 	if b.err != nil {
 		return nil, nil, b.err

@@ -8,7 +8,7 @@ import (
 	"github.com/phxgo/pubsub"
 )
 
-// Collector is a prometheus.Collector of the counters of the PubSubs, adapters, trackers, presences and fastlane dispatchers
+// Collector is a prometheus.Collector of the counters of the PubSubs, adapters, trackers, presences, fastlane dispatchers and Phoenix Presence replicas
 // it was made with. Register it once; it is safe for concurrent scrapes.
 type Collector struct {
 	pubsubs   []*pubsub.PubSub
@@ -17,6 +17,8 @@ type Collector struct {
 	trackers  []trackerSource
 	presences []presenceSource
 	fastlanes []fastlaneSource
+
+	phoenixPresences []phoenixPresenceSource
 }
 
 // NewCollector returns a Collector of the given sources' counters.
@@ -65,6 +67,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		s := p.p.Stats()
 		e.counter(prDelivered, s.Delivered, p.pubsub, p.node, p.name)
 		e.counter(prDeliveryErrors, s.DeliveryErrors, p.pubsub, p.node, p.name)
+	}
+	for _, p := range c.phoenixPresences {
+		s := p.t.Stats()
+		e.counter(ppHeartbeats, s.Heartbeats, p.pubsub, p.node, p.name)
+		e.counter(ppTransfersSent, s.TransfersSent, p.pubsub, p.node, p.name)
+		e.counter(ppTransfersServed, s.TransfersServed, p.pubsub, p.node, p.name)
+		e.counter(ppReceived, s.Received, p.pubsub, p.node, p.name)
+		e.counter(ppDroppedGossip, s.DroppedGossip, p.pubsub, p.node, p.name)
+		e.counter(ppSendErrors, s.SendErrors, p.pubsub, p.node, p.name)
+		e.counter(ppDroppedDiffs, s.DroppedDiffs, p.pubsub, p.node, p.name)
+		e.gauge(ppReplicas, s.Replicas, p.pubsub, p.node, p.name)
+		e.gauge(ppPresences, s.Presences, p.pubsub, p.node, p.name)
 	}
 	for _, f := range c.fastlanes {
 		s := f.d.Stats()

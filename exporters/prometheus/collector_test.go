@@ -20,6 +20,7 @@ import (
 	promexporter "github.com/phxgo/pubsub/exporters/prometheus"
 	"github.com/phxgo/pubsub/fastlane"
 	"github.com/phxgo/pubsub/phoenixadapter"
+	"github.com/phxgo/pubsub/phoenixpresence"
 	"github.com/phxgo/pubsub/presence"
 	"github.com/phxgo/pubsub/redisadapter"
 	"github.com/phxgo/pubsub/tracker"
@@ -169,6 +170,20 @@ func fastlaneWant(w *want, ps *pubsub.PubSub, name string, d *fastlane.Dispatche
 	} {
 		w.counter("phxgo_fastlane_"+n+"_total{"+l+"}", v)
 	}
+}
+
+// phoenixPresenceWant names every sample of t.Stats().
+func phoenixPresenceWant(w *want, ps *pubsub.PubSub, name string, t *phoenixpresence.Tracker) {
+	s, l := t.Stats(), "node="+t.NodeName()+",pubsub="+ps.Name()+",tracker="+name
+	for n, v := range map[string]uint64{
+		"heartbeats": s.Heartbeats, "transfers_sent": s.TransfersSent, "transfers_served": s.TransfersServed,
+		"received": s.Received, "dropped_gossip": s.DroppedGossip, "send_errors": s.SendErrors,
+		"dropped_diffs": s.DroppedDiffs,
+	} {
+		w.counter("phxgo_phoenixpresence_"+n+"_total{"+l+"}", v)
+	}
+	w.gauge("phxgo_phoenixpresence_replicas{"+l+"}", s.Replicas)
+	w.gauge("phxgo_phoenixpresence_presences{"+l+"}", s.Presences)
 }
 
 // scrape gathers c between two reads of the sources' Stats (by wants) and checks that it holds exactly
@@ -570,5 +585,58 @@ func TestFastlane(t *testing.T) {
 		"phxgo_fastlane_writes_total{"+l+"}",
 		"phxgo_fastlane_drops_total{"+l+"}",
 		"phxgo_fastlane_nil_writers_total{"+l+"}",
+	)
+}
+
+// Two Go replicas of a Phoenix Presence on a Redis (miniredis): b counts heartbeats, gossip received
+// and dropped (a frame on its gossip topic that is no tracker message), and holds a's presence.
+func TestPhoenixPresence(t *testing.T) {
+	srv := miniredis.RunT(t)
+	url := "redis://" + srv.Addr() + "/0"
+	start := func(node string) (*pubsub.PubSub, *phoenixpresence.Tracker) {
+		a, err := phoenixadapter.New(phoenixadapter.Config{URL: url, PubSubName: "MyApp.PubSub", NodeName: node})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "MyApp.PubSub", Adapter: a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ps.Close() })
+		tr, err := phoenixpresence.New(ps, a, phoenixpresence.Config{Name: "MyApp.Presence", BroadcastPeriod: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		return ps, tr
+	}
+	psA, trA := start("a@host")
+	psB, trB := start("b@host")
+	owner, err := psA.NewSubscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	if _, err := trA.Track(owner, "room", "alice", map[string]any{"status": "on"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b lists alice", func() bool { return len(trB.List("room")) == 1 })
+	if err := psA.Broadcast(context.Background(), "phx_presence:Elixir.MyApp.Presence_shard0", "not gossip"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b drops the bad gossip", func() bool { return trB.Stats().DroppedGossip >= 1 })
+
+	got := scrape(t, promexporter.NewCollector(promexporter.WithPhoenixPresence(psB, "MyApp.Presence", trB)),
+		func(w *want) { phoenixPresenceWant(w, psB, "MyApp.Presence", trB) })
+	if len(got) != 9 {
+		t.Errorf("%d samples, want 9", len(got))
+	}
+	l := "node=b@host,pubsub=MyApp.PubSub,tracker=MyApp.Presence"
+	atLeast1(t, got,
+		"phxgo_phoenixpresence_heartbeats_total{"+l+"}",
+		"phxgo_phoenixpresence_received_total{"+l+"}",
+		"phxgo_phoenixpresence_dropped_gossip_total{"+l+"}",
+		"phxgo_phoenixpresence_replicas{"+l+"}",
+		"phxgo_phoenixpresence_presences{"+l+"}",
 	)
 }

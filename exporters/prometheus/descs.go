@@ -57,6 +57,16 @@ var (
 	flDrops        = desc("fastlane_drops_total", "Frames a FrameWriter dropped (a slow connection).", dispatcherLabels)
 	flNilWriters   = desc("fastlane_nil_writers_total", "Fastlane entries skipped because their Writer was nil.", dispatcherLabels)
 
+	ppHeartbeats      = desc("phoenixpresence_heartbeats_total", "Heartbeats the Go replica sent (with a delta or empty).", trackerLabels)
+	ppTransfersSent   = desc("phoenixpresence_transfers_sent_total", "Transfer requests the Go replica sent.", trackerLabels)
+	ppTransfersServed = desc("phoenixpresence_transfers_served_total", "Transfer acks the Go replica sent in answer to other replicas' requests.", trackerLabels)
+	ppReceived        = desc("phoenixpresence_received_total", "Gossip messages merged or handled.", trackerLabels)
+	ppDroppedGossip   = desc("phoenixpresence_dropped_gossip_total", "Messages on the gossip topic that are not Phoenix.Tracker messages of the pinned shapes or exceed the limits.", trackerLabels)
+	ppSendErrors      = desc("phoenixpresence_send_errors_total", "Gossip that could not be published.", trackerLabels)
+	ppDroppedDiffs    = desc("phoenixpresence_dropped_diffs_total", "Presences of diffs dropped because the Handler fell too far behind.", trackerLabels)
+	ppReplicas        = desc("phoenixpresence_replicas", "Other replicas known now.", trackerLabels)
+	ppPresences       = desc("phoenixpresence_presences", "Presences in the state, of every replica.", trackerLabels)
+
 	allDescs = []*prometheus.Desc{
 		psReceived, psDropped, psReordered, psRebased, psGaps, psGapsReported, psDuplicateNodes,
 		raPublished, raPublishErrors, raReceived, raRejected, raDropped, raReconnects, raProbeFailures, raDuplicateNodes,
@@ -65,6 +75,8 @@ var (
 		trDroppedGossip, trSendErrors, trCoalescedHeartbeats, trCoalescedDiffs,
 		prDelivered, prDeliveryErrors,
 		flEncodes, flEncodeErrors, flWrites, flDrops, flNilWriters,
+		ppHeartbeats, ppTransfersSent, ppTransfersServed, ppReceived, ppDroppedGossip, ppSendErrors, ppDroppedDiffs,
+		ppReplicas, ppPresences,
 	}
 )
 

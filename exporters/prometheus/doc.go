@@ -1,6 +1,7 @@
 // Package promexporter exports the counters of phxgo/pubsub to Prometheus: a PubSub's (pubsub.Stats), a
 // Redis adapter's (redisadapter.Stats and Adapter.Routing), a Phoenix adapter's (phoenixadapter.Stats), a
-// tracker's (tracker.Stats), a presence's (presence.Stats) and a fastlane dispatcher's (fastlane.Stats).
+// tracker's (tracker.Stats), a presence's (presence.Stats), a fastlane dispatcher's (fastlane.Stats) and a Phoenix Presence
+// replica's (phoenixpresence.Stats).
 //
 // It is a module of its own (github.com/phxgo/pubsub/exporters/prometheus), so that a program that
 // imports the library without it never depends on the Prometheus client.
@@ -15,7 +16,7 @@
 // Every metric carries the labels pubsub (the PubSub's name) and node (the node's name); the tracker's
 // and the presence's also tracker (the tracker's name), the fastlane's dispatcher (the name it is
 // registered under), and the drop counters reason. Every metric is a
-// counter, except the route_buckets gauges:
+// counter, except the gauges marked below:
 //
 //	phxgo_pubsub_received_total{pubsub,node}
 //	phxgo_pubsub_dropped_total{pubsub,node,reason}     reason: too_large, malformed, version, signature, stale,
@@ -70,6 +71,11 @@
 //	phxgo_fastlane_writes_total{pubsub,node,dispatcher}
 //	phxgo_fastlane_drops_total{pubsub,node,dispatcher}
 //	phxgo_fastlane_nil_writers_total{pubsub,node,dispatcher}
+//
+//	phxgo_phoenixpresence_{heartbeats,transfers_sent,transfers_served,received,dropped_gossip,send_errors,
+//	dropped_diffs}_total{pubsub,node,tracker}
+//	phxgo_phoenixpresence_replicas{pubsub,node,tracker}    gauge: other replicas known
+//	phxgo_phoenixpresence_presences{pubsub,node,tracker}   gauge: presences in the state
 //
 // Every listed reason is exported, zero until it occurs, so that rate() sees a reason's first drop. The
 // sum of phxgo_tracker_dropped_gossip_total over its reasons is tracker.Stats.DroppedGossip. The fields'

@@ -4,6 +4,7 @@ import (
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/fastlane"
 	"github.com/phxgo/pubsub/phoenixadapter"
+	"github.com/phxgo/pubsub/phoenixpresence"
 	"github.com/phxgo/pubsub/presence"
 	"github.com/phxgo/pubsub/redisadapter"
 	"github.com/phxgo/pubsub/tracker"
@@ -30,6 +31,11 @@ type trackerSource struct {
 type presenceSource struct {
 	pubsub, node, name string
 	p                  *presence.Presence
+}
+
+type phoenixPresenceSource struct {
+	pubsub, node, name string
+	t                  *phoenixpresence.Tracker
 }
 
 type fastlaneSource struct {
@@ -76,5 +82,14 @@ func WithPresence(ps *pubsub.PubSub, name string, p *presence.Presence) Option {
 func WithFastlane(ps *pubsub.PubSub, name string, d *fastlane.Dispatcher) Option {
 	return func(c *Collector) {
 		c.fastlanes = append(c.fastlanes, fastlaneSource{pubsub: ps.Name(), node: ps.NodeName(), name: name, d: d})
+	}
+}
+
+// WithPhoenixPresence exports t.Stats() (the experimental Presence interop), labelled pubsub=ps.Name(),
+// node=t.NodeName() (its name among the Elixir nodes), tracker=name; ps is the PubSub t was started on
+// and name its phoenixpresence.Config.Name (MyApp.Presence, say).
+func WithPhoenixPresence(ps *pubsub.PubSub, name string, t *phoenixpresence.Tracker) Option {
+	return func(c *Collector) {
+		c.phoenixPresences = append(c.phoenixPresences, phoenixPresenceSource{pubsub: ps.Name(), node: t.NodeName(), name: name, t: t})
 	}
 }
