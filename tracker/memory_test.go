@@ -13,15 +13,10 @@ import (
 )
 
 // memoryLimitPerPresence is issue 10's target: what the tracker holds per presence at 100 000 presences
-// with a 2-key meta, everything included (the CRDT, the read views, the owner index and watches). Met with
-// 1000 presences per owner (about 260 B).
+// with a 2-key meta, everything included (the CRDT, the read views, the owner index and watches). Met
+// both with 1000 presences per owner (about 260 B) and with an owner each (about 275 B: a subscriber
+// owner costs its slot in the shard's owner index and nothing else, see owners and pubsub.CloseWatcher).
 const memoryLimitPerPresence = 300
-
-// memoryLimitPerOwnedPresence bounds the same with an owner per presence, where each owner's registration
-// comes on top: the target is missed there (about 570–600 B: a presence ~260 B, the owner's entries in the
-// tracker ~190 B, the Subscriber's AfterClose bookkeeping in package pubsub ~155 B). This guards against
-// regressions; docs/tracker.md has the breakdown.
-const memoryLimitPerOwnedPresence = 650
 
 // TestMemoryPerPresence tracks 100 000 presences with a 2-key meta (a shared status string and a
 // per-presence integer, as an "online_at" is) over 1000 topics, with 1000 presences per owner and with an
@@ -36,14 +31,10 @@ func TestMemoryPerPresence(t *testing.T) {
 	}
 	for _, perOwner := range []int{1000, 1} {
 		t.Run(fmt.Sprintf("presences-per-owner=%d", perOwner), func(t *testing.T) {
-			limit := memoryLimitPerPresence
-			if perOwner == 1 {
-				limit = memoryLimitPerOwnedPresence
-			}
 			per := measureMemoryPerPresence(t, 100_000, perOwner)
 			t.Logf("%.1f B per presence", per)
-			if per > float64(limit) {
-				t.Errorf("%.1f B per presence, want at most %d", per, limit)
+			if per > memoryLimitPerPresence {
+				t.Errorf("%.1f B per presence, want at most %d", per, memoryLimitPerPresence)
 			}
 		})
 	}

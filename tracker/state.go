@@ -60,7 +60,7 @@ type state struct {
 	topics map[string]*valueSet
 	// owners holds the state's own values, by owner (self.values stays empty: a second index of every own
 	// value cost a third of Join's time and 25 bytes a presence). ownCount is their number.
-	owners   map[string]*ownerValues
+	owners   map[string]ownerSlot
 	ownCount int
 	// delta accumulates local changes since the last takeDelta, for the next heartbeat; deltaCloud is its
 	// cloud of own dots.
@@ -76,7 +76,7 @@ func newState(ref replicaRef) *state {
 		replicas:   map[replicaRef]*replicaState{ref: self},
 		permdowned: make(map[replicaRef]time.Time),
 		topics:     make(map[string]*valueSet),
-		owners:     make(map[string]*ownerValues),
+		owners:     make(map[string]ownerSlot),
 	}
 	s.resetDelta()
 	return s
@@ -123,19 +123,18 @@ func (s *state) joinMeta(topic, owner, key string, meta metaData, ref refID) (*v
 	if old := o.find(topic, key); old != nil {
 		return old, false
 	}
-	if o == nil {
-		o = &ownerValues{owner: owner}
-		s.owners[owner] = o
+	if v := o.any(); v != nil {
+		owner = v.owner // the owner's values share one string
 	}
-	return s.addOwn(topic, o, key, meta, ref), true
+	return s.addOwn(topic, owner, key, meta, ref), true
 }
 
 // addOwn adds a new own value, with a new dot, to the state and the delta.
-func (s *state) addOwn(topic string, o *ownerValues, key string, meta metaData, ref refID) *value {
+func (s *state) addOwn(topic, owner, key string, meta metaData, ref refID) *value {
 	set := s.topicSet(topic)
-	v := &value{topic: set.topic, owner: o.owner, key: key, meta: meta, tag: s.bumpClock(), ref: ref}
+	v := &value{topic: set.topic, owner: owner, key: key, meta: meta, tag: s.bumpClock(), ref: ref}
 	s.index(v, set, s.self)
-	o.add(v)
+	s.ownerAdd(v)
 	s.ownCount++
 	s.delta.values[v.tag] = v
 	return v
@@ -154,11 +153,7 @@ func (s *state) leave(topic, owner, key string) (*value, bool) {
 
 // leaveOwner untracks every own value of owner and returns them.
 func (s *state) leaveOwner(owner string) []*value {
-	o := s.owners[owner]
-	if o == nil {
-		return nil
-	}
-	left := append([]*value(nil), o.values...)
+	left := s.ownerValues(owner)
 	for _, v := range left {
 		s.removeOwn(v)
 		s.bumpClock()
@@ -170,16 +165,12 @@ func (s *state) leaveOwner(owner string) []*value {
 // (Phoenix's leave_join, consuming two dots: one for the remove, one for the new tag). It returns the old and
 // new values, or false if there is no such value.
 func (s *state) leaveJoinMeta(topic, owner, key string, meta metaData, ref refID) (old, v *value, ok bool) {
-	o := s.owners[owner]
-	if old = o.find(topic, key); old == nil {
+	if old = s.owners[owner].find(topic, key); old == nil {
 		return nil, nil, false
 	}
 	s.removeOwn(old)
 	s.bumpClock()
-	if len(o.values) == 0 {
-		s.owners[owner] = o // removeOwn dropped the emptied owner; keep it
-	}
-	return old, s.addOwn(topic, o, key, meta, ref), true
+	return old, s.addOwn(topic, old.owner, key, meta, ref), true
 }
 
 // removeOwn removes an own value and records the removal in the delta: its tag stays seen (in the delta's
@@ -219,12 +210,42 @@ func (s *state) unindex(v *value) {
 		}
 	}
 	if v.tag.replica == s.self.ref {
-		if o := s.owners[v.owner]; o != nil {
-			o.remove(v)
-			if len(o.values) == 0 {
-				delete(s.owners, v.owner)
-			}
+		s.ownerRemove(v)
+	}
+}
+
+// ownerAdd adds an own value to its owner's slot.
+func (s *state) ownerAdd(v *value) {
+	o := s.owners[v.owner]
+	switch {
+	case o.many != nil:
+		o.many.add(v)
+	case o.one == nil:
+		s.owners[v.owner] = ownerSlot{one: v}
+	default:
+		many := &ownerValues{}
+		many.add(o.one)
+		many.add(v)
+		s.owners[v.owner] = ownerSlot{many: many}
+	}
+}
+
+// ownerRemove removes an own value from its owner's slot; an owner left with one value holds it in the
+// slot again, and one left with none is dropped.
+func (s *state) ownerRemove(v *value) {
+	o, ok := s.owners[v.owner]
+	switch {
+	case !ok:
+	case o.many != nil:
+		o.many.remove(v)
+		switch len(o.many.values) {
+		case 0:
+			delete(s.owners, v.owner)
+		case 1:
+			s.owners[v.owner] = ownerSlot{one: o.many.values[0]}
 		}
+	case o.one == v:
+		delete(s.owners, v.owner)
 	}
 }
 
@@ -277,10 +298,13 @@ func (s *state) lookup(topic, owner, key string) *value {
 // ownerValues returns the own values of owner (Phoenix's get_by_pid), in tracking order. The slice is fresh.
 func (s *state) ownerValues(owner string) []*value {
 	o := s.owners[owner]
-	if o == nil {
-		return nil
+	if o.many != nil {
+		return append([]*value(nil), o.many.values...)
 	}
-	return append([]*value(nil), o.values...)
+	if o.one != nil {
+		return []*value{o.one}
+	}
+	return nil
 }
 
 // size returns the number of values held, down replicas' included.
@@ -296,7 +320,13 @@ func (s *state) size() int {
 func (s *state) ownValues() iter.Seq[*value] {
 	return func(yield func(*value) bool) {
 		for _, o := range s.owners {
-			for _, v := range o.values {
+			if o.one != nil {
+				if !yield(o.one) {
+					return
+				}
+				continue
+			}
+			for _, v := range o.many.values {
 				if !yield(v) {
 					return
 				}
@@ -384,12 +414,36 @@ func hashTopicKey(topic, key string) uint64 {
 	return maphash.Comparable(topicKeySeed, topicKey{topic, key})
 }
 
-// ownerValues are the own values of one owner, with an index by (topic, key) once there are many. The index
-// is keyed by a 64-bit hash of (topic, key) (16 bytes a slot where a topicKey key took 40); a value whose
-// hash is taken by another goes to collided, which is almost always nil.
+// ownerSlot is an owner's entry in state.owners: its value while it has one (most owners: then the owner
+// costs the map's slot alone), and its ownerValues while it has more.
+type ownerSlot struct {
+	one  *value
+	many *ownerValues
+}
+
+// any returns one of the owner's values, or nil if it has none.
+func (o ownerSlot) any() *value {
+	if o.many != nil {
+		return o.many.values[0]
+	}
+	return o.one
+}
+
+// find returns the owner's value for (topic, key), or nil.
+func (o ownerSlot) find(topic, key string) *value {
+	if o.many != nil {
+		return o.many.find(topic, key)
+	}
+	if v := o.one; v != nil && v.key == key && v.topic == topic {
+		return v
+	}
+	return nil
+}
+
+// ownerValues are the own values of an owner that has several, with an index by (topic, key) once there
+// are many. The index is keyed by a 64-bit hash of (topic, key) (16 bytes a slot where a topicKey key
+// took 40); a value whose hash is taken by another goes to collided, which is almost always nil.
 type ownerValues struct {
-	owner    string
-	first    [1]*value // backs values while the owner has one value: most do, and this saves an allocation
 	values   []*value
 	index    map[uint64]*value   // nil while len(values) <= smallSetMax
 	collided map[topicKey]*value // values whose hash index holds for another (topic, key)
@@ -415,9 +469,6 @@ func (o *ownerValues) find(topic, key string) *value {
 }
 
 func (o *ownerValues) add(v *value) {
-	if o.values == nil {
-		o.values = o.first[:0]
-	}
 	o.values = append(o.values, v)
 	switch {
 	case o.index != nil:

@@ -754,7 +754,7 @@ func cloneState(s *state) *state {
 		replicas:   make(map[replicaRef]*replicaState, len(s.replicas)),
 		permdowned: maps.Clone(s.permdowned),
 		topics:     make(map[string]*valueSet, len(s.topics)),
-		owners:     make(map[string]*ownerValues, len(s.owners)),
+		owners:     make(map[string]ownerSlot, len(s.owners)),
 		delta:      s.delta.clone(),
 		ownCount:   s.ownCount,
 	}
@@ -773,7 +773,10 @@ func cloneState(s *state) *state {
 		c.topics[topic] = &valueSet{topic: set.topic, small: slices.Clone(set.small), large: maps.Clone(set.large)}
 	}
 	for owner, o := range s.owners {
-		c.owners[owner] = &ownerValues{owner: o.owner, values: slices.Clone(o.values), index: maps.Clone(o.index)}
+		if o.many != nil {
+			o.many = &ownerValues{values: slices.Clone(o.many.values), index: maps.Clone(o.many.index), collided: maps.Clone(o.many.collided)}
+		}
+		c.owners[owner] = o
 	}
 	return c
 }

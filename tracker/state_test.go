@@ -191,22 +191,26 @@ func invariantError(s *state) error {
 	}
 	own := 0
 	for owner, o := range s.owners {
-		if len(o.values) == 0 {
+		vals := s.ownerValues(owner)
+		switch {
+		case len(vals) == 0:
 			return fmt.Errorf("empty owner %q kept", owner)
+		case o.many != nil && (o.one != nil || len(o.many.values) < 2):
+			return fmt.Errorf("owner %q holds %d values in a list, and %v in its slot", owner, len(o.many.values), o.one)
 		}
-		for _, v := range o.values {
+		for _, v := range vals {
 			own++
-			if v.owner != owner || o.owner != owner || v.tag.replica != s.self.ref || !s.self.seen(v.tag.clock) {
+			if v.owner != owner || v.tag.replica != s.self.ref || !s.self.seen(v.tag.clock) {
 				return fmt.Errorf("owner index out of date for %q", owner)
 			}
-			if o.index != nil && o.find(v.topic, v.key) != v {
+			if o.find(v.topic, v.key) != v {
 				return fmt.Errorf("owner (topic, key) index out of date for %q", owner)
 			}
 		}
 	}
 	for owner, o := range s.owners {
-		if o.index != nil && len(o.index)+len(o.collided) != len(o.values) {
-			return fmt.Errorf("owner (topic, key) index of %q holds %d+%d values, want %d", owner, len(o.index), len(o.collided), len(o.values))
+		if o.many != nil && o.many.index != nil && len(o.many.index)+len(o.many.collided) != len(o.many.values) {
+			return fmt.Errorf("owner (topic, key) index of %q holds %d+%d values, want %d", owner, len(o.many.index), len(o.many.collided), len(o.many.values))
 		}
 	}
 	if own != s.ownCount || len(s.self.values) != 0 {

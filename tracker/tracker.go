@@ -80,7 +80,7 @@ func New(ps *pubsub.PubSub, cfg Config) (*Tracker, error) {
 	t.sendTimeout = min(max(cfg.BroadcastPeriod, 250*time.Millisecond), 5*time.Second)
 	t.dropLog = ratelog.New(t.log, 10*time.Second)
 	t.sendLog = ratelog.New(t.log, 10*time.Second)
-	t.owners = newOwners(t.ownerDone)
+	t.owners = newOwners(ps, t.ownerDone)
 	t.diffs = newDiffQueue(cfg.Handler, t.log, cfg.MaxPendingDiffs, &t.stats.coalescedDiffs)
 	for i := range cfg.PoolSize {
 		s, err := newShard(t, i, newReplicaRef(ps.NodeName()))
