@@ -24,9 +24,12 @@ type shard struct {
 	sub   *pubsub.Subscriber
 	views *views
 	flush chan struct{} // a local change is waiting to be gossiped
-	done  chan struct{}
-	wg    sync.WaitGroup
-	ob    *outbox
+	// flushing is set by the change that signals flush, and cleared when the delta is taken: the
+	// changes in between do not signal (each would wake the shard's goroutine for nothing).
+	flushing atomic.Bool
+	done     chan struct{}
+	wg       sync.WaitGroup
+	ob       *outbox
 	// assemblies are the chunked messages being received, by sender name; the shard's goroutine alone
 	// uses them.
 	assemblies map[string]*assembly
@@ -175,8 +178,13 @@ func (s *shard) announceStart() {
 	s.silentPeriods = 0
 }
 
-// changed is called after a local change: the shard gossips it at once rather than at the next tick.
+// changed is called after a local change (and after mu is released): the shard gossips it at once
+// rather than at the next tick. Only the first change since the delta was last taken signals: the
+// others will be taken with it.
 func (s *shard) changed() {
+	if s.flushing.Load() || !s.flushing.CompareAndSwap(false, true) {
+		return
+	}
 	select {
 	case s.flush <- struct{}{}:
 	default:
@@ -199,6 +207,7 @@ func (s *shard) heartbeat(d *delta) {
 // shard's goroutine uses the generations, and a burst of Tracks need not wait for the merge (which was
 // a third of their time).
 func (s *shard) takeDeltaHeartbeat() {
+	s.flushing.Store(false) // before the delta is taken: a change made after it signals again
 	s.mu.Lock()
 	if s.closed || !s.state.hasDelta() {
 		s.mu.Unlock()
