@@ -333,8 +333,9 @@ func (s *Subscriber) Done() <-chan struct{} {
 
 // AfterClose arranges for f to run in its own goroutine once the subscriber is closed, like
 // context.AfterFunc: at once if it already is. stop unregisters f and reports whether it did so before f
-// was started. It costs no goroutine while the subscriber is open, which is why the tracker prefers it to
-// Done for watching many owners.
+// was started. It costs no goroutine while the subscriber is open, but a few closures and the
+// subscriber's hooks (about 150 bytes): to watch very many subscribers, a CloseWatcher costs nothing per
+// subscriber.
 func (s *Subscriber) AfterClose(f func()) (stop func() bool) {
 	key := &f
 	s.subsMu.Lock()

@@ -43,6 +43,7 @@ type owners struct {
 	onDone  func(Owner) // the tracker's UntrackAll
 	watcher *pubsub.CloseWatcher
 	closing atomic.Bool
+	psDone  <-chan struct{} // the PubSub's Done: once closed, the tracker is too
 	wg      sync.WaitGroup
 	quit    chan struct{}
 }
@@ -60,7 +61,7 @@ const otherOwnerIDs = 1 << 63
 // newOwners returns the owners of a tracker on ps. Without a free CloseWatcher slot on ps (see
 // pubsub.MaxCloseWatchers), its Subscribers are owners like any other.
 func newOwners(ps *pubsub.PubSub, onDone func(Owner)) *owners {
-	os := &owners{byKey: make(map[Owner]ownerEntry), onDone: onDone, quit: make(chan struct{})}
+	os := &owners{byKey: make(map[Owner]ownerEntry), onDone: onDone, quit: make(chan struct{}), psDone: ps.Done()}
 	if w, err := ps.NewCloseWatcher(os.closed); err == nil {
 		os.watcher = w
 	}
@@ -69,8 +70,14 @@ func newOwners(ps *pubsub.PubSub, onDone func(Owner)) *owners {
 
 // closed is the CloseWatcher's function: a subscriber closed, on the goroutine that closed it. Its
 // presences end on a goroutine of their own, as with AfterClose: a shard's lock may be held for a while
-// by a merge, and a subscriber's Close must not wait for that.
+// by a merge, and a subscriber's Close must not wait for that. Nothing is done once the tracker or its
+// PubSub is closing (the PubSub's Close closes every subscriber).
 func (os *owners) closed(s *pubsub.Subscriber) {
+	select {
+	case <-os.psDone:
+		return
+	default:
+	}
 	if !os.closing.Load() {
 		go os.onDone(s)
 	}
