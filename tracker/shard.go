@@ -36,9 +36,13 @@ type shard struct {
 
 	mu    sync.Mutex
 	state *state
-	// gens are used by the shard's goroutine alone, under mu but for the push of an own delta (see
-	// takeDeltaHeartbeat); they read the state's permdown tombstones, which that goroutine alone changes.
+	// gens are guarded by mu, but for the push of an own delta by takeDeltaHeartbeat, which runs after
+	// mu is released, holding genMu (taken before mu is released, so pushes keep the deltas' order);
+	// a local change that takes the delta itself (boundDelta) holds mu and genMu. The push reads the
+	// state's permdown tombstones, which only the shard's goroutine changes, and the state's delta
+	// pointer, which is replaced under genMu or by the shard's goroutine.
 	gens          *deltaGenerations
+	genMu         sync.Mutex
 	peers         map[string]*peer // by node name
 	silentPeriods int
 	sampleCount   int
@@ -216,6 +220,8 @@ func (s *shard) takeDeltaHeartbeat() {
 	d := s.state.takeDelta()
 	s.silentPeriods = 0
 	s.heartbeat(d)
+	s.genMu.Lock()
+	defer s.genMu.Unlock()
 	if len(s.gens.gens) == 0 { // push reads the state to seed them
 		s.pushGeneration(d)
 		s.mu.Unlock()
@@ -224,6 +230,26 @@ func (s *shard) takeDeltaHeartbeat() {
 	s.mu.Unlock()
 	s.pushGeneration(d)
 }
+
+// boundDelta takes the delta at once, after a local change, if it holds maxEagerDots own changes or
+// more: the shard's goroutine, which takes it every eagerInterval, has been kept from running (a loaded
+// machine), and a larger delta would make a heartbeat over MaxGossipSize, sent in paced chunks. It is
+// the bound a burst of Tracks had when each waited for the shard's goroutine. mu held.
+func (s *shard) boundDelta() {
+	if s.state.ownDeltaDots() < s.maxEagerDots() {
+		return
+	}
+	s.genMu.Lock() // first: the push under way reads the state's delta, which takeDelta replaces
+	defer s.genMu.Unlock()
+	d := s.state.takeDelta()
+	s.silentPeriods = 0
+	s.heartbeat(d)
+	s.pushGeneration(d)
+}
+
+// maxEagerDots is the size of the largest eager delta a burst of local changes makes: about a quarter of
+// MaxGossipSize once encoded (a presence with a small meta takes 60 bytes or so).
+func (s *shard) maxEagerDots() int { return max(s.t.cfg.MaxGossipSize/256, 16) }
 
 // deltaHeartbeat takes the delta, records it in the generations and queues it. mu held.
 func (s *shard) deltaHeartbeat() {
