@@ -36,13 +36,10 @@ type shard struct {
 
 	mu    sync.Mutex
 	state *state
-	// gens are used by the shard's goroutine alone: under mu, but for the push of own deltas by
-	// takeDeltaHeartbeat, after mu is released, from a copy of the state's fields (the push reads the
-	// state's delta, which a local change may replace meanwhile, and its permdown tombstones, which only
-	// the shard's goroutine changes). ownDeltas are own deltas a local change took (boundDelta), waiting
-	// to go into the generations, in order, before any the shard's goroutine takes.
+	// gens are used by the shard's goroutine alone, under mu but for the push of an own delta (see
+	// takeDeltaHeartbeat). That push reads the state's permdown tombstones and its delta pointer, which
+	// only that goroutine changes (takeDelta, renew, permdown); local changes only fill the delta.
 	gens          *deltaGenerations
-	ownDeltas     []*delta
 	peers         map[string]*peer // by node name
 	silentPeriods int
 	sampleCount   int
@@ -213,66 +210,24 @@ func (s *shard) heartbeat(d *delta) {
 func (s *shard) takeDeltaHeartbeat() {
 	s.flushing.Store(false) // before the delta is taken: a change made after it signals again
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || !s.state.hasDelta() {
 		s.mu.Unlock()
-		return
-	}
-	ds := s.ownDeltas
-	s.ownDeltas = nil
-	if s.state.hasDelta() {
-		d := s.state.takeDelta()
-		s.silentPeriods = 0
-		s.heartbeat(d)
-		ds = append(ds, d)
-	}
-	if len(ds) == 0 {
-		s.mu.Unlock()
-		return
-	}
-	if len(s.gens.gens) == 0 { // push reads the state to seed them
-		for _, d := range ds {
-			s.pushGeneration(d)
-		}
-		s.mu.Unlock()
-		return
-	}
-	st := *s.state
-	s.mu.Unlock()
-	for _, d := range ds {
-		s.pushGenerationFrom(&st, d)
-	}
-}
-
-// pushOwnDeltas pushes the own deltas local changes took into the generations. mu held.
-func (s *shard) pushOwnDeltas() {
-	for _, d := range s.ownDeltas {
-		s.pushGeneration(d)
-	}
-	s.ownDeltas = nil
-}
-
-// boundDelta takes the delta at once, after a local change, if it holds maxEagerDots own changes or
-// more: the shard's goroutine, which takes it every eagerInterval, has been kept from running (a loaded
-// machine), and a larger delta would make a heartbeat over MaxGossipSize, sent in paced chunks. It is
-// the bound a burst of Tracks had when each waited for the shard's goroutine. mu held.
-func (s *shard) boundDelta() {
-	if s.state.ownDeltaDots() < s.maxEagerDots() {
 		return
 	}
 	d := s.state.takeDelta()
 	s.silentPeriods = 0
 	s.heartbeat(d)
-	s.ownDeltas = append(s.ownDeltas, d) // for the shard's goroutine, which alone uses the generations
+	if len(s.gens.gens) == 0 { // push reads the state to seed them
+		s.pushGeneration(d)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.pushGeneration(d)
 }
 
-// maxEagerDots is the size of the largest eager delta a burst of local changes makes: about half of
-// MaxGossipSize once encoded (a presence with a small meta takes 60 bytes or so).
-func (s *shard) maxEagerDots() int { return max(s.t.cfg.MaxGossipSize/128, 16) }
-
-// deltaHeartbeat takes the delta, records it in the generations and queues it. mu held, on the shard's
-// goroutine.
+// deltaHeartbeat takes the delta, records it in the generations and queues it. mu held.
 func (s *shard) deltaHeartbeat() {
-	s.pushOwnDeltas()
 	d := s.state.takeDelta()
 	s.pushGeneration(d)
 	s.silentPeriods = 0
@@ -283,20 +238,12 @@ func (s *shard) deltaHeartbeat() {
 // generation cannot fit in any window, and merging it into each (Phoenix's push) copies it three times for
 // windows that are all over their caps: the generations are reset instead, and until they fill again a
 // transfer request is answered with the full state, as it would be in effect. mu held.
-func (s *shard) pushGeneration(d *delta) { s.pushGenerationFrom(s.state, d) }
-
-// pushGenerationFrom is pushGeneration with the state's fields read from st (a copy, off mu). Off mu,
-// generations emptied by a reset are not seeded (that reads the delta under way): they stay empty
-// until the next push under mu, as after any reset.
-func (s *shard) pushGenerationFrom(st *state, d *delta) {
+func (s *shard) pushGeneration(d *delta) {
 	if d.size() > s.t.cfg.MaxDeltaSizes[len(s.t.cfg.MaxDeltaSizes)-1] {
 		s.gens.reset()
 		return
 	}
-	if st != s.state && len(s.gens.gens) == 0 {
-		return
-	}
-	s.gens.push(st, d)
+	s.gens.push(s.state, d)
 }
 
 // tick is Phoenix's heartbeat tick: gossip the delta (or an empty heartbeat when silent for too long),
@@ -307,7 +254,6 @@ func (s *shard) tick(now time.Time) {
 	if s.closed {
 		return
 	}
-	s.pushOwnDeltas() // before a renew prunes the old ref from the generations
 	s.renewIfForgotten(now)
 	switch {
 	case s.state.hasDelta():

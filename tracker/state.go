@@ -110,9 +110,6 @@ func (s *state) context() causalContext {
 	return ctx
 }
 
-// ownDeltaDots returns the number of own changes (dots) in the current delta.
-func (s *state) ownDeltaDots() int { return len(s.deltaCloud) }
-
 // bumpClock consumes the next dot of the own replica and records it in the delta.
 func (s *state) bumpClock() tag {
 	s.self.clock++

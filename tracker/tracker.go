@@ -149,7 +149,6 @@ func (t *Tracker) Track(owner Owner, topic, key string, meta map[string]any) (st
 	diff := s.newDiff()
 	s.record([]*value{v}, nil, diff)
 	s.report(diff)
-	s.boundDelta()
 	s.mu.Unlock()
 	s.changed()
 	if isDone(owner) { // done before or while we tracked: its watch may have fired already
@@ -200,7 +199,6 @@ func (t *Tracker) Untrack(owner Owner, topic, key string) error {
 		diff := s.newDiff()
 		s.record(nil, []*value{v}, diff)
 		s.report(diff)
-		s.boundDelta()
 	}
 	s.mu.Unlock()
 	if ok {
@@ -230,7 +228,6 @@ func (t *Tracker) UntrackAll(owner Owner) error {
 			diff := s.newDiff()
 			s.record(nil, vs, diff)
 			s.report(diff)
-			s.boundDelta()
 		}
 		s.mu.Unlock()
 		if len(vs) > 0 {
@@ -298,7 +295,6 @@ func (t *Tracker) UpdateFunc(owner Owner, topic, key string, fn func(old map[str
 		diff := s.newDiff()
 		s.record([]*value{v}, []*value{prevV}, diff)
 		s.report(diff)
-		s.boundDelta()
 		s.mu.Unlock()
 		s.changed()
 		return ref.String(), nil
