@@ -50,6 +50,8 @@ type PubSub struct {
 
 	subsMu sync.Mutex
 	subs   map[*Subscriber]struct{} // live subscribers, closed by Close
+
+	watchers closeWatcherSlots // CloseWatchers (closewatch.go)
 }
 
 // New starts a PubSub. It validates cfg (errors wrap ErrInvalidConfig) and starts the adapter, which

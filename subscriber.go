@@ -31,7 +31,7 @@ type Subscriber struct {
 	policy  uint8        // an OverflowPolicy
 	running bool         // a runner (pump or handler goroutine) is running: the ring is or was just non-empty
 	closed  bool         // ch is closed, or will be by the runner when it ends
-	reason  closeReason  // why the subscriber is closed, set when closing begins; guarded by subsMu
+	reason  closeReason  // why the subscriber is closed, set when closing begins, and its close watchers; guarded by subsMu
 	backlog atomic.Bool  // running, readable without mu: enqueue's fast path checks it
 	slow    atomic.Bool  // inside a slow-consumer episode (see slowReporter)
 	dropped atomic.Uint64
@@ -271,11 +271,12 @@ func (s *Subscriber) Close() error {
 // still holds the subscriber when its mailbox closes.
 func (s *Subscriber) close(reason error) {
 	s.subsMu.Lock()
-	if s.reason != open {
+	if !s.reason.isOpen() {
 		s.subsMu.Unlock()
 		return
 	}
-	s.reason = reasonOf(reason)
+	watchers := s.reason.watchers()
+	s.reason = reasonOf(reason) // and no watchers: each is told once, below
 	topics := s.takeTopics()
 	var after []*func()
 	if h := s.hooks; h != nil {
@@ -303,6 +304,9 @@ func (s *Subscriber) close(reason error) {
 	}
 	s.mu.Unlock()
 	s.ps.forget(s)
+	if watchers != 0 {
+		notifyCloseWatchers(s, watchers)
+	}
 }
 
 func (s *Subscriber) isClosed() bool {
@@ -320,7 +324,7 @@ func (s *Subscriber) Done() <-chan struct{} {
 	h := s.hooksLocked()
 	if h.done == nil {
 		h.done = make(chan struct{})
-		if s.reason != open {
+		if !s.reason.isOpen() {
 			close(h.done)
 		}
 	}
@@ -329,12 +333,13 @@ func (s *Subscriber) Done() <-chan struct{} {
 
 // AfterClose arranges for f to run in its own goroutine once the subscriber is closed, like
 // context.AfterFunc: at once if it already is. stop unregisters f and reports whether it did so before f
-// was started. It costs no goroutine while the subscriber is open, which is why the tracker prefers it to
-// Done for watching many owners.
+// was started. It costs no goroutine while the subscriber is open, but a few closures and the
+// subscriber's hooks (about 150 bytes): to watch very many subscribers, a CloseWatcher costs nothing per
+// subscriber.
 func (s *Subscriber) AfterClose(f func()) (stop func() bool) {
 	key := &f
 	s.subsMu.Lock()
-	if s.reason != open {
+	if !s.reason.isOpen() {
 		s.subsMu.Unlock()
 		go f()
 		return func() bool { return false }
@@ -368,7 +373,9 @@ func (s *Subscriber) err() error {
 	return s.reason.err()
 }
 
-// closeReason is why a subscriber is closed: one of three errors, kept in a byte.
+// closeReason is why a subscriber is closed, one of three errors, in its low two bits; its high six bits
+// are the close watchers watching the subscriber (closewatch.go), one bit a watcher slot, so that a watch
+// costs a subscriber no memory at all.
 type closeReason uint8
 
 const (
@@ -376,7 +383,16 @@ const (
 	closedBySubscriber
 	closedSlow
 	closedByPubSub
+
+	reasonBits closeReason = 3 // the reason's bits; the others are watchers
+	watchShift             = 2 // the first watcher's bit
 )
+
+// isOpen reports whether the subscriber is open.
+func (r closeReason) isOpen() bool { return r&reasonBits == open }
+
+// watchers returns the watcher bits (slot i is bit i).
+func (r closeReason) watchers() uint8 { return uint8(r >> watchShift) }
 
 func reasonOf(err error) closeReason {
 	switch err {
@@ -391,7 +407,7 @@ func reasonOf(err error) closeReason {
 }
 
 func (r closeReason) err() error {
-	switch r {
+	switch r & reasonBits {
 	case closedBySubscriber:
 		return ErrSubscriberClosed
 	case closedSlow:

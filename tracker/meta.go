@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -168,6 +169,38 @@ type metaData struct {
 // metaShape is a sorted set of meta keys.
 type metaShape struct{ keys []string }
 
+// packUserMeta returns meta, normalised as peers will decode it, as the metaData a new value holds
+// (prepareMeta then packMeta), without the intermediate entries for a small meta of plain scalars (the
+// usual one: Track's path). The refs are the tracker's: keys MetaRef and MetaRefPrev are left out.
+func packUserMeta(meta map[string]any) (metaData, error) {
+	if len(meta) > smallMeta {
+		md, err := prepareMeta(meta)
+		return packMeta(md), err
+	}
+	var buf [smallMeta]metaEntry
+	md := buf[:0]
+	for k, v := range meta {
+		if k == MetaRef || k == MetaRefPrev {
+			continue
+		}
+		nv, ok := normalScalar(v)
+		if !ok {
+			md, err := prepareMeta(meta)
+			return packMeta(md), err
+		}
+		md = append(md, metaEntry{k, nv})
+	}
+	for i := 1; i < len(md); i++ { // insertion sort: a few keys, unique (map keys)
+		for j := i; j > 0 && md[j].key < md[j-1].key; j-- {
+			md[j], md[j-1] = md[j-1], md[j]
+		}
+	}
+	return packMeta(md), nil
+}
+
+// smallMeta is the size up to which packUserMeta sorts a meta's entries on the stack.
+const smallMeta = 8
+
 // packMeta returns the entries (sorted, unique keys) as a metaData.
 func packMeta(md metaEntries) metaData {
 	if len(md) == 0 {
@@ -220,12 +253,23 @@ const maxShapes = 4096
 var shapes = shapeTable{m: make(map[string]*metaShape)}
 
 type shapeTable struct {
-	mu sync.RWMutex
-	m  map[string]*metaShape // by the keys, each followed by a zero byte
+	mu   sync.RWMutex
+	m    map[string]*metaShape // by the keys, each followed by a zero byte
+	last atomic.Pointer[metaShape]
 }
 
 // get returns the shape of md's keys.
 func (t *shapeTable) get(md metaEntries) *metaShape {
+	if sh := t.last.Load(); sh != nil && sh.matches(md) { // the shape of the meta before, as a rule
+		return sh
+	}
+	sh := t.lookup(md)
+	t.last.Store(sh)
+	return sh
+}
+
+// lookup returns the shape of md's keys from the table, adding it if there is room.
+func (t *shapeTable) lookup(md metaEntries) *metaShape {
 	var buf [256]byte
 	b := buf[:0]
 	for _, e := range md {

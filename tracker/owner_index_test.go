@@ -8,7 +8,7 @@ import (
 // The owner index is keyed by a hash of (topic, key): values whose hashes collide must still be found,
 // and removing either must leave the other findable. Collisions are forced by filling the index by hand.
 func TestOwnerIndexCollisions(t *testing.T) {
-	o := &ownerValues{owner: "o"}
+	o := &ownerValues{}
 	var vals []*value
 	for i := range 2 * smallSetMax {
 		v := &value{topic: "t", owner: "o", key: fmt.Sprint("k", i)}

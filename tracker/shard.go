@@ -24,15 +24,21 @@ type shard struct {
 	sub   *pubsub.Subscriber
 	views *views
 	flush chan struct{} // a local change is waiting to be gossiped
-	done  chan struct{}
-	wg    sync.WaitGroup
-	ob    *outbox
+	// flushing is set by the change that signals flush, and cleared when the delta is taken: the
+	// changes in between do not signal (each would wake the shard's goroutine for nothing).
+	flushing atomic.Bool
+	done     chan struct{}
+	wg       sync.WaitGroup
+	ob       *outbox
 	// assemblies are the chunked messages being received, by sender name; the shard's goroutine alone
 	// uses them.
 	assemblies map[string]*assembly
 
-	mu            sync.Mutex
-	state         *state
+	mu    sync.Mutex
+	state *state
+	// gens are used by the shard's goroutine alone, under mu but for the push of an own delta (see
+	// takeDeltaHeartbeat). That push reads the state's permdown tombstones and its delta pointer, which
+	// only that goroutine changes (takeDelta, renew, permdown); local changes only fill the delta.
 	gens          *deltaGenerations
 	peers         map[string]*peer // by node name
 	silentPeriods int
@@ -173,8 +179,13 @@ func (s *shard) announceStart() {
 	s.silentPeriods = 0
 }
 
-// changed is called after a local change: the shard gossips it at once rather than at the next tick.
+// changed is called after a local change (and after mu is released): the shard gossips it at once
+// rather than at the next tick. Only the first change since the delta was last taken signals: the
+// others will be taken with it.
 func (s *shard) changed() {
+	if s.flushing.Load() || !s.flushing.CompareAndSwap(false, true) {
+		return
+	}
 	select {
 	case s.flush <- struct{}{}:
 	default:
@@ -192,14 +203,27 @@ func (s *shard) heartbeat(d *delta) {
 	s.push(outMsg{g: g, d: d})
 }
 
-// takeDeltaHeartbeat queues the pending local delta, if any, as a heartbeat.
+// takeDeltaHeartbeat queues the pending local delta, if any, as a heartbeat. The delta goes into the
+// generations after mu is released (unless they are empty, and are seeded from the state): only the
+// shard's goroutine uses the generations, and a burst of Tracks need not wait for the merge (which was
+// a third of their time).
 func (s *shard) takeDeltaHeartbeat() {
+	s.flushing.Store(false) // before the delta is taken: a change made after it signals again
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed || !s.state.hasDelta() {
+		s.mu.Unlock()
 		return
 	}
-	s.deltaHeartbeat()
+	d := s.state.takeDelta()
+	s.silentPeriods = 0
+	s.heartbeat(d)
+	if len(s.gens.gens) == 0 { // push reads the state to seed them
+		s.pushGeneration(d)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.pushGeneration(d)
 }
 
 // deltaHeartbeat takes the delta, records it in the generations and queues it. mu held.
@@ -367,9 +391,21 @@ func (s *shard) permdown(p *peer, diff diffBuilder) {
 	s.t.log.Info("tracker: replica permdown", slog.String("replica", p.ref.String()), slog.String("topic", s.topic))
 }
 
-// record applies joins and leaves to the views and adds them to diff. mu held.
+// newDiff returns a diff for record to fill, or nil (which record leaves empty) when the tracker has
+// no Handler: then a change costs no diff at all.
+func (s *shard) newDiff() diffBuilder {
+	if s.t.cfg.Handler == nil {
+		return nil
+	}
+	return diffBuilder{}
+}
+
+// record applies joins and leaves to the views and adds them to diff (unless it is nil). mu held.
 func (s *shard) record(joins, leaves []*value, diff diffBuilder) {
 	s.views.apply(joins, leaves)
+	if diff == nil {
+		return
+	}
 	for _, v := range leaves {
 		diff.leave(v)
 	}

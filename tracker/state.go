@@ -17,8 +17,11 @@ import (
 //
 // Events are exact: every operation returns the values that became visible (joins) and stopped being
 // visible (leaves), each change once, so a shard can keep read views for lock-free reads up to date from
-// them alone (keyed by tag: an update is a leave of the old tag and a join of the new). Reads on the state
-// itself (list, getByKey) are O(values in the topic) and, like every method, belong to the shard goroutine.
+// them alone (keyed by tag: an update is a leave of the old tag and a join of the new). The shard reads
+// those views, never the state: so the state keeps no index of values by topic (a map entry per value,
+// and a map insert per Track, that nothing read), only the topics' names and counts. Reads on the state
+// itself (list, getByKey, for tests) are O(values held) and, like every method, belong to the shard
+// goroutine.
 
 // tag is a dot: the unique id of one add, the replica that made it and that replica's clock at the time.
 type tag struct {
@@ -56,11 +59,11 @@ type state struct {
 	down []*replicaState
 	// permdowned holds tombstones of removed replicas, with the time of removal; see expirePermdowned.
 	permdowned map[replicaRef]time.Time
-	// topics indexes every value held by topic.
-	topics map[string]*valueSet
+	// topics counts the values held by topic, and holds the topic's name, which they share.
+	topics map[string]*topicEntry
 	// owners holds the state's own values, by owner (self.values stays empty: a second index of every own
 	// value cost a third of Join's time and 25 bytes a presence). ownCount is their number.
-	owners   map[string]*ownerValues
+	owners   map[string]ownerSlot
 	ownCount int
 	// delta accumulates local changes since the last takeDelta, for the next heartbeat; deltaCloud is its
 	// cloud of own dots.
@@ -75,8 +78,8 @@ func newState(ref replicaRef) *state {
 		self:       self,
 		replicas:   map[replicaRef]*replicaState{ref: self},
 		permdowned: make(map[replicaRef]time.Time),
-		topics:     make(map[string]*valueSet),
-		owners:     make(map[string]*ownerValues),
+		topics:     make(map[string]*topicEntry),
+		owners:     make(map[string]ownerSlot),
 	}
 	s.resetDelta()
 	return s
@@ -123,19 +126,18 @@ func (s *state) joinMeta(topic, owner, key string, meta metaData, ref refID) (*v
 	if old := o.find(topic, key); old != nil {
 		return old, false
 	}
-	if o == nil {
-		o = &ownerValues{owner: owner}
-		s.owners[owner] = o
-	}
-	return s.addOwn(topic, o, key, meta, ref), true
+	return s.addOwn(topic, o, owner, key, meta, ref), true
 }
 
-// addOwn adds a new own value, with a new dot, to the state and the delta.
-func (s *state) addOwn(topic string, o *ownerValues, key string, meta metaData, ref refID) *value {
+// addOwn adds a new own value, with a new dot, to the state and the delta; o is the owner's slot.
+func (s *state) addOwn(topic string, o ownerSlot, owner, key string, meta metaData, ref refID) *value {
+	if x := o.any(); x != nil {
+		owner = x.owner // the owner's values share one string
+	}
 	set := s.topicSet(topic)
-	v := &value{topic: set.topic, owner: o.owner, key: key, meta: meta, tag: s.bumpClock(), ref: ref}
+	v := &value{topic: set.topic, owner: owner, key: key, meta: meta, tag: s.bumpClock(), ref: ref}
 	s.index(v, set, s.self)
-	o.add(v)
+	s.ownerAdd(o, v)
 	s.ownCount++
 	s.delta.values[v.tag] = v
 	return v
@@ -154,11 +156,7 @@ func (s *state) leave(topic, owner, key string) (*value, bool) {
 
 // leaveOwner untracks every own value of owner and returns them.
 func (s *state) leaveOwner(owner string) []*value {
-	o := s.owners[owner]
-	if o == nil {
-		return nil
-	}
-	left := append([]*value(nil), o.values...)
+	left := s.ownerValues(owner)
 	for _, v := range left {
 		s.removeOwn(v)
 		s.bumpClock()
@@ -170,16 +168,12 @@ func (s *state) leaveOwner(owner string) []*value {
 // (Phoenix's leave_join, consuming two dots: one for the remove, one for the new tag). It returns the old and
 // new values, or false if there is no such value.
 func (s *state) leaveJoinMeta(topic, owner, key string, meta metaData, ref refID) (old, v *value, ok bool) {
-	o := s.owners[owner]
-	if old = o.find(topic, key); old == nil {
+	if old = s.owners[owner].find(topic, key); old == nil {
 		return nil, nil, false
 	}
 	s.removeOwn(old)
 	s.bumpClock()
-	if len(o.values) == 0 {
-		s.owners[owner] = o // removeOwn dropped the emptied owner; keep it
-	}
-	return old, s.addOwn(topic, o, key, meta, ref), true
+	return old, s.addOwn(topic, s.owners[owner], old.owner, key, meta, ref), true
 }
 
 // removeOwn removes an own value and records the removal in the delta: its tag stays seen (in the delta's
@@ -190,41 +184,75 @@ func (s *state) removeOwn(v *value) {
 	s.delta.tombstone(v.tag)
 }
 
-// topicSet returns the set of topic, creating it. Its topic string is the one values of the topic share.
-func (s *state) topicSet(topic string) *valueSet {
-	set := s.topics[topic]
-	if set == nil {
-		set = &valueSet{topic: topic}
-		s.topics[topic] = set
-	}
-	return set
+// topicEntry is a topic of the state: its name, which the topic's values share, and their number.
+type topicEntry struct {
+	topic string
+	n     int
 }
 
-// index adds a new value of replica r to r's values and to the topic's set (the owner index of own values
-// is the caller's).
-func (s *state) index(v *value, set *valueSet, r *replicaState) {
-	set.add(v)
+// topicSet returns the entry of topic, creating it. Its topic string is the one values of the topic share.
+func (s *state) topicSet(topic string) *topicEntry {
+	e := s.topics[topic]
+	if e == nil {
+		e = &topicEntry{topic: topic}
+		s.topics[topic] = e
+	}
+	return e
+}
+
+// index adds a new value of replica r to r's values and counts it in its topic's entry e (the owner index
+// of own values is the caller's).
+func (s *state) index(v *value, e *topicEntry, r *replicaState) {
+	e.n++
 	if r != s.self {
 		r.values[v.tag.clock] = v
 	}
 }
 
-// unindex removes a value from the topic and owner indexes (not from its replica's values); a topic's set
-// is dropped once empty.
+// unindex uncounts a value from its topic, and removes it from the owner index (not from its replica's
+// values); a topic's entry is dropped once it counts none.
 func (s *state) unindex(v *value) {
-	if set := s.topics[v.topic]; set != nil {
-		set.remove(v)
-		if set.len() == 0 {
+	if e := s.topics[v.topic]; e != nil {
+		if e.n--; e.n <= 0 {
 			delete(s.topics, v.topic)
 		}
 	}
 	if v.tag.replica == s.self.ref {
-		if o := s.owners[v.owner]; o != nil {
-			o.remove(v)
-			if len(o.values) == 0 {
-				delete(s.owners, v.owner)
-			}
+		s.ownerRemove(v)
+	}
+}
+
+// ownerAdd adds an own value to its owner's slot o.
+func (s *state) ownerAdd(o ownerSlot, v *value) {
+	switch {
+	case o.many != nil:
+		o.many.add(v)
+	case o.one == nil:
+		s.owners[v.owner] = ownerSlot{one: v}
+	default:
+		many := &ownerValues{}
+		many.add(o.one)
+		many.add(v)
+		s.owners[v.owner] = ownerSlot{many: many}
+	}
+}
+
+// ownerRemove removes an own value from its owner's slot; an owner left with one value holds it in the
+// slot again, and one left with none is dropped.
+func (s *state) ownerRemove(v *value) {
+	o, ok := s.owners[v.owner]
+	switch {
+	case !ok:
+	case o.many != nil:
+		o.many.remove(v)
+		switch len(o.many.values) {
+		case 0:
+			delete(s.owners, v.owner)
+		case 1:
+			s.owners[v.owner] = ownerSlot{one: o.many.values[0]}
 		}
+	case o.one == v:
+		delete(s.owners, v.owner)
 	}
 }
 
@@ -238,15 +266,12 @@ func (s *state) visible(v *value) bool {
 	return true
 }
 
-// list returns the presences of topic, hiding those of down replicas. The order is unspecified.
+// list returns the presences of topic, hiding those of down replicas. The order is unspecified. It
+// looks at every value held: the shard reads its views instead (tests compare them with this).
 func (s *state) list(topic string) []Presence {
-	set := s.topics[topic]
-	if set == nil {
-		return nil
-	}
-	out := make([]Presence, 0, set.len())
-	for v := range set.all() {
-		if len(s.down) == 0 || s.visible(v) {
+	var out []Presence
+	for v := range s.values() {
+		if v.topic == topic && s.visible(v) {
 			out = append(out, v.presence())
 		}
 	}
@@ -254,19 +279,33 @@ func (s *state) list(topic string) []Presence {
 }
 
 // getByKey returns the presences of key in topic (one per owner tracking it), hiding those of down
-// replicas. The order is unspecified.
+// replicas. The order is unspecified. Like list, it looks at every value held.
 func (s *state) getByKey(topic, key string) []Presence {
-	set := s.topics[topic]
-	if set == nil {
-		return nil
-	}
 	var out []Presence
-	for v := range set.all() {
-		if v.key == key && s.visible(v) {
+	for v := range s.values() {
+		if v.topic == topic && v.key == key && s.visible(v) {
 			out = append(out, v.presence())
 		}
 	}
 	return out
+}
+
+// values iterates over every value held, own and other replicas', down ones' included.
+func (s *state) values() iter.Seq[*value] {
+	return func(yield func(*value) bool) {
+		for v := range s.ownValues() {
+			if !yield(v) {
+				return
+			}
+		}
+		for _, r := range s.replicas {
+			for _, v := range r.values {
+				if !yield(v) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // lookup returns the own value for (topic, owner, key), or nil.
@@ -277,10 +316,13 @@ func (s *state) lookup(topic, owner, key string) *value {
 // ownerValues returns the own values of owner (Phoenix's get_by_pid), in tracking order. The slice is fresh.
 func (s *state) ownerValues(owner string) []*value {
 	o := s.owners[owner]
-	if o == nil {
-		return nil
+	if o.many != nil {
+		return append([]*value(nil), o.many.values...)
 	}
-	return append([]*value(nil), o.values...)
+	if o.one != nil {
+		return []*value{o.one}
+	}
+	return nil
 }
 
 // size returns the number of values held, down replicas' included.
@@ -296,7 +338,13 @@ func (s *state) size() int {
 func (s *state) ownValues() iter.Seq[*value] {
 	return func(yield func(*value) bool) {
 		for _, o := range s.owners {
-			for _, v := range o.values {
+			if o.one != nil {
+				if !yield(o.one) {
+					return
+				}
+				continue
+			}
+			for _, v := range o.many.values {
 				if !yield(v) {
 					return
 				}
@@ -305,74 +353,9 @@ func (s *state) ownValues() iter.Seq[*value] {
 	}
 }
 
-// smallSetMax is the size up to which valueSet and ownerValues use a plain slice: most topics and owners hold
-// few values, and a slice costs a few bytes where a map costs a hundred.
+// smallSetMax is the number of values up to which an owner's values are found by a scan, without an
+// index.
 const smallSetMax = 8
-
-// valueSet is the set of values of one topic: a slice while small, a map when large.
-type valueSet struct {
-	topic string // the canonical topic string, shared by the topic's values
-	small []*value
-	large map[*value]struct{}
-}
-
-func (s *valueSet) len() int { return len(s.small) + len(s.large) }
-
-func (s *valueSet) add(v *value) {
-	if s.large != nil {
-		s.large[v] = struct{}{}
-		return
-	}
-	if len(s.small) < smallSetMax {
-		s.small = append(s.small, v)
-		return
-	}
-	s.large = make(map[*value]struct{}, 2*smallSetMax)
-	for _, x := range s.small {
-		s.large[x] = struct{}{}
-	}
-	s.large[v] = struct{}{}
-	s.small = nil
-}
-
-func (s *valueSet) remove(v *value) {
-	if s.large != nil {
-		delete(s.large, v)
-		if len(s.large) <= smallSetMax/2 {
-			s.small = make([]*value, 0, smallSetMax)
-			for x := range s.large {
-				s.small = append(s.small, x)
-			}
-			s.large = nil
-		}
-		return
-	}
-	for i, x := range s.small {
-		if x == v {
-			last := len(s.small) - 1
-			s.small[i] = s.small[last]
-			s.small[last] = nil
-			s.small = s.small[:last]
-			return
-		}
-	}
-}
-
-// all iterates over the set.
-func (s *valueSet) all() iter.Seq[*value] {
-	return func(yield func(*value) bool) {
-		for _, v := range s.small {
-			if !yield(v) {
-				return
-			}
-		}
-		for v := range s.large {
-			if !yield(v) {
-				return
-			}
-		}
-	}
-}
 
 // topicKey identifies an own value within its owner's values.
 type topicKey struct{ topic, key string }
@@ -384,12 +367,36 @@ func hashTopicKey(topic, key string) uint64 {
 	return maphash.Comparable(topicKeySeed, topicKey{topic, key})
 }
 
-// ownerValues are the own values of one owner, with an index by (topic, key) once there are many. The index
-// is keyed by a 64-bit hash of (topic, key) (16 bytes a slot where a topicKey key took 40); a value whose
-// hash is taken by another goes to collided, which is almost always nil.
+// ownerSlot is an owner's entry in state.owners: its value while it has one (most owners: then the owner
+// costs the map's slot alone), and its ownerValues while it has more.
+type ownerSlot struct {
+	one  *value
+	many *ownerValues
+}
+
+// any returns one of the owner's values, or nil if it has none.
+func (o ownerSlot) any() *value {
+	if o.many != nil {
+		return o.many.values[0]
+	}
+	return o.one
+}
+
+// find returns the owner's value for (topic, key), or nil.
+func (o ownerSlot) find(topic, key string) *value {
+	if o.many != nil {
+		return o.many.find(topic, key)
+	}
+	if v := o.one; v != nil && v.key == key && v.topic == topic {
+		return v
+	}
+	return nil
+}
+
+// ownerValues are the own values of an owner that has several, with an index by (topic, key) once there
+// are many. The index is keyed by a 64-bit hash of (topic, key) (16 bytes a slot where a topicKey key
+// took 40); a value whose hash is taken by another goes to collided, which is almost always nil.
 type ownerValues struct {
-	owner    string
-	first    [1]*value // backs values while the owner has one value: most do, and this saves an allocation
 	values   []*value
 	index    map[uint64]*value   // nil while len(values) <= smallSetMax
 	collided map[topicKey]*value // values whose hash index holds for another (topic, key)
@@ -415,9 +422,6 @@ func (o *ownerValues) find(topic, key string) *value {
 }
 
 func (o *ownerValues) add(v *value) {
-	if o.values == nil {
-		o.values = o.first[:0]
-	}
 	o.values = append(o.values, v)
 	switch {
 	case o.index != nil:

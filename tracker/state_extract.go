@@ -169,14 +169,21 @@ func extractDelta(d *delta, remoteRef replicaRef, remoteCtx causalContext) *delt
 // resetDelta starts a new, empty delta whose range starts and ends at the own clock.
 func (s *state) resetDelta() {
 	c := s.self.clock
-	s.deltaCloud = make(dotCloud)
+	hint := 0 // the size of the delta before (up to maxDeltaHint): a burst's next delta is alike
+	if s.delta != nil {
+		hint = min(len(s.delta.values), maxDeltaHint)
+	}
+	s.deltaCloud = make(dotCloud, hint)
 	s.delta = &delta{
 		start:  causalContext{s.self.ref: c},
 		end:    causalContext{s.self.ref: c},
 		clouds: dotClouds{s.self.ref: s.deltaCloud},
-		values: make(map[tag]*value),
+		values: make(map[tag]*value, hint),
 	}
 }
+
+// maxDeltaHint bounds the room a new delta is made with.
+const maxDeltaHint = 4096
 
 // hasDelta reports whether the current delta holds anything to gossip.
 func (s *state) hasDelta() bool { return s.delta.hasDots() }

@@ -103,16 +103,14 @@ func one(v *value) []*value {
 // checkView compares the event-built view with the state's visible values.
 func (m *sim) checkView(nd *simNode) {
 	n := 0
-	for topic, set := range nd.s.topics {
-		for v := range set.all() {
-			if !nd.s.visible(v) {
-				continue
-			}
-			n++
-			if nd.view[v.tag] != v || v.topic != topic {
-				m.fail("%v: visible %v@%d (%s/%s/%s) missing from the events' view", nd.s.ref(), v.tag.replica, v.tag.clock, v.topic, v.owner, v.key)
-				return
-			}
+	for v := range nd.s.values() {
+		if !nd.s.visible(v) {
+			continue
+		}
+		n++
+		if nd.view[v.tag] != v || nd.s.topics[v.topic] == nil {
+			m.fail("%v: visible %v@%d (%s/%s/%s) missing from the events' view", nd.s.ref(), v.tag.replica, v.tag.clock, v.topic, v.owner, v.key)
+			return
 		}
 	}
 	if n != len(nd.view) {
@@ -753,8 +751,8 @@ func cloneState(s *state) *state {
 	c := &state{
 		replicas:   make(map[replicaRef]*replicaState, len(s.replicas)),
 		permdowned: maps.Clone(s.permdowned),
-		topics:     make(map[string]*valueSet, len(s.topics)),
-		owners:     make(map[string]*ownerValues, len(s.owners)),
+		topics:     make(map[string]*topicEntry, len(s.topics)),
+		owners:     make(map[string]ownerSlot, len(s.owners)),
 		delta:      s.delta.clone(),
 		ownCount:   s.ownCount,
 	}
@@ -769,11 +767,14 @@ func cloneState(s *state) *state {
 		}
 	}
 	c.deltaCloud = c.delta.clouds[c.self.ref]
-	for topic, set := range s.topics {
-		c.topics[topic] = &valueSet{topic: set.topic, small: slices.Clone(set.small), large: maps.Clone(set.large)}
+	for topic, e := range s.topics {
+		c.topics[topic] = &topicEntry{topic: e.topic, n: e.n}
 	}
 	for owner, o := range s.owners {
-		c.owners[owner] = &ownerValues{owner: o.owner, values: slices.Clone(o.values), index: maps.Clone(o.index)}
+		if o.many != nil {
+			o.many = &ownerValues{values: slices.Clone(o.many.values), index: maps.Clone(o.many.index), collided: maps.Clone(o.many.collided)}
+		}
+		c.owners[owner] = o
 	}
 	return c
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // testRef returns the ref of replica name, incarnation 1.
@@ -171,42 +172,48 @@ func checkIndexes(t *testing.T, s *state) {
 // value is seen by the context, and that the clouds are compacted.
 func invariantError(s *state) error {
 	n := 0
-	for topic, set := range s.topics {
-		if set.len() == 0 {
-			return fmt.Errorf("empty topic %q kept", topic)
-		}
-		for v := range set.all() {
-			n++
-			if v.topic != topic {
-				return fmt.Errorf("value of %q indexed under %q", v.topic, topic)
-			}
-			r := s.replicas[v.tag.replica]
-			if r == nil || (r != s.self && r.values[v.tag.clock] != v) || (r == s.self && s.lookup(v.topic, v.owner, v.key) != v) {
-				return fmt.Errorf("indexed value %v@%d not held", v.tag.replica, v.tag.clock)
-			}
+	counts := make(map[string]int)
+	for v := range s.values() {
+		n++
+		counts[v.topic]++
+		r := s.replicas[v.tag.replica]
+		if r == nil || (r != s.self && r.values[v.tag.clock] != v) || (r == s.self && s.lookup(v.topic, v.owner, v.key) != v) {
+			return fmt.Errorf("value %v@%d not held", v.tag.replica, v.tag.clock)
 		}
 	}
+	for topic, e := range s.topics {
+		if e.n != counts[topic] || e.topic != topic {
+			return fmt.Errorf("topic %q counts %d values, %d held", topic, e.n, counts[topic])
+		}
+	}
+	if len(counts) != len(s.topics) {
+		return fmt.Errorf("%d topics counted, %d held", len(s.topics), len(counts))
+	}
 	if n != s.size() {
-		return fmt.Errorf("topic index holds %d values, replicas %d", n, s.size())
+		return fmt.Errorf("%d values held, size %d", n, s.size())
 	}
 	own := 0
 	for owner, o := range s.owners {
-		if len(o.values) == 0 {
+		vals := s.ownerValues(owner)
+		switch {
+		case len(vals) == 0:
 			return fmt.Errorf("empty owner %q kept", owner)
+		case o.many != nil && (o.one != nil || len(o.many.values) < 2):
+			return fmt.Errorf("owner %q holds %d values in a list, and %v in its slot", owner, len(o.many.values), o.one)
 		}
-		for _, v := range o.values {
+		for _, v := range vals {
 			own++
-			if v.owner != owner || o.owner != owner || v.tag.replica != s.self.ref || !s.self.seen(v.tag.clock) {
+			if v.owner != owner || v.tag.replica != s.self.ref || !s.self.seen(v.tag.clock) {
 				return fmt.Errorf("owner index out of date for %q", owner)
 			}
-			if o.index != nil && o.find(v.topic, v.key) != v {
+			if o.find(v.topic, v.key) != v {
 				return fmt.Errorf("owner (topic, key) index out of date for %q", owner)
 			}
 		}
 	}
 	for owner, o := range s.owners {
-		if o.index != nil && len(o.index)+len(o.collided) != len(o.values) {
-			return fmt.Errorf("owner (topic, key) index of %q holds %d+%d values, want %d", owner, len(o.index), len(o.collided), len(o.values))
+		if o.many != nil && o.many.index != nil && len(o.many.index)+len(o.many.collided) != len(o.many.values) {
+			return fmt.Errorf("owner (topic, key) index of %q holds %d+%d values, want %d", owner, len(o.many.index), len(o.many.collided), len(o.many.values))
 		}
 	}
 	if own != s.ownCount || len(s.self.values) != 0 {
@@ -950,20 +957,25 @@ func TestTransferDeltaKeepsOwnValuesInGenerations(t *testing.T) {
 	}
 }
 
-// The topic index switches between its slice and map forms.
-func TestValueSet(t *testing.T) {
+// The topics count their values, share one topic string, and go once empty.
+func TestTopicEntries(t *testing.T) {
 	a := newNamedState("a")
 	for i := range 100 {
-		mustJoinState(t, a, "t", fmt.Sprint("o", i), "k", nil)
+		mustJoinState(t, a, string([]byte("t")), fmt.Sprint("o", i), "k", nil) // a new string each time
 	}
-	if a.topics["t"].large == nil {
-		t.Fatal("large topic not a map")
+	if e := a.topics["t"]; e == nil || e.n != 100 {
+		t.Fatalf("topic entry %+v, want 100 values", e)
 	}
 	for i := range 98 {
 		a.leave("t", fmt.Sprint("o", i), "k")
 	}
-	if a.topics["t"].large != nil || a.topics["t"].len() != 2 {
-		t.Fatal("small topic not a slice")
+	if a.topics["t"].n != 2 {
+		t.Fatalf("topic counts %d values, want 2", a.topics["t"].n)
+	}
+	for v := range a.values() {
+		if unsafe.StringData(v.topic) != unsafe.StringData(a.topics["t"].topic) {
+			t.Fatal("a value does not share its topic's string")
+		}
 	}
 	eqSlice(t, "list", listKeys(a, "t"), []string{"o98/k", "o99/k"})
 	checkIndexes(t, a)

@@ -80,7 +80,7 @@ func New(ps *pubsub.PubSub, cfg Config) (*Tracker, error) {
 	t.sendTimeout = min(max(cfg.BroadcastPeriod, 250*time.Millisecond), 5*time.Second)
 	t.dropLog = ratelog.New(t.log, 10*time.Second)
 	t.sendLog = ratelog.New(t.log, 10*time.Second)
-	t.owners = newOwners(t.ownerDone)
+	t.owners = newOwners(ps, t.ownerDone)
 	t.diffs = newDiffQueue(cfg.Handler, t.log, cfg.MaxPendingDiffs, &t.stats.coalescedDiffs)
 	for i := range cfg.PoolSize {
 		s, err := newShard(t, i, newReplicaRef(ps.NodeName()))
@@ -127,7 +127,7 @@ func (t *Tracker) Track(owner Owner, topic, key string, meta map[string]any) (st
 	if err := t.check(owner, topic, key); err != nil {
 		return "", err
 	}
-	md, err := prepareMeta(meta)
+	md, err := packUserMeta(meta)
 	if err != nil {
 		return "", err
 	}
@@ -140,13 +140,13 @@ func (t *Tracker) Track(owner Owner, topic, key string, meta map[string]any) (st
 		t.owners.release(owner, 1)
 		return "", ErrClosed
 	}
-	v, ok := s.state.joinMeta(topic, id, key, packMeta(md), ref)
+	v, ok := s.state.joinMeta(topic, id, key, md, ref)
 	if !ok {
 		s.mu.Unlock()
 		t.owners.release(owner, 1)
 		return "", fmt.Errorf("%w: owner %s, topic %q, key %q", ErrAlreadyTracked, id, topic, key)
 	}
-	diff := diffBuilder{}
+	diff := s.newDiff()
 	s.record([]*value{v}, nil, diff)
 	s.report(diff)
 	s.mu.Unlock()
@@ -196,7 +196,7 @@ func (t *Tracker) Untrack(owner Owner, topic, key string) error {
 	s.mu.Lock()
 	v, ok := s.state.leave(topic, id, key)
 	if ok {
-		diff := diffBuilder{}
+		diff := s.newDiff()
 		s.record(nil, []*value{v}, diff)
 		s.report(diff)
 	}
@@ -225,7 +225,7 @@ func (t *Tracker) UntrackAll(owner Owner) error {
 		s.mu.Lock()
 		vs := s.state.leaveOwner(id)
 		if len(vs) > 0 {
-			diff := diffBuilder{}
+			diff := s.newDiff()
 			s.record(nil, vs, diff)
 			s.report(diff)
 		}
@@ -292,7 +292,7 @@ func (t *Tracker) UpdateFunc(owner Owner, topic, key string, fn func(old map[str
 		}
 		ref := newRef()
 		prevV, v, _ := s.state.leaveJoinMeta(topic, id, key, packMeta(md), ref)
-		diff := diffBuilder{}
+		diff := s.newDiff()
 		s.record([]*value{v}, []*value{prevV}, diff)
 		s.report(diff)
 		s.mu.Unlock()

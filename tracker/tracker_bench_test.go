@@ -70,8 +70,9 @@ var benchTopicNames = func() []string {
 }()
 
 // Track throughput through the Tracker API on one node (local PubSub): each op tracks a new presence
-// (1000 topics, an owner per 100 presences, meta with one entry). Variants: one shard from one goroutine,
-// and PoolSize 4 from GOMAXPROCS goroutines with owners of their own; pool1-handler is pool1 with a
+// (1000 topics, an owner per 100 presences, meta with one entry). Variants: one shard from one goroutine
+// (with context owners, or Subscribers), and one or four shards from GOMAXPROCS goroutines with owners of
+// their own; pool1-handler is pool1 with a
 // Handler that reads every diff's metas (the diffs' presences are rendered for it: its CPU counts, on the
 // handler's goroutine).
 func BenchmarkTrackerTrack(b *testing.B) {
@@ -89,28 +90,54 @@ func BenchmarkTrackerTrack(b *testing.B) {
 			}
 		}))
 	})
-	b.Run("pool4-parallel", func(b *testing.B) {
-		_, tr := benchTracker(b, Config{Name: "presence", PoolSize: 4})
-		var next atomic.Int64
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
-		b.RunParallel(func(pb *testing.PB) {
-			g := next.Add(1)
-			i := 0
-			var owner context.Context
-			for pb.Next() {
-				if i%100 == 0 {
-					owner = context.WithValue(context.Background(), benchOwnerKey{}, fmt.Sprint(g, "/", i))
-				}
-				if _, err := tr.Track(owner, benchTopicNames[i%1000], benchKeyNames[i%len(benchKeyNames)], meta); err != nil {
-					b.Fatal(err)
-				}
-				i++
+	b.Run("pool1-subscribers", func(b *testing.B) { benchTrackSubscribers(b, meta) })
+	b.Run("pool1-parallel", func(b *testing.B) { benchTrackParallel(b, 1, meta) })
+	b.Run("pool4-parallel", func(b *testing.B) { benchTrackParallel(b, 4, meta) })
+}
+
+// benchTrackParallel tracks b.N presences on a tracker of pools shards from GOMAXPROCS goroutines, each
+// with owners of its own (a context per 100 presences). pool1-parallel is what users see with the default
+// PoolSize and many connections tracking at once.
+func benchTrackParallel(b *testing.B, pools int, meta map[string]any) {
+	_, tr := benchTracker(b, Config{Name: "presence", PoolSize: pools})
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		g := next.Add(1)
+		i := 0
+		var owner context.Context
+		for pb.Next() {
+			if i%100 == 0 {
+				owner = context.WithValue(context.Background(), benchOwnerKey{}, fmt.Sprint(g, "/", i))
 			}
-		})
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tracks/s")
+			if _, err := tr.Track(owner, benchTopicNames[i%1000], benchKeyNames[i%len(benchKeyNames)], meta); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
 	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tracks/s")
+}
+
+// benchTrackSubscribers is pool1 with the owners users have: a Subscriber per 100 presences (made
+// before the timer starts).
+func benchTrackSubscribers(b *testing.B, meta map[string]any) {
+	ps, tr := benchTracker(b, Config{Name: "presence", PoolSize: 1})
+	owners := make([]*pubsub.Subscriber, b.N/100+1)
+	for i := range owners {
+		owners[i] = newSub(b, ps, pubsub.WithMailboxSize(1))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if _, err := tr.Track(owners[i/100], benchTopicNames[i%1000], benchKeyNames[i%len(benchKeyNames)], meta); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tracks/s")
 }
 
 // benchTrackPool1 tracks b.N presences on one shard from one goroutine.
@@ -357,6 +384,7 @@ func BenchmarkTrackerVisibleOnPeer10k(b *testing.B) {
 			joins.Store(0)
 			owners := ctxOwners(n)
 			b.ResetTimer()
+			first := time.Now()
 			for k := range n {
 				a.tr.Track(owners[k], benchTopicNames[k%1000], benchKeyNames[k], map[string]any{"status": "online"})
 			}
@@ -370,9 +398,10 @@ func BenchmarkTrackerVisibleOnPeer10k(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(latency.Microseconds())/1000, "ms-after-last-track")
+			b.ReportMetric(float64(latency.Microseconds()+last.Sub(first).Microseconds())/1000, "ms-after-first-track")
 			b.ReportMetric(float64(largest()), "largest-frame-bytes")
-			b.Logf("run %d: peer saw the last join %v after the last Track; largest gossip frame %d bytes; send errors %d",
-				i, latency, largest(), a.tr.Stats().SendErrors)
+			b.Logf("run %d: peer saw the last join %v after the last Track, %v after the first; largest gossip frame %d bytes; send errors %d",
+				i, latency, latency+last.Sub(first), largest(), a.tr.Stats().SendErrors)
 			a.crash()
 			bn.crash()
 		}
