@@ -266,24 +266,3 @@ func TestPublishCallerSendsAllocs(t *testing.T) {
 		t.Errorf("publish allocates %v times per frame, want 0", allocs)
 	}
 }
-
-// BenchmarkPublisherLone is one broadcaster's publish against a round trip that costs nothing, with and
-// without the sender driving: what the hand-off to the publisher goroutine (and back) costs a lone
-// broadcast, without Redis's noise. ns/op is the latency the publisher adds to each broadcast.
-func BenchmarkPublisherLone(b *testing.B) {
-	for _, callerSends := range []bool{false, true} {
-		b.Run("callerSends="+strconv.FormatBool(callerSends), func(b *testing.B) {
-			f := &fakeClient{roundTrip: func(context.Context, []redis.Cmder) error { return nil }}
-			p := newPublisher(f, DefaultMaxBatch, &counters{})
-			p.callerSends = callerSends
-			defer p.close()
-			frame := testFrame(b, 1)
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := p.publish(context.Background(), "ch", frame); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
