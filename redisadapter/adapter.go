@@ -115,7 +115,6 @@ func (a *Adapter) Start(ctx context.Context, host pubsub.Host) error {
 	}
 	a.pub = newPublisher(a.client, a.cfg.MaxBatch, &a.stats)
 	a.pub.reload = a.reload // before anything can publish
-	a.pub.callerSends = a.ownsClient
 	if a.rhost != nil {
 		a.table = newBucketTable(a, a.rhost)
 		if a.shards != nil {

@@ -92,39 +92,22 @@ const (
 	maxKeptBatchBytes = 4 << 20
 )
 
-// publisher sends frames in batches: every frame queued while a round trip is in flight goes into the
-// next one (group commit), which the publisher goroutine sends. One round trip at a time (busy) keeps
-// this node's frames in the order they were queued, on every channel.
-//
-// The sender drives when it can: a broadcaster that finds nothing in flight and nothing queued, and
-// whose context cannot end, sends its own frame on its own goroutine (sendOwn) instead of queueing it
-// and waking the publisher goroutine; frames queued behind it are handed to the goroutine when its
-// round trip ends. A lone broadcaster's frame then costs no goroutine hand-off on the way out.
+// publisher sends frames through one goroutine, in batches: every frame queued while a pipeline is in
+// flight goes into the next one (group commit). One goroutine and one pipeline at a time keep this
+// node's frames in the order they were queued, on every channel.
 type publisher struct {
 	client   redis.UniversalClient
 	maxBatch int
 	stats    *counters
 
-	// callerSends lets a broadcaster that finds the publisher idle send its own frame (see publishBoxed):
-	// set when Close can break any round trip (the adapter's own client), before the first publish.
-	callerSends bool
-
-	mu    sync.Mutex
-	queue []*request
-	// busy is the right to send: whoever holds it (the publisher goroutine, or a broadcaster sending its
-	// own frame) owns the fields below marked "owned by the sender", and only it may start a round
-	// trip. It changes hands under mu, so one round trip at a time is in flight and each owner sees
-	// what the last one left. Not busy implies the queue is empty: an owner gives up busy only once it
-	// finds the queue empty.
-	busy      bool
-	wake      chan struct{} // hands busy to the publisher goroutine (one token at most: one owner at a time)
+	mu        sync.Mutex
+	queue     []*request
+	wake      chan struct{}
 	closing   chan struct{} // closed by stop: no new frames; queued ones fail
 	abandoned chan struct{} // closed by abandon: callers of frames in flight stop waiting
 	stopped   chan struct{} // closed when the publisher goroutine has returned
 
-	// Owned by the sender (whoever holds busy).
-	pipe        redis.Pipeliner
-	one         []*request     // the batch of a broadcaster sending its own frame
+	// Owned by the publisher goroutine.
 	buf         []byte         // the frames of the batch in flight, copied from their callers
 	cmds        []*pubCmd      // reusable PUBLISH commands, one per frame of a batch
 	shardCmds   [][]*pubCmd    // reusable SPUBLISH commands, per partition: one per frame of the partition in a batch
@@ -254,8 +237,6 @@ func newPublisher(client redis.UniversalClient, maxBatch int, stats *counters) *
 		abandoned:   make(chan struct{}),
 		stopped:     make(chan struct{}),
 		channelArgs: make(map[string]any),
-		pipe:        client.Pipeline(),
-		one:         make([]*request, 0, 1),
 	}
 	go p.run()
 	return p
@@ -287,21 +268,11 @@ func (p *publisher) publishBoxed(ctx context.Context, channel string, arg any, s
 		return errPublisherClosed
 	default:
 	}
-	if !p.busy && p.callerSends && ctx.Done() == nil {
-		// Nothing in flight, nothing queued, and a caller that never gives up: it sends its frame itself
-		// rather than waking the publisher goroutine (a hand-off between goroutines, often between
-		// threads, on the latency path of every lone broadcast). Close can still end its round trip by
-		// closing the adapter's client (callerSends).
-		p.busy = true
-		p.mu.Unlock()
-		return p.sendOwn(r)
-	}
 	p.queue = append(p.queue, r)
-	handOff := !p.busy
-	p.busy = true
 	p.mu.Unlock()
-	if handOff {
-		p.wake <- struct{}{} // never blocks: busy was free, so the token was not taken
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
 	select {
 	case err := <-r.done:
@@ -339,47 +310,6 @@ func giveUp(r *request, cause error) error {
 	}
 }
 
-// sendOwn sends r, the frame of a caller that holds busy and whose context cannot end, on the caller's
-// goroutine, in a round trip of its own; then it hands busy on (release). The caller's frame is not
-// copied: the caller is blocked here until the round trip ends, and cannot give up.
-func (p *publisher) sendOwn(r *request) error {
-	r.state.Store(taken)
-	p.one = append(p.one[:0], r)
-	p.send(p.one)
-	p.one[0] = nil
-	err := <-r.done // send answered it
-	requests.Put(r)
-	p.release()
-	if _, unknown := err.(*maybeDelivered); unknown && p.isAbandoned() {
-		// Close broke the round trip: say so, as for the callers it released from the publisher's.
-		err = &maybeDelivered{cause: errPublisherClosed}
-	}
-	return err
-}
-
-// release gives up busy after a caller's own round trip: to the publisher goroutine if frames queued
-// behind it (they go in the next batch: group commit) or if the publisher is stopping (the goroutine
-// waits for it then); else busy is free again.
-func (p *publisher) release() {
-	p.mu.Lock()
-	if len(p.queue) == 0 && !p.isClosing() {
-		p.busy = false
-		p.mu.Unlock()
-		return
-	}
-	p.mu.Unlock()
-	p.wake <- struct{}{} // never blocks: the token is taken by the goroutine before it gives busy up
-}
-
-func (p *publisher) isAbandoned() bool {
-	select {
-	case <-p.abandoned:
-		return true
-	default:
-		return false
-	}
-}
-
 func (p *publisher) run() {
 	defer close(p.stopped)
 	defer func() {
@@ -387,31 +317,21 @@ func (p *publisher) run() {
 			p.cancel()
 		}
 	}()
+	pipe := p.client.Pipeline()
 	var batch []*request
 	for {
 		select {
-		case <-p.wake: // busy is ours
+		case <-p.wake:
 		case <-p.closing:
-			p.mu.Lock()
-			owned := p.busy
-			p.busy = true // for good: nobody sends after this
-			p.mu.Unlock()
-			p.failQueued() // the queue only shrinks now, and failing it touches nothing of the sender's
-			if owned {
-				<-p.wake // a caller's own round trip is in flight (or the token is ours): wait for it to end
-			}
+			p.failQueued()
 			return
 		}
-		for {
-			if p.isClosing() {
-				p.failQueued() // and keep busy: nobody sends after this
-				return
+		for !p.isClosing() {
+			batch = p.take(batch[:0])
+			if len(batch) == 0 {
+				break
 			}
-			var more bool
-			if batch, more = p.take(batch[:0]); !more {
-				break // take gave busy up
-			}
-			p.send(batch)
+			p.send(pipe, batch)
 			clear(batch) // do not keep the requests reachable
 		}
 	}
@@ -427,16 +347,9 @@ func (p *publisher) isClosing() bool {
 }
 
 // take moves up to maxBatch queued requests (and at most maxBatchBytes of frames) into batch, skipping
-// those whose callers gave up, and copies their frames into the publisher's buffer. Called by the
-// goroutine holding busy: when the queue is empty, it gives busy up (under the same lock) and returns
-// false. (A batch may be empty and more true: every caller in it gave up.)
-func (p *publisher) take(batch []*request) (_ []*request, more bool) {
+// those whose callers gave up, and copies their frames into the publisher's buffer.
+func (p *publisher) take(batch []*request) []*request {
 	p.mu.Lock()
-	if len(p.queue) == 0 {
-		p.busy = false
-		p.mu.Unlock()
-		return batch, false
-	}
 	n, size := 0, 0
 	for n < len(p.queue) && n < p.maxBatch {
 		f := len(p.queue[n].frame)
@@ -471,12 +384,12 @@ func (p *publisher) take(batch []*request) (_ []*request, more bool) {
 		live = append(live, r)
 	}
 	clear(batch[len(live):])
-	return live, true
+	return live
 }
 
 // send publishes one batch in one round trip (a pipeline, or a single command for a batch of one) and
 // answers every request in it.
-func (p *publisher) send(batch []*request) {
+func (p *publisher) send(pipe redis.Pipeliner, batch []*request) {
 	ctx := p.batchContext()
 	live := batch[:0]
 	cmders := p.cmders[:0]
@@ -493,8 +406,8 @@ func (p *publisher) send(batch []*request) {
 		err = p.single(ctx, cmders[0])
 	} else {
 		// One call, so that the pipeline's queue (which Exec drops) is allocated once per batch.
-		_ = p.pipe.BatchProcess(ctx, cmders...)
-		_, err = p.pipe.Exec(ctx)
+		_ = pipe.BatchProcess(ctx, cmders...)
+		_, err = pipe.Exec(ctx)
 	}
 	var failed error
 	for i, r := range live {
