@@ -25,7 +25,7 @@ const publishTimeout = 10 * time.Second
 // caller reuses its buffer), so the publisher copies it into a buffer of its own when it takes the
 // request, and the caller may then give up waiting without the frame changing under the publisher.
 //
-// state is the handshake between the two. The caller, whose context ends (or whose adapter closes):
+// state is the handshake between the two. The caller, whose context ends:
 //   - queued → abandoned: the frame never left; the publisher skips the request.
 //   - copying: the publisher is copying the frame; the caller waits the few microseconds until taken.
 //   - taken: the frame is the publisher's; the caller returns an ErrMaybeDelivered error.
