@@ -112,8 +112,8 @@ type publisher struct {
 	wake    chan struct{}
 	closing chan struct{} // closed by stop: no new frames; queued ones fail
 	// inflight is the batch in the round trip now, for abandon to answer; set once its frames are
-	// copied, cleared before the publisher answers them. gaveUp is set by abandon: no batch is sent
-	// after it.
+	// copied, cleared before the publisher answers them. gaveUp is set by abandon: no frame taken from
+	// the queue after it, or being copied then, is sent (the batch in flight, or about to be, is).
 	inflight []*request
 	gaveUp   bool
 	stopped  chan struct{} // closed when the publisher goroutine has returned
