@@ -186,13 +186,21 @@ func (a *Adapter) Stats() Stats { return a.stats.snapshot() }
 // closeGrace is how long Close lets a pipeline in flight finish before it abandons it.
 const closeGrace = 250 * time.Millisecond
 
+// closeAbandonWait is how long Close waits, after abandoning them, for round trips blocked on a client
+// given in Config.Client, which the adapter cannot break: after it, Close returns without them.
+const closeAbandonWait = 250 * time.Millisecond
+
 // Close implements pubsub.Adapter: it stops the probe, the publisher and the receive loop, and closes
 // the client if the adapter made it from a URL. Broadcasts still queued fail (not sent). A pipeline in
 // flight has closeGrace (250 ms) to be answered; then its broadcasts return an error wrapping
 // ErrMaybeDelivered and pubsub.ErrClosed, and the adapter's own client is closed, which breaks every
-// round trip still blocked, so Close returns within about 250 ms even when Redis is unreachable. A
-// client given in Config.Client is not closed: a round trip blocked on it (a black hole) holds Close
-// until go-redis times it out (its ReadTimeout or WriteTimeout, 5 s by default).
+// round trip still blocked, so Close returns within about 250 ms even when Redis is unreachable.
+//
+// A client given in Config.Client is the caller's: Close does not close it, and cannot break a round
+// trip blocked on it (a black hole). Close waits for such a round trip closeAbandonWait (250 ms) more,
+// then returns anyway, within about 500 ms: the publisher's goroutine, which holds no Host and calls
+// none, returns when that round trip ends, which is when go-redis times it out (the client's
+// ReadTimeout or WriteTimeout, 5 s by default) or when the caller closes the client.
 func (a *Adapter) Close() error {
 	a.closeOnce.Do(func() {
 		if !a.started.Load() || a.recv == nil {
@@ -232,8 +240,18 @@ func (a *Adapter) Close() error {
 		if a.ownsClient {
 			a.closeErr = a.client.Close()
 			a.conns.closeAll()
+			<-a.pub.stopped
+		} else {
+			// The caller's client: a round trip blocked on it ends when go-redis times it out, or when
+			// the caller closes the client. Close does not wait for that.
+			t := time.NewTimer(closeAbandonWait)
+			select {
+			case <-a.pub.stopped:
+			case <-t.C:
+				a.log.Warn("redisadapter: closed with a round trip still blocked on Config.Client; it ends with the client's timeout or its Close")
+			}
+			t.Stop()
 		}
-		<-a.pub.stopped
 		<-recvDone
 	})
 	return a.closeErr

@@ -28,7 +28,8 @@ const (
 type Config struct {
 	// Client is a go-redis client the program already has: a *redis.Client, a *redis.ClusterClient
 	// (classic PUBLISH reaches every shard), or a failover client. The adapter uses it and its pool but
-	// does not close it. Prefer MaxRetries -1 on it: go-redis retries a PUBLISH whose answer timed out,
+	// does not close it: close it after the PubSub (a round trip that Close abandoned in a black hole
+	// ends then, or at the client's ReadTimeout). Prefer MaxRetries -1 on it: go-redis retries a PUBLISH whose answer timed out,
 	// which may run it twice (receivers then drop the duplicate and count it in DroppedDuplicate).
 	Client redis.UniversalClient
 

@@ -80,8 +80,9 @@
 // lasts until go-redis's ReadTimeout or WriteTimeout (5 s by default in go-redis v9.23, which this
 // module pins; some go-redis documentation says 3 s) even after its caller has returned. Close does not
 // wait for it: after 250 ms it closes the adapter's own client and every connection that client
-// opened. A client given in Config.Client is the program's and is not closed, so Close may then wait
-// for those timeouts.
+// opened. A client given in Config.Client is the program's and is not closed: Close waits 250 ms more
+// for a round trip blocked on it, then returns without it (the publisher's goroutine returns when that
+// round trip ends: at go-redis's timeout, or when the program closes its client).
 //
 // Delivery is at most once, as Redis pub/sub is: what is lost during a disconnection is lost, and
 // reported as a gap.

@@ -178,3 +178,61 @@ func adapterGoroutines() string {
 	}
 	return strings.Join(left, "\n\n")
 }
+
+// The same partition with b's client given in Config.Client, which the adapter must not close and
+// whose blocked round trips it cannot break: Close still returns within a second, releasing the
+// broadcast in flight (pubsub.ErrClosed) instead of waiting for go-redis's read timeout (5 s). The
+// round trip the adapter abandoned ends when the caller closes its client, and nothing of the adapter
+// outlives that.
+func TestBlackholeCloseIsBoundedWithGivenClient(t *testing.T) {
+	srv := startRedis(t)
+	p := startProxy(t, srv.Addr())
+	client := plainClient(t, "redis://"+p.Addr()+"/0")
+	name := uniqueName(t)
+	a, _ := startNode(t, name, redisadapter.Config{URL: srv.URL(), NodeName: "a", ProbeInterval: blackholeProbe}, pubsub.Config{})
+	b, ab := startNode(t, name, redisadapter.Config{Client: client, NodeName: "b", ProbeInterval: blackholeProbe}, pubsub.Config{})
+	sa := newSub(t, a, pubsub.WithMailboxSize(4096))
+	sa.Subscribe("t")
+	deliveryResumes(t, 5*time.Second, "b → a (broadcast)", sa, func(p string) error { return b.Broadcast(ctx, "t", p) })
+	before := ab.Stats()
+
+	p.Blackhole(true)
+	pending := make(chan error, 1)
+	go func() { pending <- b.Broadcast(ctx, "t", "no deadline") }()
+	waitFor(t, 10*time.Second, "b to find its subscription dead", func() bool {
+		return ab.Stats().ProbeFailures > before.ProbeFailures
+	})
+	select {
+	case err := <-pending:
+		t.Fatalf("a broadcast into the hole returned before Close: %v", err)
+	default:
+	}
+
+	start := time.Now()
+	b.Close()
+	took := time.Since(start)
+	t.Logf("Close took %v during the partition, with the caller's client", took)
+	if took > closeBound {
+		t.Errorf("Close took %v during a partition with Config.Client, want ≤ %v", took, closeBound)
+	}
+	select {
+	case err := <-pending:
+		t.Logf("broadcast without deadline: %v", err)
+		if !errors.Is(err, pubsub.ErrClosed) {
+			t.Errorf("broadcast pending at Close: %v, want pubsub.ErrClosed", err)
+		}
+	case <-time.After(100 * time.Millisecond):
+		t.Fatal("a broadcast was still waiting 100 ms after Close returned")
+	}
+
+	// The client is the caller's to close; closing it ends the abandoned round trip.
+	a.Close()
+	client.Close()
+	left := adapterGoroutines()
+	for deadline := time.Now().Add(time.Second); left != "" && time.Now().Before(deadline); left = adapterGoroutines() {
+		time.Sleep(time.Millisecond)
+	}
+	if left != "" {
+		t.Errorf("goroutines of the adapter or go-redis still running 1 s after Close and the client's Close:\n%s", left)
+	}
+}

@@ -25,15 +25,20 @@ const publishTimeout = 10 * time.Second
 // caller reuses its buffer), so the publisher copies it into a buffer of its own when it takes the
 // request, and the caller may then give up waiting without the frame changing under the publisher.
 //
-// state is the handshake between the two. The caller, whose context ends (or whose adapter closes):
+// state is the handshake between the two. The caller, whose context ends:
 //   - queued → abandoned: the frame never left; the publisher skips the request.
 //   - copying: the publisher is copying the frame; the caller waits the few microseconds until taken.
 //   - taken: the frame is the publisher's; the caller returns an ErrMaybeDelivered error.
-//   - failed: the publisher stopped before taking it, and is answering errPublisherClosed.
+//   - failed: the publisher stopped before taking it (or before sending it), and is answering
+//     errPublisherClosed.
 //
-// A request goes back to the pool only after its caller received from done: one whose caller gave up
-// is left to the garbage collector, since the publisher may still hold it and will still answer on
-// done (which never blocks: it has room for the one answer).
+// A taken request is answered once, by whichever of two wins its state: the publisher, after the round
+// trip (taken → answered), or abandon, when Close gives up on the round trip (taken → released). Only
+// the winner sends on done, which never blocks: it has room for the one answer.
+//
+// A request goes back to the pool only after its caller received from done, and not if abandon
+// answered it (the publisher may still hold it). One whose caller gave up is left to the garbage
+// collector, since the publisher may still hold it and will still answer on done.
 type request struct {
 	channel string
 	arg     any    // channel boxed by the caller (a bucket's channel), or nil
@@ -49,6 +54,8 @@ const (
 	taken
 	abandoned
 	failed
+	answered
+	released
 )
 
 var requests = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
@@ -100,12 +107,16 @@ type publisher struct {
 	maxBatch int
 	stats    *counters
 
-	mu        sync.Mutex
-	queue     []*request
-	wake      chan struct{}
-	closing   chan struct{} // closed by stop: no new frames; queued ones fail
-	abandoned chan struct{} // closed by abandon: callers of frames in flight stop waiting
-	stopped   chan struct{} // closed when the publisher goroutine has returned
+	mu      sync.Mutex
+	queue   []*request
+	wake    chan struct{}
+	closing chan struct{} // closed by stop: no new frames; queued ones fail
+	// inflight is the batch in the round trip now, for abandon to answer; set once its frames are
+	// copied, cleared before the publisher answers them. gaveUp is set by abandon: no frame taken from
+	// the queue after it, or being copied then, is sent (the batch in flight, or about to be, is).
+	inflight []*request
+	gaveUp   bool
+	stopped  chan struct{} // closed when the publisher goroutine has returned
 
 	// Owned by the publisher goroutine.
 	buf         []byte         // the frames of the batch in flight, copied from their callers
@@ -234,7 +245,6 @@ func newPublisher(client redis.UniversalClient, maxBatch int, stats *counters) *
 		stats:       stats,
 		wake:        make(chan struct{}, 1),
 		closing:     make(chan struct{}),
-		abandoned:   make(chan struct{}),
 		stopped:     make(chan struct{}),
 		channelArgs: make(map[string]any),
 	}
@@ -274,19 +284,34 @@ func (p *publisher) publishBoxed(ctx context.Context, channel string, arg any, s
 	case p.wake <- struct{}{}:
 	default:
 	}
-	select {
-	case err := <-r.done:
-		r.frame = nil
-		requests.Put(r)
-		return err
-	case <-ctx.Done():
-		return giveUp(r, ctx.Err())
-	case <-p.abandoned:
-		return giveUp(r, errPublisherClosed)
+	// One channel to wait on when the context cannot end (a select over several costs the runtime a lock
+	// per channel, and 1,024 waiting broadcasters contend for a shared one): Close reaches the waiting
+	// callers through done as well (abandon).
+	var err error
+	if ctxDone := ctx.Done(); ctxDone == nil {
+		err = <-r.done
+	} else {
+		select {
+		case err = <-r.done:
+		case <-ctxDone:
+			return giveUp(r, ctx.Err())
+		}
 	}
+	recycle(r)
+	return err
 }
 
-// giveUp ends the wait for r because of cause, as its caller's context ended or the adapter closed.
+// recycle puts r, whose answer its caller received, back into the pool, unless abandon answered it:
+// then the publisher may still hold it.
+func recycle(r *request) {
+	if r.state.Load() == released {
+		return
+	}
+	r.frame = nil
+	requests.Put(r)
+}
+
+// giveUp ends the wait for r because of cause, as its caller's context ended.
 func giveUp(r *request, cause error) error {
 	if r.state.CompareAndSwap(queued, abandoned) {
 		return notSent(cause) // the publisher will skip it; r is not reused
@@ -301,8 +326,7 @@ func giveUp(r *request, cause error) error {
 	}
 	select {
 	case err := <-r.done: // answered already
-		r.frame = nil
-		requests.Put(r)
+		recycle(r)
 		return err
 	default:
 		// In a pipeline: the frame is the publisher's now, and r is left to it (not reused).
@@ -384,6 +408,20 @@ func (p *publisher) take(batch []*request) []*request {
 		live = append(live, r)
 	}
 	clear(batch[len(live):])
+	p.mu.Lock()
+	if p.gaveUp { // Close gave up while the frames were copied: they are not sent
+		p.mu.Unlock()
+		for _, r := range live {
+			if r.state.CompareAndSwap(taken, failed) {
+				r.frame = nil
+				r.done <- errPublisherClosed
+			}
+		}
+		clear(live)
+		return live[:0]
+	}
+	p.inflight = live
+	p.mu.Unlock()
 	return live
 }
 
@@ -391,11 +429,10 @@ func (p *publisher) take(batch []*request) []*request {
 // answers every request in it.
 func (p *publisher) send(pipe redis.Pipeliner, batch []*request) {
 	ctx := p.batchContext()
-	live := batch[:0]
+	live := batch // take copied every frame, and skipped the requests given up (abandon may read it)
 	cmders := p.cmders[:0]
-	for _, r := range batch { // take copied every frame, and skipped the requests given up
-		cmders = append(cmders, p.command(len(live), r))
-		live = append(live, r)
+	for i, r := range live {
+		cmders = append(cmders, p.command(i, r))
 	}
 	p.cmders = cmders
 	if len(live) == 0 {
@@ -409,6 +446,9 @@ func (p *publisher) send(pipe redis.Pipeliner, batch []*request) {
 		_ = pipe.BatchProcess(ctx, cmders...)
 		_, err = pipe.Exec(ctx)
 	}
+	p.mu.Lock()
+	p.inflight = nil // answered below, unless abandon has answered them already
+	p.mu.Unlock()
 	var failed error
 	for i, r := range live {
 		e := cmders[i].Err()
@@ -422,8 +462,10 @@ func (p *publisher) send(pipe redis.Pipeliner, batch []*request) {
 		} else {
 			p.stats.published.Add(1)
 		}
-		r.frame = nil // before done: once answered, r may be back in the pool
-		r.done <- e
+		if r.state.CompareAndSwap(taken, answered) {
+			r.frame = nil // before done: once answered, r may be back in the pool
+			r.done <- e
+		}
 	}
 	if failed != nil {
 		p.reload.failed(failed) // a Redis Cluster may have failed over: refresh the slot map
@@ -509,13 +551,19 @@ func (p *publisher) stop() {
 }
 
 // abandon stops the callers of frames in flight from waiting for Redis's answer: they return an error
-// that wraps ErrMaybeDelivered and pubsub.ErrClosed. Call it after stop.
+// that wraps ErrMaybeDelivered and pubsub.ErrClosed. Frames still queued fail (not sent), and none is
+// sent from now on. Call it after stop.
 func (p *publisher) abandon() {
-	select {
-	case <-p.abandoned:
-	default:
-		close(p.abandoned)
+	p.mu.Lock()
+	p.gaveUp = true
+	for _, r := range p.inflight {
+		if r.state.CompareAndSwap(taken, released) {
+			r.done <- &maybeDelivered{cause: errPublisherClosed}
+		}
 	}
+	p.inflight = nil
+	p.mu.Unlock()
+	p.failQueued()
 }
 
 // close stops the publisher, abandons the pipeline in flight (if any) and returns once the publisher

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -374,5 +375,58 @@ func TestPublisherBatchBuffer(t *testing.T) {
 	p.close()
 	if c := cap(p.buf); c > maxKeptBatchBytes {
 		t.Errorf("publisher keeps a %d-byte buffer, want ≤ %d", c, maxKeptBatchBytes)
+	}
+}
+
+// Close at random moments while many broadcasters without deadlines publish against round trips of
+// random length: every broadcaster returns (Close answers each frame queued, being copied or in
+// flight), with nil, or pubsub.ErrClosed ("not sent" or "may have been delivered"), and at most one
+// round trip starts once abandon has returned (the batch it answered, if the publisher was about to
+// send it): nothing queued or being copied then is sent. Run with -race.
+func TestPublisherCloseRaces(t *testing.T) {
+	for round := range 30 {
+		var abandonedAt atomic.Bool
+		var late atomic.Int32
+		f := &fakeClient{roundTrip: func(ctx context.Context, cmds []redis.Cmder) error {
+			if abandonedAt.Load() && late.Add(1) > 1 {
+				t.Errorf("round %d: a second round trip (%d frames) started after abandon returned", round, len(cmds))
+			}
+			if rand.IntN(2) == 0 {
+				time.Sleep(time.Duration(rand.IntN(100)) * time.Microsecond)
+			}
+			return nil
+		}}
+		p := newPublisher(f, 8, &counters{}) // small batches: more of them, more moments to close in
+		const callers = 32
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				frame := testFrame(t, 1)
+				for {
+					err := p.publish(context.Background(), "ch", frame)
+					if err == nil {
+						continue
+					}
+					if !errors.Is(err, pubsub.ErrClosed) {
+						t.Errorf("round %d: %v, want nil or pubsub.ErrClosed", round, err)
+					}
+					return
+				}
+			}()
+		}
+		time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+		p.stop()
+		p.abandon()
+		abandonedAt.Store(true)
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: broadcasters still waiting 5 s after Close", round)
+		}
+		<-p.stopped
 	}
 }
