@@ -49,7 +49,9 @@ import (
 //  7. NodeName is constant and available before Start.
 //  8. Close stops every goroutine the adapter started, releases what it holds, returns once they are
 //     gone, and is bounded in time even when the transport is not answering. No Host method is called
-//     after Close returns.
+//     after Close returns. One exception: a goroutine blocked in a call on something the program owns
+//     and gave the adapter (a client of its own) may be abandoned by Close; it calls no Host method
+//     again and ends when that call returns (the program's client answers, times out or is closed).
 //
 // pubsubtest checks adapters against these sentences (pubsubtest.RunAdapter) and the PubSub behaviour
 // built on them (pubsubtest.Run).
