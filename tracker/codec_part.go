@@ -16,21 +16,36 @@ import (
 //
 // with the tables and values encoded as in a delta or an extract (codec_state.go). A part stands on its
 // own: the receiver merges its values as they arrive (state.mergeValues), and the final extract, with the
-// tags of every value the parts carried, brings the removes and the context (state.mergeExtractParts).
+// tags of every value the parts carried, brings the removes and the context (state.mergeExtractParts). A
+// large delta (a transfer answered from the delta generations) travels the same way, its final payload
+// the delta's range and clouds (state.mergeDeltaParts).
 
-// extractParts cuts a full-state extract into the payloads of a stream, lazily: values sorted by replica
-// and clock (so that the receiver's clouds compact as the parts arrive), encoded a part at a time.
-type extractParts struct {
-	x      *extract
+// stateParts cuts a full-state extract, or a large delta, into the payloads of a stream, lazily: values
+// sorted by replica and clock (so that the receiver's clouds compact as the parts arrive), encoded a part at
+// a time, then the extract or delta without its values.
+type stateParts struct {
 	values []*value
 	next   int
 	budget int // the bytes a part aims at
-	done   bool
+	final  func() ([]byte, error)
+	kind   gossipKind // of the final payload
 }
 
-func newExtractParts(x *extract, budget int) *extractParts {
-	values := make([]*value, 0, len(x.values))
-	for _, v := range x.values {
+func newExtractParts(x *extract, budget int) *stateParts {
+	return newStateParts(x.values, budget, gossipTransferExtract, func() ([]byte, error) {
+		return marshalExtract(&extract{context: x.context, clouds: x.clouds})
+	})
+}
+
+func newDeltaParts(d *delta, budget int) *stateParts {
+	return newStateParts(d.values, budget, gossipTransferDelta, func() ([]byte, error) {
+		return marshalDelta(&delta{start: d.start, end: d.end, clouds: d.clouds})
+	})
+}
+
+func newStateParts(vals map[tag]*value, budget int, kind gossipKind, final func() ([]byte, error)) *stateParts {
+	values := make([]*value, 0, len(vals))
+	for _, v := range vals {
 		values = append(values, v)
 	}
 	slices.SortFunc(values, func(a, b *value) int {
@@ -42,24 +57,23 @@ func newExtractParts(x *extract, budget int) *extractParts {
 		}
 		return cmp.Compare(a.tag.clock, b.tag.clock)
 	})
-	return &extractParts{x: x, values: values, budget: budget}
+	return &stateParts{values: values, budget: budget, kind: kind, final: final}
 }
 
-// nextPayload returns the next payload and its gossip kind (a part, or at last the extract without its
-// values), and whether it is the last.
-func (p *extractParts) nextPayload() (b []byte, kind gossipKind, last bool, err error) {
+// nextPayload returns the next payload and its gossip kind (a part, or at last the extract or delta
+// without its values), and whether it is the last.
+func (p *stateParts) nextPayload() (b []byte, kind gossipKind, last bool, err error) {
 	if p.next < len(p.values) {
 		b, n, err := marshalPart(p.values[p.next:], p.budget)
 		p.next += n
 		return b, gossipTransferPart, false, err
 	}
-	p.done = true
-	b, err = marshalExtract(&extract{context: p.x.context, clouds: p.x.clouds})
-	return b, gossipTransferExtract, true, err
+	b, err = p.final()
+	return b, p.kind, true, err
 }
 
-// marshalPart encodes values from the first into a part payload of about budget bytes (at least one
-// value; more only while under budget), and returns it and how many values it holds.
+// marshalPart encodes values from the first into a part payload of at most about budget bytes (the
+// tables are estimated; at least one value, however large), and returns it and how many values it holds.
 func marshalPart(values []*value, budget int) ([]byte, int, error) {
 	var e stateEncoder
 	e.init()
@@ -68,8 +82,10 @@ func marshalPart(values []*value, budget int) ([]byte, int, error) {
 	venc.UseCompactInts(true)
 	tables := 16
 	n := 0
-	for n < len(values) && (n == 0 || vbuf.Len()+tables < budget) {
+	for n < len(values) {
 		v := values[n]
+		// What this value adds, taken back if it makes the part go over budget (unless it is the first).
+		vlen, tlen, nr, nt := vbuf.Len(), tables, len(e.replicas), len(e.topics)
 		if _, ok := e.rindex[v.tag.replica]; !ok {
 			tables += len(v.tag.replica.Name) + 16
 		}
@@ -88,6 +104,18 @@ func marshalPart(values []*value, budget int) ([]byte, int, error) {
 		e.check(venc.EncodeString(v.owner))
 		e.check(venc.EncodeString(v.key))
 		e.check(encodeValueMeta(venc, v))
+		if n > 0 && vbuf.Len()+tables > budget {
+			vbuf.Truncate(vlen)
+			tables = tlen
+			for _, ref := range e.replicas[nr:] {
+				delete(e.rindex, ref)
+			}
+			for _, t := range e.topics[nt:] {
+				delete(e.tindex, t)
+			}
+			e.replicas, e.topics = e.replicas[:nr], e.topics[:nt]
+			break
+		}
 		n++
 	}
 	e.header(payloadPart, 5)

@@ -65,6 +65,20 @@ func (s *state) mergeExtractParts(e *extract, got map[tag]struct{}, unknown map[
 	return s.mergeHolding(ctx, clouds, e.values, got)
 }
 
+// mergeDeltaParts merges the final delta of a delta sent in parts (its range and clouds, no values),
+// whose values came before it (merged by mergeValues; their tags in got): the removes it carries (dots in
+// its clouds neither in it nor in got) and its clouds, except for the replicas in unknown.
+func (s *state) mergeDeltaParts(d *delta, got map[tag]struct{}, unknown map[replicaRef]struct{}) (joins, leaves []*value) {
+	clouds := d.clouds
+	if len(unknown) > 0 {
+		clouds = maps.Clone(clouds)
+		for ref := range unknown {
+			delete(clouds, ref)
+		}
+	}
+	return s.mergeHolding(nil, clouds, d.values, got)
+}
+
 // merge joins a remote set, seen through its context (nil for a delta), clouds and values (Phoenix's
 // State.merge):
 //
@@ -99,7 +113,7 @@ func (s *state) mergeHolding(rctx causalContext, rclouds dotClouds, rvalues map[
 	}
 
 	if rctx == nil {
-		leaves = s.observeDeltaRemoves(rclouds, rvalues, leaves)
+		leaves = s.observeDeltaRemoves(rclouds, rvalues, also, leaves)
 	} else {
 		leaves = s.observeExtractRemoves(rctx, rclouds, rvalues, also, leaves)
 	}
@@ -135,7 +149,14 @@ func (s *state) mergeHolding(rctx causalContext, rclouds dotClouds, rvalues map[
 
 // observeDeltaRemoves removes the held values whose dots are in a delta's clouds but not in its values.
 // It walks the smaller of the remote cloud and the local values, so a small delta costs little.
-func (s *state) observeDeltaRemoves(rclouds dotClouds, rvalues map[tag]*value, leaves []*value) []*value {
+func (s *state) observeDeltaRemoves(rclouds dotClouds, rvalues map[tag]*value, also map[tag]struct{}, leaves []*value) []*value {
+	removed := func(v *value) bool {
+		if rvalues[v.tag] != nil {
+			return false
+		}
+		_, held := also[v.tag]
+		return !held
+	}
 	for ref, cloud := range rclouds {
 		r := s.replicas[ref]
 		if r == nil || r == s.self || len(r.values) == 0 {
@@ -143,14 +164,14 @@ func (s *state) observeDeltaRemoves(rclouds dotClouds, rvalues map[tag]*value, l
 		}
 		if len(cloud) <= len(r.values) {
 			for c := range cloud {
-				if v := r.values[c]; v != nil && rvalues[v.tag] == nil {
+				if v := r.values[c]; v != nil && removed(v) {
 					leaves = s.observeRemove(r, v, leaves)
 				}
 			}
 			continue
 		}
 		for c, v := range r.values {
-			if _, seen := cloud[c]; seen && rvalues[v.tag] == nil {
+			if _, seen := cloud[c]; seen && removed(v) {
 				leaves = s.observeRemove(r, v, leaves)
 			}
 		}

@@ -174,18 +174,27 @@ func (s *shard) streamMessage(st *inStream, msg []byte) bool {
 			s.t.drop(dropMalformed, err)
 			return false
 		}
-		s.mergeFinal(st, x)
+		s.mergeFinal(st, x, nil)
 		return true
 	case gossipTransferDelta:
-		s.handle(inner, true)
+		if !st.parts {
+			s.handle(inner, true)
+			return true
+		}
+		d, err := unmarshalDelta(inner.body)
+		if err != nil {
+			s.t.drop(dropMalformed, err)
+			return false
+		}
+		s.mergeFinal(st, nil, d)
 		return true
 	}
 	s.t.drop(dropMalformed, fmt.Errorf("tracker: a message of kind %d in a stream", inner.kind))
 	return false
 }
 
-// mergePart merges a part of a full state. The first part resets the delta generations, as the merge of a
-// full state does: values that arrive in parts are in no generation.
+// mergePart merges a part of a state. The first part resets the delta generations, as the merge of a full
+// state does: values that arrive in parts are in no generation (a delta sent in parts is not pushed).
 func (s *shard) mergePart(st *inStream, values []*value) bool {
 	if st.got == nil {
 		st.got = make(map[tag]struct{}, len(values))
@@ -215,8 +224,9 @@ func (s *shard) mergePart(st *inStream, values []*value) bool {
 	return true
 }
 
-// mergeFinal merges the extract that ends a full state sent in parts: its removes and context.
-func (s *shard) mergeFinal(st *inStream, x *extract) {
+// mergeFinal merges the extract, or the delta, that ends a state sent in parts: its removes, and its
+// context or clouds.
+func (s *shard) mergeFinal(st *inStream, x *extract, d *delta) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -227,7 +237,12 @@ func (s *shard) mergeFinal(st *inStream, x *extract) {
 		return
 	}
 	diff := diffBuilder{}
-	joins, leaves := s.state.mergeExtractParts(x, st.got, st.unknown)
+	var joins, leaves []*value
+	if x != nil {
+		joins, leaves = s.state.mergeExtractParts(x, st.got, st.unknown)
+	} else {
+		joins, leaves = s.state.mergeDeltaParts(d, st.got, st.unknown)
+	}
 	s.record(joins, leaves, diff)
 	s.gens.reset()
 	s.report(diff)

@@ -9,8 +9,8 @@ import (
 // The sending side of transfer streams (chunk.go, credit.go): the outbox's bulk goroutine turns transfer
 // answers into streams and sends their chunks, round robin over the streams that have credit.
 
-// partsFrom is how many values a full state needs before it is sent in parts rather than whole (a
-// smaller one fits in one message, or in one stream message if its metas are large).
+// partsFrom is how many values a full state or delta needs before it is sent in parts rather than whole
+// (a smaller one fits in one message, or in one stream message if its metas are large).
 const partsFrom = 1024
 
 // stream is a transfer answer being sent as a stream of chunks. next, pending and the encoding are the
@@ -41,8 +41,14 @@ func (ob *outbox) startAnswer(m outMsg) {
 		t.log.Error("tracker: cannot send a transfer", slog.Any("err", err))
 		return
 	}
-	if m.x != nil && len(m.x.values) >= partsFrom {
-		parts := newExtractParts(m.x, piece-64-len(m.g.from.Name))
+	var parts *stateParts
+	switch budget := piece - 64 - len(m.g.from.Name); {
+	case m.x != nil && len(m.x.values) >= partsFrom:
+		parts = newExtractParts(m.x, budget)
+	case m.d != nil && len(m.d.values) >= partsFrom:
+		parts = newDeltaParts(m.d, budget)
+	}
+	if parts != nil {
 		from := m.g.from
 		ob.addStream(m.node, from, piece, func() ([]byte, bool, error) {
 			body, kind, last, err := parts.nextPayload()
