@@ -19,12 +19,14 @@ const (
 	// leaves room under the Redis adapter's MaxMessageSize (1 MiB) and the PubSub's frame limit.
 	DefaultMaxGossipSize = 256 << 10
 	// DefaultTransferWindow is how many bytes of one transfer may be in flight (sent and not yet merged by
-	// its receiver): 2 MiB, 8 chunks of the default MaxGossipSize.
-	DefaultTransferWindow = 2 << 20
+	// its receiver): 1 MiB, 4 chunks of the default MaxGossipSize, enough to keep a receiver merging while
+	// its credit travels back.
+	DefaultTransferWindow = 1 << 20
 	// DefaultReceiveWindow is how many bytes of transfers may be in flight towards a node, over all its
-	// incoming transfers: 8 MiB keeps the node's subscriber under Redis's pubsub output-buffer soft limit
-	// (client-output-buffer-limit pubsub 32mb 8mb 60), so Redis never disconnects it for a transfer.
-	DefaultReceiveWindow = 8 << 20
+	// incoming transfers: 4 MiB keeps the node's subscriber far under Redis's pubsub output-buffer limits
+	// (client-output-buffer-limit pubsub 32mb 8mb 60), so Redis never disconnects it for a transfer, and
+	// keeps what a sender's heartbeats may wait behind in its publish pipeline short.
+	DefaultReceiveWindow = 4 << 20
 	// DefaultMaxTransferSize bounds a transfer a shard accepts from a peer.
 	DefaultMaxTransferSize = 512 << 20
 	// DefaultMaxReplicas bounds the replicas a shard knows (every node of the cluster is one).
@@ -77,13 +79,13 @@ type Config struct {
 
 	// TransferWindow is how many bytes of one transfer may be in flight: sent and not yet merged by the
 	// receiver, which grants credit as it merges (docs/tracker.md, "Transfers of any size"). A sender never
-	// exceeds its own TransferWindow; a receiver grants at most its own. Default 2 MiB; at least
+	// exceeds its own TransferWindow; a receiver grants at most its own. Default 1 MiB; at least
 	// MaxGossipSize is used.
 	TransferWindow int
 
 	// ReceiveWindow is how many bytes of transfers may be in flight towards this node over all its
 	// incoming transfers (each still gets one chunk at a time when the window is full). Keep it under
-	// Redis's pubsub output-buffer limits. Default 8 MiB.
+	// Redis's pubsub output-buffer limits. Default 4 MiB.
 	ReceiveWindow int
 
 	// TransferRate, when set, caps each transfer at that many bytes per second, on top of the receiver's
