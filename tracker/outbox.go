@@ -262,9 +262,12 @@ func (ob *outbox) sendMsg(m outMsg) {
 }
 
 // send publishes one encoded message, bounded by the send timeout and by stop.
-func (ob *outbox) send(node string, b []byte) {
+func (ob *outbox) send(node string, b []byte) { ob.sendWithin(node, b, ob.s.t.sendTimeout) }
+
+// sendWithin publishes one encoded message, bounded by timeout and by stop.
+func (ob *outbox) sendWithin(node string, b []byte, timeout time.Duration) {
 	s := ob.s
-	ctx, cancel := context.WithTimeout(ob.ctx, s.t.sendTimeout)
+	ctx, cancel := context.WithTimeout(ob.ctx, timeout)
 	var err error
 	if node == "" {
 		err = s.t.ps.BroadcastFrom(ctx, s.sub, s.topic, b)

@@ -210,7 +210,9 @@ func (ob *outbox) sendChunk(st *stream) {
 	chunk := st.pending[0]
 	st.pending[0] = nil
 	st.pending = st.pending[1:]
-	ob.send(st.node, chunk)
+	// A chunk may wait for the publish pipeline longer than a heartbeat should: its stream is under credit
+	// anyway, and a chunk given up on is a hole that restarts the whole stream.
+	ob.sendWithin(st.node, chunk, t.transferStall())
 	now := time.Now()
 	ob.mu.Lock()
 	st.seq++
