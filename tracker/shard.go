@@ -693,7 +693,7 @@ func (s *shard) handleTransferReq(g gossip, now time.Time) dropReason {
 		return dropPermdowned
 	case p == nil || p.ref != g.from:
 		return dropUnknownRequester
-	case !p.answered.IsZero() && now.Sub(p.answered) < s.t.cfg.BroadcastPeriod, s.ob.answering(g.from.Name, now):
+	case !p.answered.IsZero() && now.Sub(p.answered) < s.t.cfg.BroadcastPeriod, s.ob.answering(g.from.Name):
 		return dropRequestRate
 	}
 	p.answered = now

@@ -26,6 +26,7 @@ type stream struct {
 
 	seq       int       // chunks sent
 	granted   int       // chunks the receiver allowed
+	credited  bool      // credit came: the receiver took the stream
 	progress  time.Time // when the latest chunk went or credit came
 	pace      *pace     // nil without TransferRate
 	notBefore time.Time // the pace's next slot
@@ -119,6 +120,7 @@ func (ob *outbox) credit(node string, id uint64, granted int) {
 	defer ob.mu.Unlock()
 	for _, st := range ob.bulk {
 		if st.node == node && st.id == id {
+			st.credited = true
 			if g := min(granted, st.seq+ob.s.t.windowChunks()); g > st.granted {
 				st.granted = g
 				st.progress = time.Now()
@@ -129,10 +131,11 @@ func (ob *outbox) credit(node string, id uint64, granted int) {
 	}
 }
 
-// answering reports whether an answer to node is being encoded, queued, or streaming with progress
-// within a BroadcastPeriod; a stream that made none for that long (its receiver abandoned it, and asks
-// again) is dropped, so that the caller answers anew.
-func (ob *outbox) answering(node string, now time.Time) bool {
+// answering reports whether an answer to node is being encoded, queued, or streaming. A stream its
+// receiver took (credit came) is dropped instead, so that the caller answers anew: a receiver asks only
+// when it has no stream from us, so it abandoned that one (a lost chunk, a gap). Its request cannot be
+// one sent before it took the stream: it would have arrived before the credit, on the same topic.
+func (ob *outbox) answering(node string) bool {
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
 	if node == ob.encoding {
@@ -145,8 +148,8 @@ func (ob *outbox) answering(node string, now time.Time) bool {
 	}
 	for i, st := range ob.bulk {
 		if st.node == node {
-			if now.Sub(st.progress) <= ob.s.t.cfg.BroadcastPeriod {
-				return true
+			if !st.credited {
+				return true // its first chunk is on its way (or lost: the stream stalls, and ends)
 			}
 			ob.bulk = slices.Delete(ob.bulk, i, i+1)
 			return false
