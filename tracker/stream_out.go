@@ -213,9 +213,17 @@ func (ob *outbox) sendChunk(st *stream) {
 	chunk := st.pending[0]
 	st.pending[0] = nil
 	st.pending = st.pending[1:]
-	// A chunk may wait for the publish pipeline longer than a heartbeat should: its stream is under credit
-	// anyway, and a chunk given up on is a hole that restarts the whole stream.
+	// One chunk of the tracker in the publisher at a time: a heartbeat of any shard waits behind one chunk
+	// at most, not behind one per shard (the adapter sends a node's frames through one pipeline). A chunk
+	// may wait for it longer than a heartbeat should: its stream is under credit anyway, and a chunk given
+	// up on is a hole that restarts the whole stream.
+	select {
+	case t.chunkSlot <- struct{}{}:
+	case <-ob.ctx.Done():
+		return
+	}
 	ob.sendWithin(st.node, chunk, t.transferStall())
+	<-t.chunkSlot
 	now := time.Now()
 	ob.mu.Lock()
 	st.seq++

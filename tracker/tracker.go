@@ -29,6 +29,7 @@ type Tracker struct {
 
 	inflight    atomic.Int64  // chunks granted to incoming transfer streams and not arrived (credit.go)
 	chunkID     atomic.Uint64 // names the transfer streams sent
+	chunkSlot   chan struct{} // one chunk of the tracker's streams is being published at a time
 	sendTimeout time.Duration // bounds one gossip send
 	dropLog     *ratelog.Log
 	sendLog     *ratelog.Log
@@ -77,6 +78,7 @@ func New(ps *pubsub.PubSub, cfg Config) (*Tracker, error) {
 		return nil, err
 	}
 	t := &Tracker{ps: ps, cfg: cfg, log: cfg.Logger.With(slog.String("tracker", cfg.Name), slog.String("node", ps.NodeName()))}
+	t.chunkSlot = make(chan struct{}, 1)
 	t.sendTimeout = min(max(cfg.BroadcastPeriod, 250*time.Millisecond), 5*time.Second)
 	t.dropLog = ratelog.New(t.log, 10*time.Second)
 	t.sendLog = ratelog.New(t.log, 10*time.Second)
