@@ -47,6 +47,7 @@ const (
 
 	payloadDelta   = 1
 	payloadExtract = 2
+	payloadPart    = 3 // values of a full state sent in parts (codec_part.go)
 
 	// maxMetaDepth bounds the nesting of meta values.
 	maxMetaDepth = 32
@@ -441,8 +442,11 @@ func (sd *stateDecoder) begin(b []byte, kind int) error {
 	sd.r = bytes.NewReader(b)
 	sd.d = msgpack.NewDecoder(sd.r)
 	fields := 8
-	if kind == payloadExtract {
+	switch kind {
+	case payloadExtract:
 		fields = 7
+	case payloadPart:
+		fields = 5
 	}
 	n, err := sd.arrayLen(1)
 	if err != nil {
@@ -618,65 +622,78 @@ func (sd *stateDecoder) clouds(ctx causalContext) (dotClouds, error) {
 
 // values reads the topic table and the values, calling check on each tag.
 func (sd *stateDecoder) values(check func(tag) error) (map[tag]*value, error) {
+	var values map[tag]*value
+	err := sd.eachValue(func(n int) { values = make(map[tag]*value, n) }, func(v *value) error {
+		if _, dup := values[v.tag]; dup {
+			return fmt.Errorf("duplicate tag %v@%d", v.tag.replica, v.tag.clock)
+		}
+		if err := check(v.tag); err != nil {
+			return err
+		}
+		values[v.tag] = v
+		return nil
+	})
+	return values, err
+}
+
+// eachValue reads the topic table and the values: size is called with the number of values once it is
+// known (and checked against the bytes left), add with each value.
+func (sd *stateDecoder) eachValue(size func(int), add func(*value) error) error {
 	n, err := sd.arrayLen(1)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sd.topics = make([]string, 0, n)
 	seen := make(map[string]struct{}, n)
 	for range n {
 		t, err := sd.d.DecodeString()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, dup := seen[t]; dup {
-			return nil, fmt.Errorf("duplicate topic %q", t)
+			return fmt.Errorf("duplicate topic %q", t)
 		}
 		seen[t] = struct{}{}
 		sd.topics = append(sd.topics, t)
 	}
 	n, err = sd.arrayLen(7)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	values := make(map[tag]*value, n)
+	size(n)
 	for range n {
 		if err := sd.tuple(6); err != nil {
-			return nil, err
+			return err
 		}
 		v := &value{}
 		if v.tag.replica, err = sd.replica(); err != nil {
-			return nil, err
+			return err
 		}
 		if v.tag.clock, err = sd.dot(); err != nil {
-			return nil, err
+			return err
 		}
 		ti, err := sd.d.DecodeUint64()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if ti >= uint64(len(sd.topics)) {
-			return nil, fmt.Errorf("topic index %d out of range", ti)
+			return fmt.Errorf("topic index %d out of range", ti)
 		}
 		v.topic = sd.topics[ti]
 		if v.owner, err = sd.d.DecodeString(); err != nil {
-			return nil, err
+			return err
 		}
 		if v.key, err = sd.d.DecodeString(); err != nil {
-			return nil, err
+			return err
 		}
 		if v.meta, v.ref, err = sd.valueMeta(); err != nil {
-			return nil, err
+			return err
 		}
-		if _, dup := values[v.tag]; dup {
-			return nil, fmt.Errorf("duplicate tag %v@%d", v.tag.replica, v.tag.clock)
+		if err := add(v); err != nil {
+			return err
 		}
-		if err := check(v.tag); err != nil {
-			return nil, err
-		}
-		values[v.tag] = v
 	}
-	return values, nil
+	return nil
 }
 
 // end checks that the whole payload was read.

@@ -18,11 +18,16 @@ const (
 	// DefaultMaxGossipSize is the largest gossip message sent whole; larger ones travel in chunks. It
 	// leaves room under the Redis adapter's MaxMessageSize (1 MiB) and the PubSub's frame limit.
 	DefaultMaxGossipSize = 256 << 10
-	// DefaultTransferRate is the rate, in bytes per second over every shard of a tracker, at which the
-	// chunks of large messages are sent: well under what fills Redis's pubsub output buffer limit
-	// (client-output-buffer-limit pubsub 32mb 8mb 60) of a subscriber that reads at all.
-	DefaultTransferRate = 8 << 20
-	// DefaultMaxTransferSize bounds a chunked message a shard accepts (and assembles) from a peer.
+	// DefaultTransferWindow is how many bytes of one transfer may be in flight (sent and not yet merged by
+	// its receiver): 1 MiB, 4 chunks of the default MaxGossipSize, enough to keep a receiver merging while
+	// its credit travels back.
+	DefaultTransferWindow = 1 << 20
+	// DefaultReceiveWindow is how many bytes of transfers may be in flight towards a node, over all its
+	// incoming transfers: 4 MiB keeps the node's subscriber far under Redis's pubsub output-buffer limits
+	// (client-output-buffer-limit pubsub 32mb 8mb 60), so Redis never disconnects it for a transfer, and
+	// keeps what a sender's heartbeats may wait behind in its publish pipeline short.
+	DefaultReceiveWindow = 4 << 20
+	// DefaultMaxTransferSize bounds a transfer a shard accepts from a peer.
 	DefaultMaxTransferSize = 512 << 20
 	// DefaultMaxReplicas bounds the replicas a shard knows (every node of the cluster is one).
 	DefaultMaxReplicas = 256
@@ -72,12 +77,24 @@ type Config struct {
 	// MaxMessageSize. Default 256 KiB; at least 4 KiB.
 	MaxGossipSize int
 
-	// TransferRate is how many bytes per second of chunks the tracker sends at most, over all its shards
-	// (heartbeats and small messages are not counted or delayed). Default 8 MiB/s.
+	// TransferWindow is how many bytes of one transfer may be in flight: sent and not yet merged by the
+	// receiver, which grants credit as it merges (docs/tracker.md, "Transfers of any size"). A sender never
+	// exceeds its own TransferWindow; a receiver grants at most its own. Default 1 MiB; at least
+	// MaxGossipSize is used.
+	TransferWindow int
+
+	// ReceiveWindow is how many bytes of transfers may be in flight towards this node over all its
+	// incoming transfers (each still gets one chunk at a time when the window is full). Keep it under
+	// Redis's pubsub output-buffer limits. Default 4 MiB.
+	ReceiveWindow int
+
+	// TransferRate, when set, caps each transfer at that many bytes per second, on top of the receiver's
+	// credit (heartbeats and small messages are not counted or delayed). Default 0: no cap, a transfer
+	// runs as fast as its receiver merges.
 	TransferRate int
 
-	// MaxTransferSize is the largest chunked message a shard accepts from a peer: a full state of up to
-	// about MaxTransferSize/60 presences. Default 512 MiB.
+	// MaxTransferSize is the largest transfer a shard accepts from a peer: a full state of up to about
+	// MaxTransferSize/60 presences. Default 512 MiB.
 	MaxTransferSize int
 
 	// MaxReplicas bounds the replicas (nodes) a shard knows at a time; heartbeats of more are dropped
@@ -147,12 +164,17 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("MaxGossipSize %d is under 4 KiB", c.MaxGossipSize)
 	case c.TransferRate < 0 || c.MaxTransferSize < 0 || c.MaxReplicas < 0 || c.MaxPendingDiffs < 0:
 		return bad("TransferRate, MaxTransferSize, MaxReplicas and MaxPendingDiffs must not be negative")
+	case c.TransferWindow < 0 || c.ReceiveWindow < 0:
+		return bad("TransferWindow and ReceiveWindow must not be negative")
 	}
 	if c.MaxGossipSize == 0 {
 		c.MaxGossipSize = DefaultMaxGossipSize
 	}
-	if c.TransferRate == 0 {
-		c.TransferRate = DefaultTransferRate
+	if c.TransferWindow == 0 {
+		c.TransferWindow = DefaultTransferWindow
+	}
+	if c.ReceiveWindow == 0 {
+		c.ReceiveWindow = DefaultReceiveWindow
 	}
 	if c.MaxTransferSize == 0 {
 		c.MaxTransferSize = DefaultMaxTransferSize

@@ -41,9 +41,9 @@
 // Gossip travels on the PubSub topic "phx_presence:<Name>_shard<i>"; every node must use the same Name
 // and PoolSize. Sends never run on the shard's goroutine: an outbox per shard encodes and sends them,
 // coalescing heartbeats while the network is slow, so a Redis black hole delays neither Track nor
-// failure detection. Messages larger than MaxGossipSize (full-state transfers of any size) travel in
-// chunks, paced at TransferRate so as not to overflow Redis's output buffers, and are assembled by the
-// receiver. Without a Secret, anyone who can publish on the Redis can send gossip: the tracker bounds what
+// failure detection. Transfers larger than MaxGossipSize (full states of any size, large deltas) travel
+// as streams of chunks under the receiver's credit (TransferWindow, ReceiveWindow), so as not to overflow
+// Redis's output buffers, in parts the receiver merges as they arrive. Without a Secret, anyone who can publish on the Redis can send gossip: the tracker bounds what
 // it holds (MaxReplicas, MaxTransferSize, tombstones, transfer answers per requester), refuses the
 // forgeries it can detect, and counts every refusal by reason (Stats.DroppedGossipByReason); see
 // docs/tracker.md for the trust boundary.

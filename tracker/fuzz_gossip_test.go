@@ -8,10 +8,10 @@ import (
 )
 
 // FuzzGossip feeds arbitrary bytes to a shard as gossip from the network, every kind of message (seeded
-// with one of each, the chunks of a large one included, from a replica the shard knows and has asked for
+// with one of each, the chunks of a stream and a credit included, from a replica the shard knows and has asked for
 // a transfer, so that the fuzzer reaches the merges), and checks after each that nothing panicked and
-// that what the shard holds stays within its bounds: replicas (MaxReplicas), tombstones, assemblies
-// (MaxTransferSize), the handler's queue, and values no more than the bytes fed so far could carry.
+// that what the shard holds stays within its bounds: replicas (MaxReplicas), tombstones, streams being
+// assembled (MaxTransferSize), the credit it granted (ReceiveWindow), the handler's queue, and values no more than the bytes fed so far could carry.
 func FuzzGossip(f *testing.F) {
 	b := replicaRef{Name: "b", Vsn: 7}
 	x := replicaRef{Name: "x", Vsn: 9}
@@ -29,13 +29,16 @@ func FuzzGossip(f *testing.F) {
 	}
 	whole := mustGossip(gossip{kind: gossipTransferExtract, from: b, body: ext})
 	f.Add(whole)
-	chunks, err := chunkGossip(b, gossipTransferExtract, whole, 4<<10+chunkOverhead+len(b.Name)+len(whole)/3, 1)
+	// The same full state as a stream: parts of a few values, each cut into chunks, then the extract
+	// without values; and a credit.
+	for _, c := range streamOf(f, b, 1, st.extract(x, causalContext{b: 0, x: 0}), 300, 200) {
+		f.Add(c)
+	}
+	credit, err := encodeCredit(b, 1, 5)
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, c := range chunks {
-		f.Add(c)
-	}
+	f.Add(credit)
 	f.Add(mustGossip(gossip{kind: gossipPermdown, from: b, clocks: causalContext{}}))
 	f.Add(mustGossip(gossip{kind: gossipHeartbeat, from: x, clocks: causalContext{x: 1, b: 2}}))
 
@@ -79,12 +82,11 @@ func FuzzGossip(f *testing.F) {
 		if n := len(s.state.permdowned); n > maxTombstones*cfg.MaxReplicas {
 			t.Fatalf("%d tombstones", n)
 		}
-		total := 0
-		for _, a := range s.assemblies {
-			total += len(a.buf)
+		if total := s.assembling(); total > cfg.MaxTransferSize {
+			t.Fatalf("%d bytes being assembled", total)
 		}
-		if total > cfg.MaxTransferSize {
-			t.Fatalf("%d bytes in assemblies", total)
+		if n, limit := tr.inflight.Load(), tr.receiveChunks()+int64(len(s.streams)); n < 0 || n > limit {
+			t.Fatalf("%d chunks of credit in flight, want 0..%d", n, limit)
 		}
 		if n := s.state.size(); n > fed {
 			t.Fatalf("%d values from %d bytes fed", n, fed)
@@ -96,4 +98,26 @@ func FuzzGossip(f *testing.F) {
 			t.Fatalf("%d presences queued for the handler", queued)
 		}
 	})
+}
+
+// streamOf returns the chunks of a full state sent as a stream, in parts of about budget bytes, cut into
+// chunks of piece bytes.
+func streamOf(tb testing.TB, from replicaRef, id uint64, x *extract, budget, piece int) [][]byte {
+	tb.Helper()
+	parts := newExtractParts(x, budget)
+	var out [][]byte
+	for last := false; !last; {
+		body, kind, l, err := parts.nextPayload()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		last = l
+		msg := mustGossip(gossip{kind: kind, from: from, clocks: causalContext{}, body: body})
+		chunks, err := cutMessage(from, id, len(out), msg, piece, last)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, chunks...)
+	}
+	return out
 }

@@ -28,7 +28,9 @@ const (
 	gossipTransferDelta   gossipKind = 3 // body: delta
 	gossipTransferExtract gossipKind = 4 // body: extract
 	gossipPermdown        gossipKind = 5 // graceful permdown; body nil
-	gossipChunk           gossipKind = 6 // body: a piece of a larger message (chunk.go)
+	gossipChunk           gossipKind = 6 // body: a chunk of a transfer stream (chunk.go)
+	gossipTransferPart    gossipKind = 7 // body: part of a full state (values only); only inside a stream
+	gossipCredit          gossipKind = 8 // body: credit for a transfer stream (credit.go)
 )
 
 // maxGossipDepth bounds the nesting of a gossip message (the meta in its body included).
@@ -91,7 +93,7 @@ func decodeGossip(b []byte) (gossip, error) {
 		return bad("version %d", version)
 	}
 	kind, err := d.DecodeUint64()
-	if err != nil || kind < uint64(gossipHeartbeat) || kind > uint64(gossipChunk) {
+	if err != nil || kind < uint64(gossipHeartbeat) || kind > uint64(gossipCredit) {
 		return bad("kind %d", kind)
 	}
 	g.kind = gossipKind(kind)
@@ -121,7 +123,8 @@ func decodeGossip(b []byte) (gossip, error) {
 		return bad("body")
 	}
 	switch {
-	case g.kind == gossipHeartbeat, g.kind == gossipTransferDelta, g.kind == gossipTransferExtract, g.kind == gossipChunk:
+	case g.kind == gossipHeartbeat, g.kind == gossipTransferDelta, g.kind == gossipTransferExtract, g.kind == gossipChunk,
+		g.kind == gossipTransferPart, g.kind == gossipCredit:
 		if g.kind != gossipHeartbeat && g.body == nil {
 			return bad("%d without a body", g.kind)
 		}

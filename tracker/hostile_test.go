@@ -212,3 +212,95 @@ func TestAttackFakeIncarnationsStayBounded(t *testing.T) {
 		}
 	})
 }
+
+// A stream from a replica that was not asked for a transfer is refused at its first chunk: counted,
+// nothing merged, and no credit granted, so the sender cannot go on; its later chunks are orphans. Parts
+// of a full state outside a stream are refused too.
+func TestAttackUnaskedStreamGetsNoCredit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, a, _, evil, topic := hostile(t)
+		var credits int
+		h.Tap(func(f pubsubtest.Frame) {
+			if f.From == "a" && isKind(f, gossipCredit) {
+				credits++
+			}
+		})
+		x := replicaRef{Name: "evil", Vsn: 1}
+		send(t, evil, topic, "", mustGossip(gossip{kind: gossipHeartbeat, from: x, clocks: causalContext{x: 0}}))
+		synctest.Wait()
+		st := newState(x)
+		for i := range 50 {
+			st.join("evil", "o", fmt.Sprint("ghost", i), nil)
+		}
+		chunks := streamOf(t, x, 7, st.extract(a.ref(), causalContext{a.ref(): 0, x: 0}), 100, 200)
+		for _, c := range chunks {
+			send(t, evil, topic, "a", c)
+		}
+		body, _, err := marshalPart(slices.Collect(func(yield func(*value) bool) {
+			for _, v := range st.extract(a.ref(), causalContext{x: 0}).values {
+				if !yield(v) {
+					return
+				}
+			}
+		}), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		send(t, evil, topic, "a", mustGossip(gossip{kind: gossipTransferPart, from: x, clocks: causalContext{}, body: body}))
+		synctest.Wait()
+		if got := a.list("evil"); len(got) != 0 {
+			t.Fatalf("a lists ghosts %v", got)
+		}
+		drops := a.tr.Stats().DroppedGossipByReason
+		if drops["unasked_transfer"] != 1 || drops["orphan_chunk"] != uint64(len(chunks)-1) || drops["malformed"] != 1 {
+			t.Fatalf("a counted %v for %d chunks and a part", drops, len(chunks))
+		}
+		if credits != 0 || a.tr.inflight.Load() != 0 {
+			t.Fatalf("a granted %d credits (%d chunks in flight) to an unasked stream", credits, a.tr.inflight.Load())
+		}
+	})
+}
+
+// Credit is only a receiver's permission: credit for a stream that is not being sent is ignored (no
+// send, no state), and a malformed one is counted. Credit for a stream that is being sent lets it go at
+// most TransferWindow ahead of what was sent (outbox.credit), never further.
+func TestAttackForgedCreditIsIgnored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, a, _, evil, topic := hostile(t)
+		var sent int
+		h.Tap(func(f pubsubtest.Frame) {
+			if f.From == "a" && isKind(f, gossipChunk) {
+				sent++
+			}
+		})
+		x := replicaRef{Name: "evil", Vsn: 1}
+		for id := range uint64(100) {
+			c, err := encodeCredit(x, id, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			send(t, evil, topic, "a", c)
+		}
+		send(t, evil, topic, "a", mustGossip(gossip{kind: gossipCredit, from: x, clocks: causalContext{}, body: mp("nope")}))
+		synctest.Wait()
+		if sent != 0 {
+			t.Fatalf("a sent %d chunks on forged credit", sent)
+		}
+		if drops := a.tr.Stats().DroppedGossipByReason; drops["malformed"] != 1 || len(drops) != 1 {
+			t.Fatalf("a counted %v", drops)
+		}
+		ob := a.shard().ob
+		fs := &stream{node: "evil", id: 42, granted: 1, seq: 1, progress: time.Now(), srcDone: true,
+			next: func() ([]byte, bool, error) { return nil, true, nil }} // a stream with nothing left to send
+		ob.mu.Lock()
+		ob.bulk = append(ob.bulk, fs)
+		ob.mu.Unlock()
+		ob.credit("evil", 42, 1<<20)
+		ob.mu.Lock()
+		granted := fs.granted
+		ob.mu.Unlock()
+		if limit := 1 + a.tr.windowChunks(); granted != limit {
+			t.Fatalf("forged credit of 1 M chunks granted %d, want the sender's window, %d", granted, limit)
+		}
+	})
+}

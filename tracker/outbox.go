@@ -20,12 +20,16 @@ import (
 //     is bounded (maxControl); when full, its oldest message is dropped and counted in SendErrors (what it
 //     carried reaches peers by anti-entropy, like any lost message).
 //   - bulk: transfer answers, encoded here (a full state takes a while: heartbeats must not wait behind
-//     it), and messages larger than MaxGossipSize (full-state transfers, big deltas), cut into chunks and sent
-//     at most at TransferRate bytes per second over the whole tracker, so that a transfer cannot overflow
-//     Redis's output buffer of a subscriber that reads slower (client-output-buffer-limit pubsub 32mb 8mb
-//     60). Control messages go between two chunks: a transfer never delays a heartbeat. At most one bulk
-//     message per destination is queued or in flight, and at most maxBulk in all; a newer answer for the
-//     same destination waits for the one in flight (the requester asks again if it lost some).
+//     it). An answer that fits in MaxGossipSize is sent at once; a larger one becomes a stream (chunk.go):
+//     a full state in parts encoded one at a time, a large delta in chunks, sent as fast as the receiver
+//     grants credit (credit.go), the streams to different nodes side by side. Control messages go between
+//     two chunks: a transfer never delays a heartbeat. At most one stream per destination is queued or in
+//     flight, and at most maxBulk in all; a newer answer for the same destination waits for the one in
+//     flight unless that one stalled (see answering).
+//
+// A heartbeat larger than MaxGossipSize (its delta grew while the network was stalled) goes without its
+// delta: its clocks show peers what they lack, and they ask for it at once (a directed, flow-controlled
+// transfer; see shard.handleHeartbeat) rather than receive it broadcast, with no flow control.
 //
 // Encoding (a delta or a full-state extract to bytes) happens here, outside the shard's lock.
 
@@ -45,13 +49,6 @@ type outMsg struct {
 	raw  []byte // the message already encoded (g, d and x unused)
 }
 
-// bulkJob is a large message cut into chunks, being sent.
-type bulkJob struct {
-	node   string
-	chunks [][]byte
-	next   int
-}
-
 type outbox struct {
 	s      *shard
 	ctx    context.Context // cancelled by stop: the send in flight returns at once
@@ -64,7 +61,8 @@ type outbox struct {
 	mu        sync.Mutex
 	control   []outMsg
 	heartbeat int // index in control of the heartbeat waiting, or -1
-	bulk      []*bulkJob
+	bulk      []*stream
+	rr        int      // where the bulk goroutine's round robin over the streams resumes
 	answers   []outMsg // transfer answers waiting to be encoded by the bulk goroutine
 	encoding  string   // the node whose answer the bulk goroutine is encoding, or ""
 	closed    bool
@@ -167,26 +165,6 @@ func coalesceHeartbeats(old, m outMsg) (outMsg, bool) {
 	return m, true
 }
 
-// hasBulk reports whether a bulk message to node is queued or in flight.
-func (ob *outbox) hasBulk(node string) bool {
-	ob.mu.Lock()
-	defer ob.mu.Unlock()
-	if node == ob.encoding {
-		return true
-	}
-	for _, m := range ob.answers {
-		if m.node == node {
-			return true
-		}
-	}
-	for _, j := range ob.bulk {
-		if j.node == node {
-			return true
-		}
-	}
-	return false
-}
-
 // take returns the next control message, or nil.
 func (ob *outbox) takeControl() (outMsg, bool) {
 	ob.mu.Lock()
@@ -249,73 +227,7 @@ func (ob *outbox) run() {
 	}
 }
 
-// runBulk is the bulk goroutine: it encodes transfer answers (sending the small ones at once) and sends
-// the chunks of large messages, paced.
-func (ob *outbox) runBulk() {
-	defer close(ob.bdone)
-	var notBefore time.Time // when the next chunk may go
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		if ob.ctx.Err() != nil {
-			return
-		}
-		ob.mu.Lock()
-		var answer outMsg
-		var job *bulkJob
-		switch {
-		case len(ob.answers) > 0:
-			answer = ob.answers[0]
-			ob.answers[0] = outMsg{}
-			ob.answers = ob.answers[1:]
-			ob.encoding = answer.node
-		case len(ob.bulk) > 0:
-			job = ob.bulk[0]
-		}
-		ob.mu.Unlock()
-		if answer.node != "" {
-			ob.sendMsg(answer)
-			ob.mu.Lock()
-			ob.encoding = ""
-			ob.mu.Unlock()
-			continue
-		}
-		wait := time.Hour
-		if job != nil {
-			now := time.Now()
-			if until := notBefore.Sub(now); until > 0 {
-				wait = until
-			} else {
-				chunk := job.chunks[job.next]
-				ob.send(job.node, chunk)
-				job.chunks[job.next] = nil
-				job.next++
-				notBefore = time.Now().Add(ob.s.t.pace.reserve(len(chunk)))
-				if job.next == len(job.chunks) {
-					ob.mu.Lock()
-					if len(ob.bulk) > 0 && ob.bulk[0] == job { // stop may have emptied the lane meanwhile
-						ob.bulk[0] = nil
-						ob.bulk = ob.bulk[1:]
-					}
-					ob.mu.Unlock()
-				}
-				continue
-			}
-		}
-		timer.Reset(wait)
-		select {
-		case <-ob.ctx.Done():
-			return
-		case <-ob.bwake:
-		case <-timer.C:
-		}
-		timer.Stop()
-	}
-}
-
-// sendMsg encodes a message and sends it, or queues it in the bulk lane, cut into chunks, if it is
-// larger than MaxGossipSize.
+// sendMsg encodes a control message and sends it.
 func (ob *outbox) sendMsg(m outMsg) {
 	if m.raw != nil {
 		ob.send(m.node, m.raw)
@@ -337,38 +249,25 @@ func (ob *outbox) sendMsg(m outMsg) {
 		ob.s.t.log.Error("tracker: cannot encode gossip", slog.Any("err", err))
 		return
 	}
-	if len(b) <= ob.s.t.cfg.MaxGossipSize {
-		ob.send(m.node, b)
-		return
-	}
-	chunks, err := chunkGossip(m.g.from, m.g.kind, b, ob.s.t.cfg.MaxGossipSize, ob.s.t.chunkID.Add(1))
-	if err != nil {
-		ob.s.t.log.Error("tracker: cannot cut gossip into chunks", slog.Any("err", err))
-		return
-	}
-	ob.mu.Lock()
-	defer ob.mu.Unlock()
-	if ob.closed {
-		return
-	}
-	for _, j := range ob.bulk {
-		if j.node == m.node {
-			return // one at a time per destination: the one in flight goes on
+	if len(b) > ob.s.t.cfg.MaxGossipSize && m.g.kind == gossipHeartbeat && m.node == "" {
+		// Too large to broadcast: the clocks alone, and peers ask for what they lack (see the top).
+		ob.s.t.stats.oversizeHeartbeats.Add(1)
+		m.g.body = nil
+		if b, err = encodeGossip(m.g); err != nil {
+			ob.s.t.log.Error("tracker: cannot encode gossip", slog.Any("err", err))
+			return
 		}
 	}
-	if len(ob.bulk) >= maxBulk {
-		ob.s.t.stats.sendErrors.Add(1)
-		ob.s.t.stats.outboxDropped.Add(1)
-		return
-	}
-	ob.bulk = append(ob.bulk, &bulkJob{node: m.node, chunks: chunks})
-	wake(ob.bwake)
+	ob.send(m.node, b)
 }
 
 // send publishes one encoded message, bounded by the send timeout and by stop.
-func (ob *outbox) send(node string, b []byte) {
+func (ob *outbox) send(node string, b []byte) { ob.sendWithin(node, b, ob.s.t.sendTimeout) }
+
+// sendWithin publishes one encoded message, bounded by timeout and by stop.
+func (ob *outbox) sendWithin(node string, b []byte, timeout time.Duration) {
 	s := ob.s
-	ctx, cancel := context.WithTimeout(ob.ctx, s.t.sendTimeout)
+	ctx, cancel := context.WithTimeout(ob.ctx, timeout)
 	var err error
 	if node == "" {
 		err = s.t.ps.BroadcastFrom(ctx, s.sub, s.topic, b)

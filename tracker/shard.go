@@ -30,9 +30,9 @@ type shard struct {
 	done     chan struct{}
 	wg       sync.WaitGroup
 	ob       *outbox
-	// assemblies are the chunked messages being received, by sender name; the shard's goroutine alone
-	// uses them.
-	assemblies map[string]*assembly
+	// streams are the transfer streams being received, by sender name (stream_in.go); the shard's
+	// goroutine alone uses them.
+	streams map[string]*inStream
 
 	mu    sync.Mutex
 	state *state
@@ -91,7 +91,7 @@ func newShard(t *Tracker, i int, ref replicaRef) (*shard, error) {
 		forgotten:     make(map[string]*forgetting),
 		silentPeriods: t.cfg.MaxSilentPeriods, // the first tick always sends a heartbeat
 		sampleCount:   t.cfg.ClockSamplePeriods,
-		assemblies:    make(map[string]*assembly),
+		streams:       make(map[string]*inStream),
 	}
 	sub, err := t.ps.NewSubscriber(pubsub.WithMailboxSize(gossipMailbox))
 	if err != nil {
@@ -291,7 +291,7 @@ func (s *shard) tick(now time.Time) {
 	s.state.expirePermdowned(now.Add(-s.t.cfg.PermdownPeriod))
 	s.state.trimPermdowned(maxTombstones * s.t.cfg.MaxReplicas)
 	s.report(diff)
-	s.expireAssemblies(now)
+	s.expireStreams(now)
 }
 
 // maxTombstones × MaxReplicas bounds the permdown tombstones a shard keeps (the oldest go first).
@@ -302,15 +302,6 @@ const maxPendingAsks = 4
 
 // askWindow is how long after asking a peer for a transfer its answer is accepted.
 func (s *shard) askWindow() time.Duration { return max(s.t.cfg.DownPeriod, 10*time.Second) }
-
-// expireAssemblies abandons chunked messages that stopped arriving (a lost piece, a sender gone).
-func (s *shard) expireAssemblies(now time.Time) {
-	for name, a := range s.assemblies {
-		if now.Sub(a.last) > s.askWindow() {
-			delete(s.assemblies, name)
-		}
-	}
-}
 
 // requestTransfers sends a transfer request to each replica whose clock, sampled from heartbeats, is
 // not dominated by another's or ours (Phoenix's clock sampling). mu held.
@@ -350,7 +341,7 @@ func (s *shard) request(now time.Time, names []string) {
 		return
 	}
 	for _, name := range names {
-		if a := s.assemblies[name]; a != nil && a.h.kind != gossipHeartbeat {
+		if s.streams[name] != nil {
 			continue // its answer is arriving: asking again would only make it start over
 		}
 		if p := s.peers[name]; p != nil {
@@ -428,7 +419,8 @@ func (s *shard) receive(msg pubsub.Message) {
 			return // a loss on topics other than this shard's gossip (a routed bucket's, say)
 		}
 		// Ask every peer at once, and again at the next tick: a peer whose own reconnect is not done
-		// yet misses the first request.
+		// yet misses the first request. Streams being received may have lost chunks: they start over.
+		s.endStreams()
 		s.mu.Lock()
 		if !s.closed {
 			s.requestFromAll(time.Now())
@@ -447,80 +439,26 @@ func (s *shard) receive(msg pubsub.Message) {
 		s.t.drop(dropMalformed, err)
 		return
 	}
-	if g.kind == gossipChunk {
+	switch g.kind {
+	case gossipChunk:
 		s.receiveChunk(g, time.Now())
-		return
+	case gossipCredit:
+		s.receiveCredit(g)
+	case gossipTransferPart:
+		s.t.drop(dropMalformed, errors.New("tracker: a part of a full state outside a stream"))
+	default:
+		s.handle(g, false)
 	}
-	s.handle(g, false)
 }
 
-// receiveChunk adds a chunk to its sender's assembly, and handles the message once whole. A message is
-// assembled only from a sender whose whole message would be accepted: a known replica, which we asked
-// for a transfer if it is one; at most MaxTransferSize bytes at a time over every sender.
-func (s *shard) receiveChunk(g gossip, now time.Time) {
-	h, data, err := decodeChunkBody(g.body)
+// receiveCredit hands credit from a stream's receiver to the outbox.
+func (s *shard) receiveCredit(g gossip) {
+	id, granted, err := decodeCredit(g.body)
 	if err != nil {
-		s.t.drop(dropBadChunk, err)
+		s.t.drop(dropMalformed, err)
 		return
 	}
-	name := g.from.Name
-	a := s.assemblies[name]
-	if h.seq == 0 {
-		delete(s.assemblies, name) // a new message from this sender: the one before it is over
-		if reason, ok := s.acceptsChunked(g.from, h, now); !ok {
-			s.t.drop(reason, nil)
-			return
-		}
-		a = &assembly{from: g.from, h: h}
-		s.assemblies[name] = a
-	} else if a == nil || a.from != g.from {
-		s.t.drop(dropOrphanChunk, errors.New("tracker: a chunk without its message's first"))
-		return
-	}
-	a.last = now
-	whole, err := a.add(h, data)
-	if err != nil {
-		delete(s.assemblies, name)
-		s.t.drop(dropBadChunk, err)
-		return
-	}
-	if whole == nil {
-		return
-	}
-	delete(s.assemblies, name)
-	inner, err := decodeGossip(whole)
-	if err != nil || inner.from != g.from || inner.kind != h.kind {
-		s.t.drop(dropMalformed, fmt.Errorf("tracker: assembled message: %w", err))
-		return
-	}
-	s.handle(inner, true)
-}
-
-// acceptsChunked reports whether a chunked message may be assembled, and if not, why.
-func (s *shard) acceptsChunked(from replicaRef, h chunkHeader, now time.Time) (dropReason, bool) {
-	if from.Name == s.ref().Name {
-		return dropOwnName, false
-	}
-	total := h.size
-	for _, a := range s.assemblies {
-		total += a.h.size
-	}
-	if total > s.t.cfg.MaxTransferSize {
-		return dropTooLarge, false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.peers[from.Name]
-	switch {
-	case p == nil || p.ref != from:
-		if s.state.isPermdowned(from) {
-			return dropPermdowned, false
-		}
-		return dropUnasked, false
-	case h.kind != gossipHeartbeat:
-		return s.acceptsTransfer(from, now)
-	}
-	return 0, true
+	s.ob.credit(g.from.Name, id, granted)
 }
 
 // ref returns the shard's replica ref.
@@ -686,7 +624,19 @@ func (s *shard) handleHeartbeat(g gossip, d *delta, diff diffBuilder, now time.T
 		s.pushGeneration(d)
 	}
 	s.pendingClocks = appendClock(s.pendingClocks, clockEntry{replica: g.from, context: g.clocks})
+	s.askIfBehind(p, g, now)
 	return -1
+}
+
+// askIfBehind asks a replica for a transfer at once when its heartbeat shows changes of its own that we
+// lack (a delta we missed, or one too large to broadcast: see outbox), rather than at the next clock
+// sample; at most once per BroadcastPeriod, and not while its answer is arriving. mu held.
+func (s *shard) askIfBehind(p *peer, g gossip, now time.Time) {
+	r := s.state.replicas[g.from]
+	if r == nil || g.clocks[g.from] <= r.clock || now.Sub(p.asked) < s.t.cfg.BroadcastPeriod {
+		return
+	}
+	s.request(now, []string{g.from.Name})
 }
 
 // greet answers the first heartbeat of a replica: a heartbeat at once, so that it learns of us without
@@ -779,7 +729,7 @@ func (s *shard) handleTransferReq(g gossip, now time.Time) dropReason {
 		return dropPermdowned
 	case p == nil || p.ref != g.from:
 		return dropUnknownRequester
-	case !p.answered.IsZero() && now.Sub(p.answered) < s.t.cfg.BroadcastPeriod, s.ob.hasBulk(g.from.Name):
+	case !p.answered.IsZero() && now.Sub(p.answered) < s.t.cfg.BroadcastPeriod, s.ob.answering(g.from.Name):
 		return dropRequestRate
 	}
 	p.answered = now

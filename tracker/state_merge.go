@@ -1,6 +1,9 @@
 package tracker
 
-import "errors"
+import (
+	"errors"
+	"maps"
+)
 
 // errNotContiguous is returned by mergeDeltas when the ranges of two deltas neither overlap nor touch.
 var errNotContiguous = errors.New("tracker: deltas are not contiguous")
@@ -15,6 +18,65 @@ func (s *state) mergeDelta(d *delta) (joins, leaves []*value) {
 // joined and left, for the diff. See merge.
 func (s *state) mergeExtract(e *extract) (joins, leaves []*value) {
 	return s.merge(e.context, e.clouds, e.values)
+}
+
+// mergeValues merges the values of a part of a full state (codec_part.go) as they arrive: each value of a
+// known replica other than this one whose dot was not seen here joins, and its dot is seen. It removes
+// nothing and raises no context: the final extract of the stream does that (mergeExtractParts). Adding a
+// value by its dot is a join with a sub-state of the sender's, so merging parts in any order, between any
+// other merges, ends where merging the whole extract would. It returns the values that joined (of up
+// replicas, for the diff) and appends to unknown the replicas whose values it had to ignore (no heartbeat
+// heard yet, or permdowned): the final merge must not raise their context past values it never took.
+func (s *state) mergeValues(values []*value, unknown map[replicaRef]struct{}) (joins []*value) {
+	for _, v := range values {
+		r := s.replicas[v.tag.replica]
+		switch {
+		case r == nil:
+			unknown[v.tag.replica] = struct{}{}
+			continue
+		case r == s.self || r.seen(v.tag.clock):
+			continue
+		}
+		r.addDot(v.tag.clock)
+		r.compact()
+		s.index(v, s.topicSet(v.topic), r)
+		if r.status == replicaUp {
+			joins = append(joins, v)
+		}
+	}
+	return joins
+}
+
+// mergeExtractParts merges the final extract of a full state sent in parts, whose values came before it
+// (merged by mergeValues; their tags in got): the removes it observes (held values its context or clouds
+// have seen, neither in it nor in got), and its context and clouds, except for the replicas in unknown.
+func (s *state) mergeExtractParts(e *extract, got map[tag]struct{}, unknown map[replicaRef]struct{}) (joins, leaves []*value) {
+	if len(got) == 0 && len(unknown) == 0 {
+		return s.mergeExtract(e)
+	}
+	ctx, clouds := e.context, e.clouds
+	if len(unknown) > 0 {
+		ctx, clouds = maps.Clone(ctx), maps.Clone(clouds)
+		for ref := range unknown {
+			delete(ctx, ref)
+			delete(clouds, ref)
+		}
+	}
+	return s.mergeHolding(ctx, clouds, e.values, got)
+}
+
+// mergeDeltaParts merges the final delta of a delta sent in parts (its range and clouds, no values),
+// whose values came before it (merged by mergeValues; their tags in got): the removes it carries (dots in
+// its clouds neither in it nor in got) and its clouds, except for the replicas in unknown.
+func (s *state) mergeDeltaParts(d *delta, got map[tag]struct{}, unknown map[replicaRef]struct{}) (joins, leaves []*value) {
+	clouds := d.clouds
+	if len(unknown) > 0 {
+		clouds = maps.Clone(clouds)
+		for ref := range unknown {
+			delete(clouds, ref)
+		}
+	}
+	return s.mergeHolding(nil, clouds, d.values, got)
 }
 
 // merge joins a remote set, seen through its context (nil for a delta), clouds and values (Phoenix's
@@ -33,6 +95,12 @@ func (s *state) mergeExtract(e *extract) (joins, leaves []*value) {
 // tombstones it queues for re-gossip may differ with the order); merging what was already merged reports
 // nothing.
 func (s *state) merge(rctx causalContext, rclouds dotClouds, rvalues map[tag]*value) (joins, leaves []*value) {
+	return s.mergeHolding(rctx, rclouds, rvalues, nil)
+}
+
+// mergeHolding is merge of a remote set that also holds the values tagged in also (merged before, from
+// the parts of a full state): none of them is taken for removed.
+func (s *state) mergeHolding(rctx causalContext, rclouds dotClouds, rvalues map[tag]*value, also map[tag]struct{}) (joins, leaves []*value) {
 	var adds []*value
 	var addsTo []*replicaState
 	for _, v := range rvalues {
@@ -45,9 +113,9 @@ func (s *state) merge(rctx causalContext, rclouds dotClouds, rvalues map[tag]*va
 	}
 
 	if rctx == nil {
-		leaves = s.observeDeltaRemoves(rclouds, rvalues, leaves)
+		leaves = s.observeDeltaRemoves(rclouds, rvalues, also, leaves)
 	} else {
-		leaves = s.observeExtractRemoves(rctx, rclouds, rvalues, leaves)
+		leaves = s.observeExtractRemoves(rctx, rclouds, rvalues, also, leaves)
 	}
 
 	for ref, clock := range rctx {
@@ -81,7 +149,14 @@ func (s *state) merge(rctx causalContext, rclouds dotClouds, rvalues map[tag]*va
 
 // observeDeltaRemoves removes the held values whose dots are in a delta's clouds but not in its values.
 // It walks the smaller of the remote cloud and the local values, so a small delta costs little.
-func (s *state) observeDeltaRemoves(rclouds dotClouds, rvalues map[tag]*value, leaves []*value) []*value {
+func (s *state) observeDeltaRemoves(rclouds dotClouds, rvalues map[tag]*value, also map[tag]struct{}, leaves []*value) []*value {
+	removed := func(v *value) bool {
+		if rvalues[v.tag] != nil {
+			return false
+		}
+		_, held := also[v.tag]
+		return !held
+	}
 	for ref, cloud := range rclouds {
 		r := s.replicas[ref]
 		if r == nil || r == s.self || len(r.values) == 0 {
@@ -89,14 +164,14 @@ func (s *state) observeDeltaRemoves(rclouds dotClouds, rvalues map[tag]*value, l
 		}
 		if len(cloud) <= len(r.values) {
 			for c := range cloud {
-				if v := r.values[c]; v != nil && rvalues[v.tag] == nil {
+				if v := r.values[c]; v != nil && removed(v) {
 					leaves = s.observeRemove(r, v, leaves)
 				}
 			}
 			continue
 		}
 		for c, v := range r.values {
-			if _, seen := cloud[c]; seen && rvalues[v.tag] == nil {
+			if _, seen := cloud[c]; seen && removed(v) {
 				leaves = s.observeRemove(r, v, leaves)
 			}
 		}
@@ -106,7 +181,7 @@ func (s *state) observeDeltaRemoves(rclouds dotClouds, rvalues map[tag]*value, l
 
 // observeExtractRemoves removes the held values whose dots an extract has seen (context or clouds) but does
 // not hold.
-func (s *state) observeExtractRemoves(rctx causalContext, rclouds dotClouds, rvalues map[tag]*value, leaves []*value) []*value {
+func (s *state) observeExtractRemoves(rctx causalContext, rclouds dotClouds, rvalues map[tag]*value, also map[tag]struct{}, leaves []*value) []*value {
 	for ref, r := range s.replicas {
 		if r == s.self || len(r.values) == 0 {
 			continue
@@ -122,7 +197,10 @@ func (s *state) observeExtractRemoves(rctx causalContext, rclouds dotClouds, rva
 					continue
 				}
 			}
-			if rvalues[v.tag] == nil {
+			if rvalues[v.tag] != nil {
+				continue
+			}
+			if _, held := also[v.tag]; !held {
 				leaves = s.observeRemove(r, v, leaves)
 			}
 		}

@@ -417,7 +417,15 @@ func (m *sim) deliverAt(i int) {
 			return
 		}
 		m.checkMergeAlgebra(nd, x, nil)
-		joins, leaves := nd.s.mergeExtract(x)
+		var joins, leaves []*value
+		if m.rng.IntN(2) == 0 { // as a stream does: in parts, merged as they arrive
+			if joins, leaves, err = mergeInParts(nd.s, x, 1+m.rng.IntN(200), nil); err != nil {
+				m.fail("merge in parts: %v", err)
+				return
+			}
+		} else {
+			joins, leaves = nd.s.mergeExtract(x)
+		}
 		m.apply(nd, joins, leaves)
 		m.checkTombstones(nd, leaves)
 		nd.gens.reset()
@@ -590,6 +598,35 @@ func (m *sim) checkMergeAlgebra(nd *simNode, px *extract, pd *delta) {
 	if crdtState(a) != crdtState(b) {
 		m.fail("merges do not commute:\n%s\n---\n%s", crdtState(a), crdtState(b))
 		return
+	}
+	if px != nil {
+		// In parts (a stream), with q merged whole between two parts: the same state, and the same joins
+		// and leaves, as merging p whole then q.
+		c, e := cloneState(nd.s), cloneState(nd.s)
+		wantJoins, wantLeaves := c.mergeExtract(px)
+		qJoins, qLeaves := c.mergeExtract(qx)
+		var gotQJoins, gotQLeaves []*value
+		once := false
+		gotJoins, gotLeaves, err := mergeInParts(e, px, 1+m.rng.IntN(200), func() {
+			if !once {
+				once = true
+				gotQJoins, gotQLeaves = e.mergeExtract(qx)
+			}
+		})
+		if !once {
+			gotQJoins, gotQLeaves = e.mergeExtract(qx)
+		}
+		switch {
+		case err != nil:
+			m.fail("merge in parts: %v", err)
+		case crdtState(c) != crdtState(e):
+			m.fail("a merge in parts, q between, differs from p then q:\n%s\n---\n%s", crdtState(c), crdtState(e))
+		case netDiff(append(wantJoins, qJoins...), append(wantLeaves, qLeaves...)) != netDiff(append(gotJoins, gotQJoins...), append(gotLeaves, gotQLeaves...)):
+			// Net: a value p brings and q removes joins and leaves when p is merged first, and never
+			// shows when q comes before its part.
+			m.fail("merge in parts: net diff %s, want %s", netDiff(append(gotJoins, gotQJoins...), append(gotLeaves, gotQLeaves...)),
+				netDiff(append(wantJoins, qJoins...), append(wantLeaves, qLeaves...)))
+		}
 	}
 	// associative: with q a delta too (the other node's current delta)
 	if pd == nil {
@@ -777,4 +814,60 @@ func cloneState(s *state) *state {
 		c.owners[owner] = o
 	}
 	return c
+}
+
+// mergeInParts merges x into s as a transfer stream does: its values in parts of about budget bytes
+// (through the codec), merged one by one, then the extract without values; between runs after each part.
+func mergeInParts(s *state, x *extract, budget int, between func()) (joins, leaves []*value, err error) {
+	parts := newExtractParts(x, budget)
+	got := make(map[tag]struct{})
+	unknown := make(map[replicaRef]struct{})
+	for {
+		body, _, last, err := parts.nextPayload()
+		if err != nil {
+			return nil, nil, err
+		}
+		if last {
+			fx, err := unmarshalExtract(body)
+			if err != nil {
+				return nil, nil, err
+			}
+			j, l := s.mergeExtractParts(fx, got, unknown)
+			return append(joins, j...), l, nil
+		}
+		values, err := unmarshalPart(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		joins = append(joins, s.mergeValues(values, unknown)...)
+		for _, v := range values {
+			got[v.tag] = struct{}{}
+		}
+		if between != nil {
+			between()
+		}
+	}
+}
+
+// netDiff renders the net effect of joins and leaves, sorted: +tag for a value that joined and did not
+// leave, -tag for one that left and had not joined.
+func netDiff(joins, leaves []*value) string {
+	n := make(map[tag]int)
+	for _, v := range joins {
+		n[v.tag]++
+	}
+	for _, v := range leaves {
+		n[v.tag]--
+	}
+	var out []string
+	for t, c := range n {
+		switch {
+		case c > 0:
+			out = append(out, fmt.Sprintf("+%v@%d", t.replica, t.clock))
+		case c < 0:
+			out = append(out, fmt.Sprintf("-%v@%d", t.replica, t.clock))
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
 }

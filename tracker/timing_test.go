@@ -760,8 +760,8 @@ func TestReadsDuringBigMerge(t *testing.T) {
 
 // A transfer larger than what the transport carries travels in chunks: here the cluster refuses frames
 // over 64 KiB and MaxGossipSize is 32 KiB; a peer that missed 2000 presences (about 120 KB as a delta)
-// gets them at its next clock sample after the heal, in chunks none of which is over 32 KiB, paced at
-// TransferRate, and nothing fails to send.
+// gets them after the heal, as a stream of chunks none of which is over 32 KiB (under the receiver's credit,
+// and capped at TransferRate), and nothing fails to send.
 func TestTransferLargerThanAMessageTravelsInChunks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := pubsubtest.NewCluster()

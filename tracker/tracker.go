@@ -27,8 +27,9 @@ type Tracker struct {
 	diffs  *diffQueue
 	stats  counters
 
-	pace        *pace         // paces the chunks of large messages, over every shard
-	chunkID     atomic.Uint64 // names the messages cut into chunks
+	inflight    atomic.Int64  // chunks granted to incoming transfer streams and not arrived (credit.go)
+	chunkID     atomic.Uint64 // names the transfer streams sent
+	chunkSlot   chan struct{} // one chunk of the tracker's streams is being published at a time
 	sendTimeout time.Duration // bounds one gossip send
 	dropLog     *ratelog.Log
 	sendLog     *ratelog.Log
@@ -61,6 +62,7 @@ type Stats struct {
 
 type counters struct {
 	droppedGossip, sendErrors, outboxDropped, coalescedHeartbeats, coalescedDiffs, keepalives atomic.Uint64
+	transfersStalled, oversizeHeartbeats                                                      atomic.Uint64
 	dropped                                                                                   dropCounters
 }
 
@@ -76,7 +78,7 @@ func New(ps *pubsub.PubSub, cfg Config) (*Tracker, error) {
 		return nil, err
 	}
 	t := &Tracker{ps: ps, cfg: cfg, log: cfg.Logger.With(slog.String("tracker", cfg.Name), slog.String("node", ps.NodeName()))}
-	t.pace = newPace(cfg.TransferRate, max(cfg.MaxGossipSize, cfg.TransferRate/8))
+	t.chunkSlot = make(chan struct{}, 1)
 	t.sendTimeout = min(max(cfg.BroadcastPeriod, 250*time.Millisecond), 5*time.Second)
 	t.dropLog = ratelog.New(t.log, 10*time.Second)
 	t.sendLog = ratelog.New(t.log, 10*time.Second)
