@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -310,6 +311,29 @@ func first(errs []error) error {
 
 // countAll counts the presences a tracker lists in the benchmark topics.
 // visibleCount returns how many presences tr's views hold, without rendering them.
+// joinProfile starts a CPU profile of the join alone (not of the tracks before it) into the file
+// PHXGO_JOIN_CPUPROFILE names, if set, and returns what stops it.
+func joinProfile(b *testing.B) func() {
+	path := os.Getenv("PHXGO_JOIN_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
 func visibleCount(tr *Tracker) int {
 	n := 0
 	for _, s := range tr.shards {
@@ -503,6 +527,7 @@ func BenchmarkTrackerJoinCluster(b *testing.B) {
 					a.tr.Track(owners[i/100], benchTopicNames[i%1000], benchKeyNames[i%len(benchKeyNames)]+"/"+fmt.Sprint(i/len(benchKeyNames)), meta)
 				}
 				time.Sleep(100 * time.Millisecond) // the eager deltas went out to nobody
+				stopProfile := joinProfile(b)
 				b.StartTimer()
 				started := time.Now()
 				nb := start(b, h, "b", cfg)
@@ -517,6 +542,7 @@ func BenchmarkTrackerJoinCluster(b *testing.B) {
 				}
 				took := time.Since(started)
 				b.StopTimer()
+				stopProfile()
 				b.ReportMetric(took.Seconds(), "s-to-list-all")
 				b.Logf("%v; a: %+v; b: %+v", took, a.tr.Stats(), nb.tr.Stats())
 				nb.crash()
