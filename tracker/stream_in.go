@@ -25,7 +25,7 @@ type inStream struct {
 	// parts says that parts of a full state were merged; got holds their tags (the final extract must not
 	// take them for removed) and unknown the replicas whose values were ignored.
 	parts   bool
-	got     map[tag]struct{}
+	got     *tagSet
 	unknown map[replicaRef]struct{}
 }
 
@@ -197,7 +197,7 @@ func (s *shard) streamMessage(st *inStream, msg []byte) bool {
 // state does: values that arrive in parts are in no generation (a delta sent in parts is not pushed).
 func (s *shard) mergePart(st *inStream, values []*value) bool {
 	if st.got == nil {
-		st.got = make(map[tag]struct{}, len(values))
+		st.got = newTagSet()
 		st.unknown = make(map[replicaRef]struct{})
 	}
 	s.mu.Lock()
@@ -219,7 +219,7 @@ func (s *shard) mergePart(st *inStream, values []*value) bool {
 	s.report(diff)
 	s.mu.Unlock()
 	for _, v := range values {
-		st.got[v.tag] = struct{}{}
+		st.got.add(v.tag)
 	}
 	return true
 }
