@@ -393,6 +393,22 @@ func (s *shard) newDiff() diffBuilder {
 
 // record applies joins and leaves to the views and adds them to diff (unless it is nil). mu held.
 func (s *shard) record(joins, leaves []*value, diff diffBuilder) {
+	if len(joins) >= batchJoins {
+		s.views.apply(nil, leaves)
+		if diff != nil {
+			for _, v := range leaves {
+				diff.leave(v)
+			}
+		}
+		for topic, vals := range groupByTopic(joins) {
+			s.views.joinTopic(topic, vals)
+			if diff != nil {
+				d := diff.topic(topic)
+				d.joins = append(d.joins, vals...)
+			}
+		}
+		return
+	}
 	s.views.apply(joins, leaves)
 	if diff == nil {
 		return
