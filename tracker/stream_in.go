@@ -63,6 +63,7 @@ func (s *shard) receiveChunk(g gossip, now time.Time) {
 	}
 	st.next++
 	st.last = now
+	s.heard(g.from, now)
 	if st.bytes+len(data) > s.t.cfg.MaxTransferSize || s.assembling()+len(data) > s.t.cfg.MaxTransferSize {
 		s.endStream(name)
 		s.t.drop(dropTooLarge, nil)
@@ -92,6 +93,18 @@ func (s *shard) receiveChunk(g gossip, now time.Time) {
 		}
 		s.push(outMsg{node: name, raw: b})
 	}
+}
+
+// heard notes that a chunk of its stream came from a replica that is up: it is alive as surely as by a
+// heartbeat. Its heartbeats can queue behind the chunks (in its outbox, in our mailbox) while a large
+// state streams in, CPU-bound; without this, a slow merge would take the sender for down (hiding what it
+// already sent, rendering those leaves) and then up again.
+func (s *shard) heard(from replicaRef, now time.Time) {
+	s.mu.Lock()
+	if p := s.peers[from.Name]; p != nil && p.ref == from && p.up && now.After(p.last) {
+		p.last = now
+	}
+	s.mu.Unlock()
 }
 
 // assembling returns the bytes of the messages being assembled, over every stream.

@@ -266,3 +266,57 @@ func TestTransferStreamCarriesALargeDelta(t *testing.T) {
 		}
 	})
 }
+
+// The chunks of a stream are heard from its sender as its heartbeats are: while a large state streams
+// in and its heartbeats queue behind the chunks, the receiver keeps the sender up (it hides nothing and
+// renders no leaves); once nothing comes from it any more, it goes down after DownPeriod as usual.
+func TestTransferStreamChunksKeepTheSenderUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := pubsubtest.NewCluster()
+		cfg := streamConfig()
+		cfg.DownPeriod = ms(400)
+		a := start(t, h, "a", cfg)
+		trackN(a, 3000)
+		sleep(ms(100))
+		b := start(t, h, "b", cfg)
+		deadline := time.Now().Add(5 * time.Second)
+		for len(b.list("room")) < 3000 {
+			if time.Now().After(deadline) {
+				t.Fatalf("b lists %d of 3000 presences", len(b.list("room")))
+			}
+			sleep(ms(10))
+		}
+		// From now on nothing of a's reaches b but what the test says came: a chunk every 100 ms.
+		h.Block("a", "b")
+		s, from := b.shard(), a.ref()
+		leavesBefore := countLeaves(b.log)
+		for range 20 {
+			s.heard(from, time.Now())
+			sleep(ms(100))
+		}
+		if _, up := b.knows("a"); !up {
+			t.Fatal("b took a for down while chunks came from it")
+		}
+		if n := len(b.list("room")); n != 3000 {
+			t.Fatalf("b lists %d of 3000 presences while chunks came from a", n)
+		}
+		if n := countLeaves(b.log) - leavesBefore; n != 0 {
+			t.Fatalf("b's handler got %d leaves while chunks came from a", n)
+		}
+		sleep(cfg.DownPeriod + 2*cfg.BroadcastPeriod)
+		if _, up := b.knows("a"); up {
+			t.Fatal("b keeps a up with nothing heard from it for longer than DownPeriod")
+		}
+		h.Unblock("a", "b")
+	})
+}
+
+func countLeaves(l *diffLog) int {
+	n := 0
+	for _, d := range l.all() {
+		for _, td := range d.diff {
+			n += len(td.Leaves)
+		}
+	}
+	return n
+}
