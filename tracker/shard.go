@@ -277,7 +277,7 @@ func (s *shard) tick(now time.Time) {
 	} else {
 		s.sampleCount--
 	}
-	diff := diffBuilder{}
+	diff := s.newDiff()
 	// A shard that was itself stalled (a large merge holds its goroutine) has not read the heartbeats
 	// waiting in its mailbox: it judges its peers a BroadcastPeriod later, not at this tick (nor at the
 	// tick the ticker kept for it meanwhile).
@@ -537,7 +537,7 @@ func (s *shard) handle(g gossip, asked bool) {
 		return
 	}
 	reason := dropReason(-1)
-	diff := diffBuilder{}
+	diff := s.newDiff()
 	switch g.kind {
 	case gossipHeartbeat:
 		if reason = s.handleHeartbeat(g, d, diff, now); reason < 0 || reason == dropPermdowned {

@@ -227,7 +227,7 @@ func (s *shard) mergePart(st *inStream, values []*value) bool {
 		st.parts = true
 		s.gens.reset()
 	}
-	diff := diffBuilder{}
+	diff := s.newDiff()
 	s.record(s.state.mergeValues(values, st.unknown), nil, diff)
 	s.report(diff)
 	s.mu.Unlock()
@@ -249,7 +249,7 @@ func (s *shard) mergeFinal(st *inStream, x *extract, d *delta) {
 		s.t.drop(dropUnasked, nil)
 		return
 	}
-	diff := diffBuilder{}
+	diff := s.newDiff()
 	var joins, leaves []*value
 	if x != nil {
 		joins, leaves = s.state.mergeExtractParts(x, st.got, st.unknown)
