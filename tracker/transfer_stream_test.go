@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/pubsubtest"
 )
 
@@ -319,4 +320,44 @@ func countLeaves(l *diffLog) int {
 		}
 	}
 	return n
+}
+
+// A node without a Handler merges a stream as one with a Handler does (it builds no diffs): it lists
+// everything, and then follows a track and an untrack by its peer.
+func TestTransferStreamToANodeWithoutHandler(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := pubsubtest.NewCluster()
+		cfg := streamConfig()
+		a := start(t, h, "a", cfg)
+		trackN(a, 3000)
+		sleep(ms(100))
+		ps := h.Node(t, "b", pubsub.Config{Name: "tracker-test"})
+		b, err := New(ps, cfg) // cfg.Handler is nil
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close(); ps.Close() })
+		deadline := time.Now().Add(5 * time.Second)
+		for len(b.List("room")) < 3000 {
+			if time.Now().After(deadline) {
+				t.Fatalf("b lists %d of 3000 presences", len(b.List("room")))
+			}
+			sleep(ms(10))
+		}
+		o := a.owner()
+		if _, err := a.tr.Track(o, "room", "late", nil); err != nil {
+			t.Fatal(err)
+		}
+		sleep(ms(300))
+		if n := len(b.List("room")); n != 3001 {
+			t.Fatalf("b lists %d of 3001 presences", n)
+		}
+		if err := a.tr.Untrack(o, "room", "late"); err != nil {
+			t.Fatal(err)
+		}
+		sleep(ms(300))
+		if n := len(b.List("room")); n != 3000 {
+			t.Fatalf("b lists %d of 3000 presences after a remove", n)
+		}
+	})
 }
