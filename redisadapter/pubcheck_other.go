@@ -2,7 +2,10 @@
 
 package redisadapter
 
-import "net"
+import (
+	"io"
+	"net"
+)
 
 // ownPublishConn tells whether the publisher may use a connection of its own (pubConn): not on this
 // platform, where it has no health check of an idle connection; the publisher uses go-redis's pool.
@@ -13,3 +16,5 @@ type connCheck struct{}
 func newConnCheck(net.Conn) *connCheck { return &connCheck{} }
 
 func (*connCheck) check() error { return nil }
+
+func (*connCheck) reader(conn net.Conn) io.Reader { return conn }

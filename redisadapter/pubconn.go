@@ -42,6 +42,9 @@ type pubConn struct {
 // whose check races with the server's close the same way.
 const checkIdleAfter = time.Millisecond
 
+// answerBufSize is the size of the reader of a batch's answers (integers, a few bytes each).
+const answerBufSize = 16 << 10
+
 func newPubConn(opt *redis.Options, life context.Context) *pubConn {
 	return &pubConn{opt: opt, life: life}
 }
@@ -66,8 +69,13 @@ func (c *pubConn) dial(ctx context.Context) error {
 		s.close()
 		return err
 	}
-	c.sub = s
 	c.check = newConnCheck(s.conn)
+	if s.rd.br.Buffered() > 0 {
+		s.close()
+		return malformed("data after the connection's set-up")
+	}
+	s.rd = newRESPReaderSize(c.check.reader(s.conn), answerBufSize, 0)
+	c.sub = s
 	return nil
 }
 
