@@ -407,3 +407,52 @@ func TestPubConnAllocations(t *testing.T) {
 		t.Errorf("%.2f allocations per broadcast, want 0", allocs)
 	}
 }
+
+// TestPubConnPartialBatch: when the connection breaks in the middle of a batch's answers, the frames
+// answered before the break succeed and only the others fail with ErrMaybeDelivered.
+func TestPubConnPartialBatch(t *testing.T) {
+	release := make(chan struct{})
+	s := newFakeRedis(t, func(cmd []string) string {
+		switch cmd[2] {
+		case "first":
+			<-release // the next frames queue meanwhile: they go out as one batch
+		case "drop":
+			return ""
+		}
+		return ":1\r\n"
+	})
+	p := ownPublisher(t, s, newConnSet(), nil)
+	queued := func(n int) {
+		for {
+			p.mu.Lock()
+			q := len(p.queue)
+			p.mu.Unlock()
+			if q == n {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	first := make(chan error, 1)
+	go func() { first <- p.publish(context.Background(), "ch", []byte("first")) }()
+	for len(s.commands()) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	names := []string{"a", "b", "drop", "c"}
+	errs := make([]chan error, len(names))
+	for i, name := range names {
+		errs[i] = make(chan error, 1)
+		go func() { errs[i] <- p.publish(context.Background(), "ch", []byte(name)) }()
+		queued(i + 1) // in this order
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("first: %v", err)
+	}
+	for i, name := range names {
+		err := <-errs[i]
+		if maybe := i >= 2; maybe != errors.Is(err, ErrMaybeDelivered) || !maybe && err != nil {
+			t.Errorf("%s: %v; want ErrMaybeDelivered: %v", name, err, maybe)
+		}
+	}
+}

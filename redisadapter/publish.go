@@ -557,7 +557,8 @@ func (p *publisher) sendOwn(ctx context.Context, live []*request) {
 // check of the pooled connection it takes). A kept connection (redis.Client.Conn) would avoid even
 // those for five seconds, but after that go-redis peeks it for push notifications before every
 // command, twice, at three allocations and a syscall each, so it is worse. Order is kept whatever
-// connection the pool gives: a batch is sent only once Redis has answered the one before.
+// connection the pool gives: a batch is sent only once Redis has answered the one before. (With a
+// client of its own the adapter sends on a connection of its own instead: pubConn.)
 func (p *publisher) single(ctx context.Context, cmd redis.Cmder) error {
 	return p.client.Process(ctx, cmd)
 }
@@ -619,7 +620,6 @@ func (p *publisher) stop() {
 // that wraps ErrMaybeDelivered and pubsub.ErrClosed. Frames still queued fail (not sent), and none is
 // sent from now on. Call it after stop.
 func (p *publisher) abandon() {
-	p.endLife() // a dial of the publisher's own connection in progress ends
 	p.mu.Lock()
 	p.gaveUp = true
 	for _, r := range p.inflight {
@@ -629,6 +629,7 @@ func (p *publisher) abandon() {
 	}
 	p.inflight = nil
 	p.mu.Unlock()
+	p.endLife() // then a dial of the publisher's own connection in progress ends (its batch is answered)
 	p.failQueued()
 }
 
