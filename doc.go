@@ -47,6 +47,11 @@
 // idempotent, stops every goroutine the PubSub started, and closes every subscriber; every call after
 // it returns ErrClosed.
 //
+// To learn that a subscriber closed (a connection ended), use Subscriber.Done or Subscriber.AfterClose for
+// a few subscribers, and a CloseWatcher (PubSub.NewCloseWatcher) for very many: it costs one bit per
+// watched subscriber and calls its function on the goroutine that closes the subscriber, where it must
+// not block. The tracker watches its owners with one.
+//
 // # Shutdown
 //
 // A node leaves in one of two ways. A crash (or Close without more) is noticed by the others through

@@ -113,7 +113,14 @@ func (a *Adapter) Start(ctx context.Context, host pubsub.Host) error {
 		// The PubSub calls Close, which closes the client if it is ours.
 		return fmt.Errorf("redisadapter: subscribe to %s: %w", a.cfg.redisLabel(), err)
 	}
-	a.pub = newPublisher(a.client, a.cfg.MaxBatch, &a.stats)
+	var own *redis.Options // the publisher's own connection: with the adapter's own client only (pubConn)
+	if a.ownsClient && ownPublishConn {
+		if own, err = rawOptions(ctx, a.client, a.own); err != nil {
+			sub.close()
+			return fmt.Errorf("redisadapter: %s: %w", a.cfg.redisLabel(), err)
+		}
+	}
+	a.pub = newPublisherOn(a.client, own, a.cfg.MaxBatch, &a.stats)
 	a.pub.reload = a.reload // before anything can publish
 	if a.rhost != nil {
 		a.table = newBucketTable(a, a.rhost)

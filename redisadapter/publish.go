@@ -89,6 +89,9 @@ func roundTripError(err error) error {
 	if _, refused := err.(redis.Error); refused {
 		return fmt.Errorf("redisadapter: publish: %w", err)
 	}
+	if _, notDialled := err.(*errDial); notDialled {
+		return err // the connection could not be made: nothing was sent
+	}
 	return &maybeDelivered{cause: err}
 }
 
@@ -104,6 +107,9 @@ const (
 // node's frames in the order they were queued, on every channel.
 type publisher struct {
 	client   redis.UniversalClient
+	own      *pubConn // the publisher's own connection (see pubConn), or nil: go-redis's pool
+	life     context.Context
+	endLife  context.CancelFunc // called by abandon and when the publisher goroutine returns
 	maxBatch int
 	stats    *counters
 
@@ -119,7 +125,7 @@ type publisher struct {
 	stopped  chan struct{} // closed when the publisher goroutine has returned
 
 	// Owned by the publisher goroutine.
-	buf         []byte         // the frames of the batch in flight, copied from their callers
+	buf         []byte         // the frames of the batch in flight, copied from their callers (with own: the batch's commands)
 	cmds        []*pubCmd      // reusable PUBLISH commands, one per frame of a batch
 	shardCmds   [][]*pubCmd    // reusable SPUBLISH commands, per partition: one per frame of the partition in a batch
 	shardNext   []int          // per partition, how many of its commands the batch uses
@@ -239,6 +245,12 @@ func (p *publisher) batchContext() context.Context {
 }
 
 func newPublisher(client redis.UniversalClient, maxBatch int, stats *counters) *publisher {
+	return newPublisherOn(client, nil, maxBatch, stats)
+}
+
+// newPublisherOn returns a publisher that sends on a connection of its own, dialled with opt (see
+// pubConn), or through client's pool when opt is nil.
+func newPublisherOn(client redis.UniversalClient, opt *redis.Options, maxBatch int, stats *counters) *publisher {
 	p := &publisher{
 		client:      client,
 		maxBatch:    maxBatch,
@@ -247,6 +259,10 @@ func newPublisher(client redis.UniversalClient, maxBatch int, stats *counters) *
 		closing:     make(chan struct{}),
 		stopped:     make(chan struct{}),
 		channelArgs: make(map[string]any),
+	}
+	p.life, p.endLife = context.WithCancel(context.Background())
+	if opt != nil {
+		p.own = newPubConn(opt, p.life)
 	}
 	go p.run()
 	return p
@@ -340,6 +356,10 @@ func (p *publisher) run() {
 		if p.cancel != nil {
 			p.cancel()
 		}
+		p.endLife()
+		if p.own != nil {
+			p.own.close()
+		}
 	}()
 	pipe := p.client.Pipeline()
 	var batch []*request
@@ -374,14 +394,18 @@ func (p *publisher) isClosing() bool {
 // those whose callers gave up, and copies their frames into the publisher's buffer.
 func (p *publisher) take(batch []*request) []*request {
 	p.mu.Lock()
-	n, size := 0, 0
+	n, size, wire := 0, 0, 0
 	for n < len(p.queue) && n < p.maxBatch {
 		f := len(p.queue[n].frame)
 		if n > 0 && size+f > maxBatchBytes {
 			break
 		}
 		size += f
+		wire += f + len(p.queue[n].channel) + publishOverhead
 		n++
+	}
+	if p.own != nil {
+		size = wire // the buffer holds the commands, around the frames
 	}
 	batch = append(batch, p.queue[:n]...)
 	rest := copy(p.queue, p.queue[n:])
@@ -401,13 +425,20 @@ func (p *publisher) take(batch []*request) []*request {
 		if !r.state.CompareAndSwap(queued, copying) {
 			continue // its caller gave up before we got to it
 		}
+		if p.own != nil {
+			buf = appendPublishHeader(buf, r.shard >= 0, r.channel, len(r.frame))
+		}
 		start := len(buf)
 		buf = append(buf, r.frame...)
 		r.frame = buf[start:len(buf):len(buf)]
+		if p.own != nil {
+			buf = append(buf, '\r', '\n')
+		}
 		r.state.Store(taken)
 		live = append(live, r)
 	}
 	clear(batch[len(live):])
+	p.buf = buf
 	p.mu.Lock()
 	if p.gaveUp { // Close gave up while the frames were copied: they are not sent
 		p.mu.Unlock()
@@ -430,6 +461,10 @@ func (p *publisher) take(batch []*request) []*request {
 func (p *publisher) send(pipe redis.Pipeliner, batch []*request) {
 	ctx := p.batchContext()
 	live := batch // take copied every frame, and skipped the requests given up (abandon may read it)
+	if p.own != nil {
+		p.sendOwn(ctx, live)
+		return
+	}
 	cmders := p.cmders[:0]
 	for i, r := range live {
 		cmders = append(cmders, p.command(i, r))
@@ -487,12 +522,43 @@ func (p *publisher) send(pipe redis.Pipeliner, batch []*request) {
 	clear(cmders)
 }
 
+// sendOwn publishes one batch on the publisher's own connection: take wrote its commands in p.buf.
+func (p *publisher) sendOwn(ctx context.Context, live []*request) {
+	if len(live) == 0 {
+		return
+	}
+	p.own.roundTrip(ctx, p.buf, len(live))
+	p.mu.Lock()
+	p.inflight = nil // answered below, unless abandon has answered them already
+	p.mu.Unlock()
+	var failed error
+	for i, r := range live {
+		e := p.own.answers[i]
+		if e != nil {
+			failed = e
+			p.stats.publishErrors.Add(1)
+			e = roundTripError(e)
+		} else {
+			p.stats.published.Add(1)
+		}
+		if r.state.CompareAndSwap(taken, answered) {
+			r.frame = nil // before done: once answered, r may be back in the pool
+			r.done <- e
+		}
+	}
+	clear(p.own.answers)
+	if failed != nil {
+		p.reload.failed(failed)
+	}
+}
+
 // single publishes a batch of one frame, the usual batch of a lone broadcaster, as one command rather
 // than a pipeline: a pipeline's Exec costs go-redis six allocations, a command three (for the health
 // check of the pooled connection it takes). A kept connection (redis.Client.Conn) would avoid even
 // those for five seconds, but after that go-redis peeks it for push notifications before every
 // command, twice, at three allocations and a syscall each, so it is worse. Order is kept whatever
-// connection the pool gives: a batch is sent only once Redis has answered the one before.
+// connection the pool gives: a batch is sent only once Redis has answered the one before. (With a
+// client of its own the adapter sends on a connection of its own instead: pubConn.)
 func (p *publisher) single(ctx context.Context, cmd redis.Cmder) error {
 	return p.client.Process(ctx, cmd)
 }
@@ -563,6 +629,7 @@ func (p *publisher) abandon() {
 	}
 	p.inflight = nil
 	p.mu.Unlock()
+	p.endLife() // then a dial of the publisher's own connection in progress ends (its batch is answered)
 	p.failQueued()
 }
 

@@ -88,14 +88,23 @@ func contiguous(d1, d2 *delta) bool {
 // starts where the remote has everything, and holds something the remote lacks, extracted for the remote as
 // a delta; otherwise the full state extracted for it. Exactly one result is non-nil.
 func (g *deltaGenerations) extract(s *state, remoteRef replicaRef, remoteCtx causalContext) (*delta, *extract) {
+	if gen := g.covering(remoteCtx); gen != nil {
+		return extractDelta(gen, remoteRef, remoteCtx), nil
+	}
+	return nil, s.extract(remoteRef, remoteCtx)
+}
+
+// covering returns the generation extract answers a replica with clocks remoteCtx with, or nil when it
+// answers with the full state.
+func (g *deltaGenerations) covering(remoteCtx causalContext) *delta {
 	for _, gen := range g.gens {
 		start := filterReplicas(gen.start, remoteCtx)
 		end := filterReplicas(gen.end, remoteCtx)
 		if !dominatesOrEqual(start, end) && dominatesOrEqual(remoteCtx, start) && !dominates(remoteCtx, end) {
-			return extractDelta(gen, remoteRef, remoteCtx), nil
+			return gen
 		}
 	}
-	return nil, s.extract(remoteRef, remoteCtx)
+	return nil
 }
 
 // removeDownReplica prunes a permdowned replica from every generation (Phoenix PR #60: stale generations

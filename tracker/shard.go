@@ -76,6 +76,12 @@ type peer struct {
 	asked    time.Time // when we last asked it for a transfer
 	pending  int       // transfers asked of it and not answered yet (within askWindow of asked)
 	answered time.Time // when we last answered its transfer request
+	// ahead is the highest clock of its own its heartbeats have shown: when we hold less once its
+	// answer has merged, we ask again at once (askIfBehind).
+	ahead uint64
+	// answeredOwn is our own clock in its request when we last answered it: a request showing more has
+	// merged that answer (handleTransferReq).
+	answeredOwn uint64
 }
 
 func newShard(t *Tracker, i int, ref replicaRef) (*shard, error) {
@@ -551,6 +557,7 @@ func (s *shard) handle(g gossip, asked bool) {
 			break
 		}
 		s.handleTransferAck(d, x, diff)
+		s.askAgainIfBehind(s.peers[g.from.Name], now)
 	case gossipPermdown:
 		if p := s.peers[g.from.Name]; p != nil && p.ref == g.from {
 			s.permdown(p, diff)
@@ -646,13 +653,23 @@ func (s *shard) handleHeartbeat(g gossip, d *delta, diff diffBuilder, now time.T
 
 // askIfBehind asks a replica for a transfer at once when its heartbeat shows changes of its own that we
 // lack (a delta we missed, or one too large to broadcast: see outbox), rather than at the next clock
-// sample; at most once per BroadcastPeriod, and not while its answer is arriving. mu held.
+// sample. mu held.
 func (s *shard) askIfBehind(p *peer, g gossip, now time.Time) {
-	r := s.state.replicas[g.from]
-	if r == nil || g.clocks[g.from] <= r.clock || now.Sub(p.asked) < s.t.cfg.BroadcastPeriod {
+	p.ahead = max(p.ahead, g.clocks[g.from])
+	s.askAgainIfBehind(p, now)
+}
+
+// askAgainIfBehind asks p for a transfer if its heartbeats showed changes of its own that we still lack,
+// unless a request to it is outstanding or its answer is arriving (request skips those). It runs after
+// each heartbeat and after each transfer from p has merged, so that changes made while an answer was on
+// its way (a burst of Tracks whose eager deltas outgrew MaxGossipSize) are asked for as soon as that
+// answer is in, not at the next clock sample (ClockSamplePeriods later). mu held.
+func (s *shard) askAgainIfBehind(p *peer, now time.Time) {
+	r := s.state.replicas[p.ref]
+	if r == nil || p.ahead <= r.clock || (p.pending > 0 && now.Sub(p.asked) <= s.askWindow()) {
 		return
 	}
-	s.request(now, []string{g.from.Name})
+	s.request(now, []string{p.ref.Name})
 }
 
 // greet answers the first heartbeat of a replica: a heartbeat at once, so that it learns of us without
@@ -736,8 +753,13 @@ func (s *shard) renewIfForgotten(now time.Time) {
 }
 
 // handleTransferReq answers with the smallest delta generation that covers what the requester lacks,
-// or with the full state, encoded and sent by the outbox. Only replicas we know are answered, at most
-// once per BroadcastPeriod each and never while an answer to them is still being sent. mu held.
+// or with the full state, encoded and sent by the outbox. Only replicas we know are answered, never while
+// an answer to them is still being sent, and at most once per BroadcastPeriod each, unless the request
+// shows that the previous answer merged (its clock of ours grew since) or can be answered from the
+// generations (bounded by MaxDeltaSizes): a replica that asks again as soon as an answer merged
+// (askAgainIfBehind) lacks only what changed while that answer travelled, and waiting a period for it
+// made a burst of Tracks reach peers seconds late. A requester is thus answered at most as fast as it
+// takes in what it was sent (one answer at a time, each under its credit). mu held.
 func (s *shard) handleTransferReq(g gossip, now time.Time) dropReason {
 	p := s.peers[g.from.Name]
 	switch {
@@ -745,10 +767,13 @@ func (s *shard) handleTransferReq(g gossip, now time.Time) dropReason {
 		return dropPermdowned
 	case p == nil || p.ref != g.from:
 		return dropUnknownRequester
-	case !p.answered.IsZero() && now.Sub(p.answered) < s.t.cfg.BroadcastPeriod, s.ob.answering(g.from.Name):
+	case s.ob.answering(g.from.Name):
+		return dropRequestRate
+	case !p.answered.IsZero() && now.Sub(p.answered) < s.t.cfg.BroadcastPeriod &&
+		g.clocks[s.state.ref()] <= p.answeredOwn && s.gens.covering(g.clocks) == nil:
 		return dropRequestRate
 	}
-	p.answered = now
+	p.answered, p.answeredOwn = now, g.clocks[s.state.ref()]
 	d, x := s.gens.extract(s.state, g.from, g.clocks)
 	ack := gossip{kind: gossipTransferDelta, from: s.state.ref()}
 	if d == nil {

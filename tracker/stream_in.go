@@ -81,6 +81,11 @@ func (s *shard) receiveChunk(g gossip, now time.Time) {
 	}
 	if h.flags&chunkEndsStream != 0 {
 		s.endStream(name)
+		s.mu.Lock()
+		if p := s.peers[name]; p != nil && p.ref == g.from && !s.closed {
+			s.askAgainIfBehind(p, now)
+		}
+		s.mu.Unlock()
 		return
 	}
 	if granted := s.t.grant(st.next, st.granted); granted > st.granted {
