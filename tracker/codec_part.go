@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -45,21 +44,58 @@ func newDeltaParts(d *delta, budget int) *stateParts {
 }
 
 func newStateParts(vals map[tag]*value, budget int, kind gossipKind, final func() ([]byte, error)) *stateParts {
-	// By replica (a few), then by clock within each: cheaper than comparing replica names all along.
-	byReplica := make(map[replicaRef][]*value)
-	for _, v := range vals {
-		byReplica[v.tag.replica] = append(byReplica[v.tag.replica], v)
+	// By replica (a few: a linear scan finds a value's group without hashing its ref), then by clock within
+	// each, sorted on (clock, value) pairs so that comparisons do not chase pointers to a million values.
+	type group struct {
+		ref    replicaRef
+		n      int
+		clocks []clockedValue
 	}
-	refs := slices.SortedFunc(maps.Keys(byReplica), func(a, b replicaRef) int {
-		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Vsn, b.Vsn))
+	var groups []*group
+	find := func(ref replicaRef) *group {
+		for _, g := range groups {
+			if g.ref == ref {
+				return g
+			}
+		}
+		g := &group{ref: ref}
+		groups = append(groups, g)
+		return g
+	}
+	var last *group
+	for _, v := range vals {
+		if last == nil || last.ref != v.tag.replica {
+			last = find(v.tag.replica)
+		}
+		last.n++
+	}
+	for _, g := range groups {
+		g.clocks = make([]clockedValue, 0, g.n)
+	}
+	last = nil
+	for _, v := range vals {
+		if last == nil || last.ref != v.tag.replica {
+			last = find(v.tag.replica)
+		}
+		last.clocks = append(last.clocks, clockedValue{v.tag.clock, v})
+	}
+	slices.SortFunc(groups, func(a, b *group) int {
+		return cmp.Or(cmp.Compare(a.ref.Name, b.ref.Name), cmp.Compare(a.ref.Vsn, b.ref.Vsn))
 	})
 	values := make([]*value, 0, len(vals))
-	for _, ref := range refs {
-		vs := byReplica[ref]
-		slices.SortFunc(vs, func(a, b *value) int { return cmp.Compare(a.tag.clock, b.tag.clock) })
-		values = append(values, vs...)
+	for _, g := range groups {
+		slices.SortFunc(g.clocks, func(a, b clockedValue) int { return cmp.Compare(a.clock, b.clock) })
+		for _, cv := range g.clocks {
+			values = append(values, cv.v)
+		}
 	}
 	return &stateParts{values: values, budget: budget, kind: kind, final: final}
+}
+
+// clockedValue is a value with its clock beside it, for sorting.
+type clockedValue struct {
+	clock uint64
+	v     *value
 }
 
 // nextPayload returns the next payload and its gossip kind (a part, or at last the extract or delta

@@ -2,11 +2,14 @@ package tracker
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -429,6 +432,11 @@ type stateDecoder struct {
 	replicas []replicaRef
 	topics   []string
 	metaKeys map[string]string // interned meta keys: values of one payload share them
+	metaVals map[string]any    // interned short string values, boxed
+	entries  metaEntries       // scratch for valueMeta
+	sbuf     []byte            // scratch for short strings
+	lastRef  refID             // valueMeta: the last "phx_ref" parsed, its entry's value parsedRef{}
+	owner    string            // the owner of the value before: values of one owner share its string
 }
 
 // maxPrealloc caps what a declared length may preallocate in meta; longer arrays and maps grow as read.
@@ -680,7 +688,7 @@ func (sd *stateDecoder) eachValue(size func(int), add func(*value) error) error 
 			return fmt.Errorf("topic index %d out of range", ti)
 		}
 		v.topic = sd.topics[ti]
-		if v.owner, err = sd.d.DecodeString(); err != nil {
+		if v.owner, err = sd.ownerString(); err != nil {
 			return err
 		}
 		if v.key, err = sd.d.DecodeString(); err != nil {
@@ -717,7 +725,7 @@ func (sd *stateDecoder) meta() (map[string]any, error) {
 }
 
 // valueMeta reads a value's meta (nil or a map with string keys) as the value holds it: the entries, sorted
-// (of a key given twice, the last, as a map would keep), and the ref split off (splitRef).
+// (of a key given twice, the last, as a map would keep), and the ref split off by splitRef's rule, in place.
 func (sd *stateDecoder) valueMeta() (metaData, refID, error) {
 	c, err := sd.d.PeekCode()
 	if err != nil {
@@ -733,7 +741,10 @@ func (sd *stateDecoder) valueMeta() (metaData, refID, error) {
 	if n < 0 || n > sd.r.Len()/2 {
 		return metaData{}, refID{}, fmt.Errorf("bad map length %d", n)
 	}
-	md := make(metaEntries, 0, min(n, maxPrealloc))
+	// The entries are gathered in the decoder's scratch slice: packMeta copies the values out.
+	md := sd.entries[:0]
+	defer func() { clear(md); sd.entries = md[:0] }()
+	var ref refID
 	for range n {
 		c, err := sd.d.PeekCode()
 		if err != nil {
@@ -742,18 +753,178 @@ func (sd *stateDecoder) valueMeta() (metaData, refID, error) {
 		if !msgpcode.IsString(c) {
 			return metaData{}, refID{}, fmt.Errorf("map key of type %#x, want a string", c)
 		}
-		k, err := sd.d.DecodeString()
+		k, err := sd.key()
 		if err != nil {
 			return metaData{}, refID{}, err
 		}
-		v, err := sd.metaValue(1)
+		var v any
+		if k == MetaRef {
+			var r refID
+			if r, v, err = sd.refValue(); r.ok {
+				sd.lastRef = r
+			}
+		} else {
+			v, err = sd.scalarOrValue()
+		}
 		if err != nil {
 			return metaData{}, refID{}, err
 		}
-		md = append(md, metaEntry{sd.internKey(k), v})
+		md = append(md, metaEntry{k, v})
 	}
-	md, ref := splitRef(sortMetaData(md))
+	md = sortMetaData(md) // of a key given twice, the last
+	if i, ok := slices.BinarySearchFunc(md, MetaRef, func(e metaEntry, k string) int { return cmp.Compare(e.key, k) }); ok {
+		ref = refID{}
+		switch x := md[i].val.(type) {
+		case parsedRef:
+			ref = sd.lastRef
+			md = slices.Delete(md, i, i+1)
+		case string: // a ref in a longer string encoding than the usual fixstr
+			if r, ok := parseRef(x); ok {
+				ref = r
+				md = slices.Delete(md, i, i+1)
+			}
+		}
+	}
 	return packMeta(md), ref, nil
+}
+
+// ownerString reads a value's owner, reusing the string of the value before when it is the same owner
+// (values come grouped by replica and clock, and an owner's tracks are often one after another).
+func (sd *stateDecoder) ownerString() (string, error) {
+	c, err := sd.d.PeekCode()
+	if err != nil {
+		return "", err
+	}
+	if !msgpcode.IsString(c) {
+		return sd.d.DecodeString() // its error, or a bin's bytes, as before
+	}
+	n, err := sd.d.DecodeBytesLen()
+	if err != nil {
+		return "", err
+	}
+	if n < 0 || n > sd.r.Len() {
+		return "", fmt.Errorf("string of %d bytes in %d", n, sd.r.Len())
+	}
+	if n > maxInternedLen {
+		return sd.longString(n)
+	}
+	b := sd.scratch(n)
+	if err := sd.d.ReadFull(b); err != nil {
+		return "", err
+	}
+	if string(b) != sd.owner {
+		sd.owner = string(b)
+	}
+	return sd.owner, nil
+}
+
+// parsedRef stands, in valueMeta's entries, for a "phx_ref" in the canonical format, parsed into a refID.
+type parsedRef struct{}
+
+// refValue reads the value of a "phx_ref" key: a ref in the canonical format is parsed from the payload's
+// bytes (no string made) and returned with the value parsedRef{}; anything else is read by metaValue, as
+// splitRef would leave it.
+func (sd *stateDecoder) refValue() (refID, any, error) {
+	c, err := sd.d.PeekCode()
+	if err != nil {
+		return refID{}, nil, err
+	}
+	if c != msgpcode.FixedStrLow|16 {
+		v, err := sd.metaValue(1)
+		return refID{}, v, err
+	}
+	if _, err := sd.d.DecodeBytesLen(); err != nil {
+		return refID{}, nil, err
+	}
+	b := sd.scratch(16)
+	if err := sd.d.ReadFull(b); err != nil {
+		return refID{}, nil, err
+	}
+	if r, ok := parseRefBytes(b); ok {
+		return r, parsedRef{}, nil
+	}
+	return refID{}, string(b), nil
+}
+
+// maxInternedLen is the length up to which meta keys and string values are interned per payload.
+const maxInternedLen = 64
+
+// key reads a meta key (a string: the caller checked) as the payload's interned copy, allocating only
+// for a key not seen before in the payload.
+func (sd *stateDecoder) key() (string, error) {
+	n, err := sd.d.DecodeBytesLen()
+	if err != nil {
+		return "", err
+	}
+	if n < 0 || n > sd.r.Len() {
+		return "", fmt.Errorf("string of %d bytes in %d", n, sd.r.Len())
+	}
+	if n > maxInternedLen {
+		return sd.longString(n)
+	}
+	b := sd.scratch(n)
+	if err := sd.d.ReadFull(b); err != nil {
+		return "", err
+	}
+	if k, ok := sd.metaKeys[string(b)]; ok {
+		return k, nil
+	}
+	return sd.internKey(string(b)), nil
+}
+
+// scratch returns the decoder's scratch buffer, n bytes long (n ≤ maxInternedLen).
+func (sd *stateDecoder) scratch(n int) []byte {
+	if sd.sbuf == nil {
+		sd.sbuf = make([]byte, maxInternedLen)
+	}
+	return sd.sbuf[:n]
+}
+
+// longString reads a string of n bytes (its header read, n checked against the bytes left).
+func (sd *stateDecoder) longString(n int) (string, error) {
+	b := make([]byte, n)
+	if err := sd.d.ReadFull(b); err != nil {
+		return "", err
+	}
+	return unsafe.String(unsafe.SliceData(b), n), nil
+}
+
+// scalarOrValue reads a meta value at the top of a value's meta: a short string is the payload's
+// interned one (the values of a payload share "online", "web"... as the keys do), boxed once; anything
+// else is read by metaValue.
+func (sd *stateDecoder) scalarOrValue() (any, error) {
+	c, err := sd.d.PeekCode()
+	if err != nil {
+		return nil, err
+	}
+	if !msgpcode.IsString(c) {
+		return sd.metaValue(1)
+	}
+	n, err := sd.d.DecodeBytesLen()
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 || n > sd.r.Len() {
+		return nil, fmt.Errorf("string of %d bytes in %d", n, sd.r.Len())
+	}
+	if n > maxInternedLen {
+		return sd.longString(n)
+	}
+	b := sd.scratch(n)
+	if err := sd.d.ReadFull(b); err != nil {
+		return nil, err
+	}
+	if v, ok := sd.metaVals[string(b)]; ok {
+		return v, nil
+	}
+	var v any = string(b)
+	if sd.metaVals == nil {
+		sd.metaVals = make(map[string]any)
+	}
+	if len(sd.metaVals) < maxInternedKeys {
+		sd.metaVals[v.(string)] = v
+	}
+	return v, nil
 }
 
 func (sd *stateDecoder) metaMap(depth int) (map[string]any, error) {

@@ -81,11 +81,20 @@ func (q *diffQueue) push(diff diffBuilder) {
 	}
 }
 
-// presenceID identifies one presence (one tag) in diffs: its ref is new at every track and update.
-type presenceID struct{ replica, owner, key, ref string }
+// presenceID identifies one presence (one tag) in diffs: its ref is new at every track and update. The
+// ref is the value's refID when it holds one (no string rendered), otherwise the "phx_ref" of its meta:
+// a ref in the canonical format is always held as a refID, so the two never name the same ref.
+type presenceID struct {
+	replica, owner, key string
+	ref                 refID
+	metaRef             string
+}
 
 func idOf(v *value) presenceID {
-	return presenceID{v.tag.replica.Name, v.owner, v.key, v.refString()}
+	if v.ref.ok {
+		return presenceID{replica: v.tag.replica.Name, owner: v.owner, key: v.key, ref: v.ref}
+	}
+	return presenceID{replica: v.tag.replica.Name, owner: v.owner, key: v.key, metaRef: v.refString()}
 }
 
 // coalesceDiffs returns the net diff of diffs, in order: per topic, a presence with an odd number of

@@ -54,8 +54,16 @@ func parseRef(s string) (refID, bool) {
 	if len(s) != 16 {
 		return refID{}, false
 	}
+	return parseRefBytes([]byte(s))
+}
+
+// parseRefBytes is parseRef of the bytes of a string.
+func parseRefBytes(b []byte) (refID, bool) {
+	if len(b) != 16 {
+		return refID{}, false
+	}
 	r := refID{ok: true}
-	if n, err := base64.RawURLEncoding.Strict().Decode(r.b[:], []byte(s)); err != nil || n != 12 {
+	if n, err := base64.RawURLEncoding.Strict().Decode(r.b[:], b); err != nil || n != 12 {
 		return refID{}, false
 	}
 	return r, true

@@ -283,7 +283,7 @@ func (s *shard) tick(now time.Time) {
 	} else {
 		s.sampleCount--
 	}
-	diff := diffBuilder{}
+	diff := s.newDiff()
 	// A shard that was itself stalled (a large merge holds its goroutine) has not read the heartbeats
 	// waiting in its mailbox: it judges its peers a BroadcastPeriod later, not at this tick (nor at the
 	// tick the ticker kept for it meanwhile).
@@ -399,6 +399,22 @@ func (s *shard) newDiff() diffBuilder {
 
 // record applies joins and leaves to the views and adds them to diff (unless it is nil). mu held.
 func (s *shard) record(joins, leaves []*value, diff diffBuilder) {
+	if len(joins) >= batchJoins {
+		s.views.apply(nil, leaves)
+		if diff != nil {
+			for _, v := range leaves {
+				diff.leave(v)
+			}
+		}
+		for topic, vals := range groupByTopic(joins) {
+			s.views.joinTopic(topic, vals)
+			if diff != nil {
+				d := diff.topic(topic)
+				d.joins = append(d.joins, vals...)
+			}
+		}
+		return
+	}
 	s.views.apply(joins, leaves)
 	if diff == nil {
 		return
@@ -527,7 +543,7 @@ func (s *shard) handle(g gossip, asked bool) {
 		return
 	}
 	reason := dropReason(-1)
-	diff := diffBuilder{}
+	diff := s.newDiff()
 	switch g.kind {
 	case gossipHeartbeat:
 		if reason = s.handleHeartbeat(g, d, diff, now); reason < 0 || reason == dropPermdowned {

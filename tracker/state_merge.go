@@ -50,8 +50,8 @@ func (s *state) mergeValues(values []*value, unknown map[replicaRef]struct{}) (j
 // mergeExtractParts merges the final extract of a full state sent in parts, whose values came before it
 // (merged by mergeValues; their tags in got): the removes it observes (held values its context or clouds
 // have seen, neither in it nor in got), and its context and clouds, except for the replicas in unknown.
-func (s *state) mergeExtractParts(e *extract, got map[tag]struct{}, unknown map[replicaRef]struct{}) (joins, leaves []*value) {
-	if len(got) == 0 && len(unknown) == 0 {
+func (s *state) mergeExtractParts(e *extract, got *tagSet, unknown map[replicaRef]struct{}) (joins, leaves []*value) {
+	if got.len() == 0 && len(unknown) == 0 {
 		return s.mergeExtract(e)
 	}
 	ctx, clouds := e.context, e.clouds
@@ -68,7 +68,7 @@ func (s *state) mergeExtractParts(e *extract, got map[tag]struct{}, unknown map[
 // mergeDeltaParts merges the final delta of a delta sent in parts (its range and clouds, no values),
 // whose values came before it (merged by mergeValues; their tags in got): the removes it carries (dots in
 // its clouds neither in it nor in got) and its clouds, except for the replicas in unknown.
-func (s *state) mergeDeltaParts(d *delta, got map[tag]struct{}, unknown map[replicaRef]struct{}) (joins, leaves []*value) {
+func (s *state) mergeDeltaParts(d *delta, got *tagSet, unknown map[replicaRef]struct{}) (joins, leaves []*value) {
 	clouds := d.clouds
 	if len(unknown) > 0 {
 		clouds = maps.Clone(clouds)
@@ -100,7 +100,7 @@ func (s *state) merge(rctx causalContext, rclouds dotClouds, rvalues map[tag]*va
 
 // mergeHolding is merge of a remote set that also holds the values tagged in also (merged before, from
 // the parts of a full state): none of them is taken for removed.
-func (s *state) mergeHolding(rctx causalContext, rclouds dotClouds, rvalues map[tag]*value, also map[tag]struct{}) (joins, leaves []*value) {
+func (s *state) mergeHolding(rctx causalContext, rclouds dotClouds, rvalues map[tag]*value, also *tagSet) (joins, leaves []*value) {
 	var adds []*value
 	var addsTo []*replicaState
 	for _, v := range rvalues {
@@ -149,13 +149,12 @@ func (s *state) mergeHolding(rctx causalContext, rclouds dotClouds, rvalues map[
 
 // observeDeltaRemoves removes the held values whose dots are in a delta's clouds but not in its values.
 // It walks the smaller of the remote cloud and the local values, so a small delta costs little.
-func (s *state) observeDeltaRemoves(rclouds dotClouds, rvalues map[tag]*value, also map[tag]struct{}, leaves []*value) []*value {
+func (s *state) observeDeltaRemoves(rclouds dotClouds, rvalues map[tag]*value, also *tagSet, leaves []*value) []*value {
 	removed := func(v *value) bool {
 		if rvalues[v.tag] != nil {
 			return false
 		}
-		_, held := also[v.tag]
-		return !held
+		return !also.has(v.tag)
 	}
 	for ref, cloud := range rclouds {
 		r := s.replicas[ref]
@@ -181,7 +180,7 @@ func (s *state) observeDeltaRemoves(rclouds dotClouds, rvalues map[tag]*value, a
 
 // observeExtractRemoves removes the held values whose dots an extract has seen (context or clouds) but does
 // not hold.
-func (s *state) observeExtractRemoves(rctx causalContext, rclouds dotClouds, rvalues map[tag]*value, also map[tag]struct{}, leaves []*value) []*value {
+func (s *state) observeExtractRemoves(rctx causalContext, rclouds dotClouds, rvalues map[tag]*value, also *tagSet, leaves []*value) []*value {
 	for ref, r := range s.replicas {
 		if r == s.self || len(r.values) == 0 {
 			continue
@@ -200,7 +199,7 @@ func (s *state) observeExtractRemoves(rctx causalContext, rclouds dotClouds, rva
 			if rvalues[v.tag] != nil {
 				continue
 			}
-			if _, held := also[v.tag]; !held {
+			if !also.has(v.tag) {
 				leaves = s.observeRemove(r, v, leaves)
 			}
 		}

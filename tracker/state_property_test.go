@@ -820,7 +820,7 @@ func cloneState(s *state) *state {
 // (through the codec), merged one by one, then the extract without values; between runs after each part.
 func mergeInParts(s *state, x *extract, budget int, between func()) (joins, leaves []*value, err error) {
 	parts := newExtractParts(x, budget)
-	got := make(map[tag]struct{})
+	got := newTagSet()
 	unknown := make(map[replicaRef]struct{})
 	for {
 		body, _, last, err := parts.nextPayload()
@@ -841,7 +841,7 @@ func mergeInParts(s *state, x *extract, budget int, between func()) (joins, leav
 		}
 		joins = append(joins, s.mergeValues(values, unknown)...)
 		for _, v := range values {
-			got[v.tag] = struct{}{}
+			got.add(v.tag)
 		}
 		if between != nil {
 			between()

@@ -25,7 +25,7 @@ type inStream struct {
 	// parts says that parts of a full state were merged; got holds their tags (the final extract must not
 	// take them for removed) and unknown the replicas whose values were ignored.
 	parts   bool
-	got     map[tag]struct{}
+	got     *tagSet
 	unknown map[replicaRef]struct{}
 }
 
@@ -63,6 +63,7 @@ func (s *shard) receiveChunk(g gossip, now time.Time) {
 	}
 	st.next++
 	st.last = now
+	s.heard(g.from, now)
 	if st.bytes+len(data) > s.t.cfg.MaxTransferSize || s.assembling()+len(data) > s.t.cfg.MaxTransferSize {
 		s.endStream(name)
 		s.t.drop(dropTooLarge, nil)
@@ -97,6 +98,18 @@ func (s *shard) receiveChunk(g gossip, now time.Time) {
 		}
 		s.push(outMsg{node: name, raw: b})
 	}
+}
+
+// heard notes that a chunk of its stream came from a replica that is up: it is alive as surely as by a
+// heartbeat. Its heartbeats can queue behind the chunks (in its outbox, in our mailbox) while a large
+// state streams in, CPU-bound; without this, a slow merge would take the sender for down (hiding what it
+// already sent, rendering those leaves) and then up again.
+func (s *shard) heard(from replicaRef, now time.Time) {
+	s.mu.Lock()
+	if p := s.peers[from.Name]; p != nil && p.ref == from && p.up && now.After(p.last) {
+		p.last = now
+	}
+	s.mu.Unlock()
 }
 
 // assembling returns the bytes of the messages being assembled, over every stream.
@@ -202,7 +215,7 @@ func (s *shard) streamMessage(st *inStream, msg []byte) bool {
 // state does: values that arrive in parts are in no generation (a delta sent in parts is not pushed).
 func (s *shard) mergePart(st *inStream, values []*value) bool {
 	if st.got == nil {
-		st.got = make(map[tag]struct{}, len(values))
+		st.got = newTagSet()
 		st.unknown = make(map[replicaRef]struct{})
 	}
 	s.mu.Lock()
@@ -219,12 +232,12 @@ func (s *shard) mergePart(st *inStream, values []*value) bool {
 		st.parts = true
 		s.gens.reset()
 	}
-	diff := diffBuilder{}
+	diff := s.newDiff()
 	s.record(s.state.mergeValues(values, st.unknown), nil, diff)
 	s.report(diff)
 	s.mu.Unlock()
 	for _, v := range values {
-		st.got[v.tag] = struct{}{}
+		st.got.add(v.tag)
 	}
 	return true
 }
@@ -241,7 +254,7 @@ func (s *shard) mergeFinal(st *inStream, x *extract, d *delta) {
 		s.t.drop(dropUnasked, nil)
 		return
 	}
-	diff := diffBuilder{}
+	diff := s.newDiff()
 	var joins, leaves []*value
 	if x != nil {
 		joins, leaves = s.state.mergeExtractParts(x, st.got, st.unknown)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -310,6 +311,59 @@ func first(errs []error) error {
 
 // countAll counts the presences a tracker lists in the benchmark topics.
 // visibleCount returns how many presences tr's views hold, without rendering them.
+// settle waits until node a is quiet after tracking n presences, as a node that holds them is when
+// another joins: its handler has had the n joins (then the log forgets them: an application's handler
+// does not keep every diff), and its delta heartbeats went out (to nobody). Without it, the time of a
+// join included a's handler rendering its own million joins.
+func settle(b *testing.B, a *hubNode, n int, period time.Duration) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		joins := 0
+		a.log.mu.Lock()
+		for _, d := range a.log.diffs {
+			for _, td := range d.diff {
+				joins += len(td.Joins)
+			}
+		}
+		a.log.mu.Unlock()
+		if joins >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("a's handler had %d of %d joins after 2 minutes", joins, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.log.mu.Lock()
+	a.log.diffs = nil
+	a.log.mu.Unlock()
+	time.Sleep(3 * period)
+	runtime.GC()
+}
+
+// joinProfile starts a CPU profile of the join alone (not of the tracks before it) into the file
+// PHXGO_JOIN_CPUPROFILE names, if set, and returns what stops it.
+func joinProfile(b *testing.B) func() {
+	path := os.Getenv("PHXGO_JOIN_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
 func visibleCount(tr *Tracker) int {
 	n := 0
 	for _, s := range tr.shards {
@@ -502,7 +556,8 @@ func BenchmarkTrackerJoinCluster(b *testing.B) {
 				for i := range v.n {
 					a.tr.Track(owners[i/100], benchTopicNames[i%1000], benchKeyNames[i%len(benchKeyNames)]+"/"+fmt.Sprint(i/len(benchKeyNames)), meta)
 				}
-				time.Sleep(100 * time.Millisecond) // the eager deltas went out to nobody
+				settle(b, a, v.n, cfg.BroadcastPeriod)
+				stopProfile := joinProfile(b)
 				b.StartTimer()
 				started := time.Now()
 				nb := start(b, h, "b", cfg)
@@ -517,6 +572,7 @@ func BenchmarkTrackerJoinCluster(b *testing.B) {
 				}
 				took := time.Since(started)
 				b.StopTimer()
+				stopProfile()
 				b.ReportMetric(took.Seconds(), "s-to-list-all")
 				b.Logf("%v; a: %+v; b: %+v", took, a.tr.Stats(), nb.tr.Stats())
 				nb.crash()

@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/pubsubtest"
 )
 
@@ -263,6 +264,100 @@ func TestTransferStreamCarriesALargeDelta(t *testing.T) {
 		}
 		if got := b.tr.Stats().DroppedGossipByReason; len(got) > 0 {
 			t.Fatalf("b dropped %v", got)
+		}
+	})
+}
+
+// The chunks of a stream are heard from its sender as its heartbeats are: while a large state streams
+// in and its heartbeats queue behind the chunks, the receiver keeps the sender up (it hides nothing and
+// renders no leaves); once nothing comes from it any more, it goes down after DownPeriod as usual.
+func TestTransferStreamChunksKeepTheSenderUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := pubsubtest.NewCluster()
+		cfg := streamConfig()
+		cfg.DownPeriod = ms(400)
+		a := start(t, h, "a", cfg)
+		trackN(a, 3000)
+		sleep(ms(100))
+		b := start(t, h, "b", cfg)
+		deadline := time.Now().Add(5 * time.Second)
+		for len(b.list("room")) < 3000 {
+			if time.Now().After(deadline) {
+				t.Fatalf("b lists %d of 3000 presences", len(b.list("room")))
+			}
+			sleep(ms(10))
+		}
+		// From now on nothing of a's reaches b but what the test says came: a chunk every 100 ms.
+		h.Block("a", "b")
+		s, from := b.shard(), a.ref()
+		leavesBefore := countLeaves(b.log)
+		for range 20 {
+			s.heard(from, time.Now())
+			sleep(ms(100))
+		}
+		if _, up := b.knows("a"); !up {
+			t.Fatal("b took a for down while chunks came from it")
+		}
+		if n := len(b.list("room")); n != 3000 {
+			t.Fatalf("b lists %d of 3000 presences while chunks came from a", n)
+		}
+		if n := countLeaves(b.log) - leavesBefore; n != 0 {
+			t.Fatalf("b's handler got %d leaves while chunks came from a", n)
+		}
+		sleep(cfg.DownPeriod + 2*cfg.BroadcastPeriod)
+		if _, up := b.knows("a"); up {
+			t.Fatal("b keeps a up with nothing heard from it for longer than DownPeriod")
+		}
+		h.Unblock("a", "b")
+	})
+}
+
+func countLeaves(l *diffLog) int {
+	n := 0
+	for _, d := range l.all() {
+		for _, td := range d.diff {
+			n += len(td.Leaves)
+		}
+	}
+	return n
+}
+
+// A node without a Handler merges a stream as one with a Handler does (it builds no diffs): it lists
+// everything, and then follows a track and an untrack by its peer.
+func TestTransferStreamToANodeWithoutHandler(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := pubsubtest.NewCluster()
+		cfg := streamConfig()
+		a := start(t, h, "a", cfg)
+		trackN(a, 3000)
+		sleep(ms(100))
+		ps := h.Node(t, "b", pubsub.Config{Name: "tracker-test"})
+		b, err := New(ps, cfg) // cfg.Handler is nil
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close(); ps.Close() })
+		deadline := time.Now().Add(5 * time.Second)
+		for len(b.List("room")) < 3000 {
+			if time.Now().After(deadline) {
+				t.Fatalf("b lists %d of 3000 presences", len(b.List("room")))
+			}
+			sleep(ms(10))
+		}
+		o := a.owner()
+		if _, err := a.tr.Track(o, "room", "late", nil); err != nil {
+			t.Fatal(err)
+		}
+		sleep(ms(300))
+		if n := len(b.List("room")); n != 3001 {
+			t.Fatalf("b lists %d of 3001 presences", n)
+		}
+		if err := a.tr.Untrack(o, "room", "late"); err != nil {
+			t.Fatal(err)
+		}
+		sleep(ms(300))
+		if n := len(b.List("room")); n != 3000 {
+			t.Fatalf("b lists %d of 3000 presences after a remove", n)
 		}
 	})
 }

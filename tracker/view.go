@@ -63,6 +63,32 @@ func (vs *views) apply(joins, leaves []*value) {
 	}
 }
 
+// batchJoins is the number of joins from which the shard groups them by topic first (groupByTopic,
+// joinTopic).
+const batchJoins = 64
+
+// groupByTopic returns joins grouped by topic, in their order within each topic.
+func groupByTopic(joins []*value) map[string][]*value {
+	byTopic := make(map[string][]*value)
+	for _, v := range joins {
+		byTopic[v.topic] = append(byTopic[v.topic], v)
+	}
+	return byTopic
+}
+
+// joinTopic records joins of one topic (a part of a full state: thousands over many topics, grouped by
+// the shard): one lookup and one lock for all, and a new topic's map made at their number.
+func (vs *views) joinTopic(topic string, joins []*value) {
+	tv := vs.getOrMakeSized(topic, len(joins))
+	tv.mu.Lock()
+	for _, v := range joins {
+		tv.values[v] = struct{}{}
+		tv.addPending(v)
+	}
+	tv.snapshot.Store(nil)
+	tv.mu.Unlock()
+}
+
 // replace swaps each presence olds[i] for news[i], the same presence under a new tag (state.renew), one
 // at a time under its topic's lock, so that a reader sees each presence once.
 func (vs *views) replace(olds, news []*value) {
@@ -91,7 +117,10 @@ func (tv *topicView) addPending(v *value) {
 	tv.pending = append(tv.pending, v)
 }
 
-func (vs *views) getOrMake(topic string) *topicView {
+func (vs *views) getOrMake(topic string) *topicView { return vs.getOrMakeSized(topic, 0) }
+
+// getOrMakeSized is getOrMake, a new topic's map made for size values.
+func (vs *views) getOrMakeSized(topic string, size int) *topicView {
 	if tv := vs.get(topic); tv != nil {
 		return tv
 	}
@@ -99,7 +128,7 @@ func (vs *views) getOrMake(topic string) *topicView {
 	defer vs.mu.Unlock()
 	tv := vs.topics[topic]
 	if tv == nil {
-		tv = &topicView{values: make(map[*value]struct{})}
+		tv = &topicView{values: make(map[*value]struct{}, size)}
 		vs.topics[topic] = tv
 	}
 	return tv
