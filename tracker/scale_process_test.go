@@ -46,10 +46,12 @@ func TestRealRedisNewNodeGets1MPresencesFromAnotherProcess(t *testing.T) {
 			}
 			t.Cleanup(func() { stdin.Close(); child.Wait() })
 			lines := bufio.NewScanner(stdout)
-			for lines.Scan() && lines.Text() != "ready" {
+			ready := false
+			for !ready && lines.Scan() {
+				ready = lines.Text() == "ready"
 			}
-			if lines.Err() != nil {
-				t.Fatal(lines.Err())
+			if !ready {
+				t.Fatalf("node a's process ended before it had tracked its presences (%v)", lines.Err())
 			}
 			go func() {
 				for lines.Scan() {
