@@ -187,6 +187,20 @@ func TestAttackTransferRequestsAnsweredAtABoundedRate(t *testing.T) {
 			t.Fatalf("%d answers to 200 requests in %v, want 1..%d", answers, elapsed, limit)
 		}
 		t.Logf("%d answers to 200 requests in %v; %v", answers, elapsed, a.tr.Stats().DroppedGossipByReason)
+
+		// A request that claims to have merged the last answer (more of a's clock each time) is answered
+		// at once only as far as a's clock goes: claims beyond what a has are forged, not progress.
+		sleep(2 * a.tr.cfg.BroadcastPeriod)
+		answers = 0
+		started = time.Now()
+		for i := range 200 {
+			send(t, evil, topic, "a", mustGossip(gossip{kind: gossipTransferReq, from: x, clocks: causalContext{x: 0, a.tr.shards[0].ref(): uint64(1000 + i)}}))
+			sleep(ms(5))
+		}
+		elapsed = time.Since(started)
+		if limit := 1 + int(elapsed/a.tr.cfg.BroadcastPeriod); answers > limit || answers == 0 {
+			t.Fatalf("%d answers to 200 requests claiming ever more of a's clock in %v, want 1..%d", answers, elapsed, limit)
+		}
 	})
 }
 

@@ -769,11 +769,14 @@ func (s *shard) handleTransferReq(g gossip, now time.Time) dropReason {
 		return dropUnknownRequester
 	case s.ob.answering(g.from.Name):
 		return dropRequestRate
-	case !p.answered.IsZero() && now.Sub(p.answered) < s.t.cfg.BroadcastPeriod &&
-		g.clocks[s.state.ref()] <= p.answeredOwn && s.gens.covering(g.clocks) == nil:
+	}
+	// Its clock of ours, believed only up to what we have: a larger claim is a forgery, not progress.
+	claimed := min(g.clocks[s.state.ref()], s.state.self.clock)
+	if !p.answered.IsZero() && now.Sub(p.answered) < s.t.cfg.BroadcastPeriod &&
+		claimed <= p.answeredOwn && s.gens.covering(g.clocks) == nil {
 		return dropRequestRate
 	}
-	p.answered, p.answeredOwn = now, g.clocks[s.state.ref()]
+	p.answered, p.answeredOwn = now, claimed
 	d, x := s.gens.extract(s.state, g.from, g.clocks)
 	ack := gossip{kind: gossipTransferDelta, from: s.state.ref()}
 	if d == nil {
