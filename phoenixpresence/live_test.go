@@ -207,10 +207,10 @@ func TestLiveElixirTrackUpdateUntrackKill(t *testing.T) {
 	r := p.Do(map[string]any{"cmd": "track", "topic": "room:ex", "key": "alice", "meta": map[string]any{"status": "online"}, "atom_keys": true})
 	ref := r["phx_ref"]
 	d := log.await(t, "room:ex", func(d tracker.Diff) bool { return has(d.Joins, "alice") })
-	if j := d.Joins[0]; j.Meta["status"] != "online" || j.Meta["phx_ref"] != ref || j.Replica != p.Node {
+	if j := d.Joins[0]; j.Meta["status"] != "online" || j.Ref != ref || j.Replica != p.Node {
 		t.Fatalf("join: %+v", j)
 	}
-	if l := tr.List("room:ex"); len(l) != 1 || l[0].Key != "alice" || l[0].Meta["phx_ref"] != ref {
+	if l := tr.List("room:ex"); len(l) != 1 || l[0].Key != "alice" || l[0].Ref != ref {
 		t.Fatalf("List: %+v", l)
 	}
 	// The shape of MyApp.Presence.list/1, as JSON: the same on both sides.
@@ -225,10 +225,10 @@ func TestLiveElixirTrackUpdateUntrackKill(t *testing.T) {
 	r = p.Do(map[string]any{"cmd": "update", "topic": "room:ex", "key": "alice", "meta": map[string]any{"status": "away"}, "atom_keys": true})
 	ref2 := r["phx_ref"]
 	d = log.await(t, "room:ex", func(d tracker.Diff) bool { return has(d.Joins, "alice") && has(d.Leaves, "alice") })
-	if d.Joins[0].Meta["status"] != "away" || d.Joins[0].Meta["phx_ref_prev"] != ref || d.Leaves[0].Meta["phx_ref"] != ref {
+	if d.Joins[0].Meta["status"] != "away" || d.Joins[0].RefPrev != ref || d.Leaves[0].Ref != ref {
 		t.Fatalf("update: %+v", d)
 	}
-	if l := tr.GetByKey("room:ex", "alice"); len(l) != 1 || l[0].Meta["phx_ref"] != ref2 {
+	if l := tr.GetByKey("room:ex", "alice"); len(l) != 1 || l[0].Ref != ref2 {
 		t.Fatalf("GetByKey after the update: %+v", l)
 	}
 

@@ -27,14 +27,12 @@ func group(list []tracker.Presence) presence.Presences {
 		if c := cmp.Compare(a.Owner, b.Owner); c != 0 {
 			return c
 		}
-		ra, _ := a.Meta["phx_ref"].(string)
-		rb, _ := b.Meta["phx_ref"].(string)
-		return cmp.Compare(ra, rb)
+		return cmp.Compare(a.Ref, b.Ref)
 	})
 	out := make(presence.Presences)
 	for _, p := range list {
 		e := out[p.Key]
-		e.Metas = append(e.Metas, p.Meta)
+		e.Metas = append(e.Metas, p.WithRefs())
 		out[p.Key] = e
 	}
 	return out

@@ -337,9 +337,28 @@ func (t *Tracker) report(c changes) {
 }
 
 // presenceOf renders a value for Go: the key as a string, the owner as its pid, the meta with string
-// keys (atom keys by their names).
+// keys (atom keys by their names), its phx_ref and phx_ref_prev (binaries) in Ref and RefPrev, as the
+// tracker package shows them.
 func presenceOf(v *value) tracker.Presence {
-	return tracker.Presence{Key: keyString(v.Key), Owner: pidString(v.Pid), Meta: goMeta(v.Meta), Replica: v.Tag.Replica.Name}
+	p := tracker.Presence{Key: keyString(v.Key), Owner: pidString(v.Pid), Replica: v.Tag.Replica.Name}
+	m := goMeta(v.Meta)
+	ref, isRef := m[tracker.MetaRef].(string)
+	prev, isPrev := m[tracker.MetaRefPrev].(string)
+	p.Ref, p.RefPrev = ref, prev
+	if !isRef && !isPrev {
+		p.Meta = m
+		return p
+	}
+	user := make(map[string]any, len(m))
+	for k, x := range m {
+		if (k != tracker.MetaRef || !isRef) && (k != tracker.MetaRefPrev || !isPrev) {
+			user[k] = x
+		}
+	}
+	if len(user) > 0 {
+		p.Meta = user
+	}
+	return p
 }
 
 func pidString(p etf.Pid) string { return fmt.Sprintf("<%d.%d>", p.ID, p.Serial) }

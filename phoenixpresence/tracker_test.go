@@ -65,10 +65,10 @@ func TestGoReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := log2.await(t, "room", func(d tracker.Diff) bool { return has(d.Joins, "alice") })
-	if j := d.Joins[0]; j.Meta["phx_ref"] != ref || j.Meta["status"] != "on" || j.Meta["n"] != int64(3) || j.Replica != "go1@host" {
+	if j := d.Joins[0]; j.Ref != ref || len(j.Meta) != 2 || j.Meta["status"] != "on" || j.Meta["n"] != int64(3) || j.Replica != "go1@host" {
 		t.Fatalf("join: %+v", j)
 	}
-	if l := tr1.List("room"); len(l) != 1 || l[0].Meta["n"] != int64(3) || l[0].Meta["phx_ref"] != ref {
+	if l := tr1.List("room"); len(l) != 1 || l[0].Meta["n"] != int64(3) || l[0].Ref != ref {
 		t.Fatalf("the meta reads differently on its own node: %+v", l)
 	}
 	if ps := tr2.Presences("room"); len(ps) != 1 || len(ps["alice"].Metas) != 1 || ps["alice"].Metas[0]["phx_ref"] != ref {
@@ -85,7 +85,7 @@ func TestGoReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	d = log2.await(t, "room", func(d tracker.Diff) bool { return has(d.Joins, "alice") && has(d.Leaves, "alice") })
-	if d.Joins[0].Meta["phx_ref"] != ref2 || d.Joins[0].Meta["phx_ref_prev"] != ref || d.Leaves[0].Meta["phx_ref"] != ref {
+	if d.Joins[0].Ref != ref2 || d.Joins[0].RefPrev != ref || d.Leaves[0].Ref != ref || d.Leaves[0].RefPrev != "" {
 		t.Fatalf("update: %+v", d)
 	}
 	if _, err := tr1.Update(newOwner(), "room", "alice", nil); !errors.Is(err, tracker.ErrNoPresence) {

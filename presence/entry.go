@@ -98,7 +98,7 @@ func group(list []tracker.Presence) Presences {
 	out := make(Presences)
 	for _, p := range list {
 		e := out[p.Key]
-		e.Metas = append(e.Metas, p.Meta)
+		e.Metas = append(e.Metas, p.WithRefs())
 		out[p.Key] = e
 	}
 	return out
@@ -113,9 +113,7 @@ func comparePresence(a, b tracker.Presence) int {
 	if c := compareOwner(a.Owner, b.Owner); c != 0 {
 		return c
 	}
-	ra, _ := a.Meta[tracker.MetaRef].(string)
-	rb, _ := b.Meta[tracker.MetaRef].(string)
-	return strings.Compare(ra, rb)
+	return strings.Compare(a.Ref, b.Ref)
 }
 
 func compareOwner(a, b string) int {

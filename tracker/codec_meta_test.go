@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"bytes"
+	"maps"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -55,7 +56,7 @@ func TestValueMetaSplitsRefAsSplitRef(t *testing.T) {
 			}
 			wantMD, wantRef := splitRef(sortMetaData(want))
 			r := bytes.NewReader(buf.Bytes())
-			sd := stateDecoder{r: r, d: msgpack.NewDecoder(r)}
+			sd := stateDecoder{buf: buf.Bytes(), r: r, d: msgpack.NewDecoder(r)}
 			md, ref, err := sd.valueMeta()
 			if err != nil {
 				t.Fatal(err)
@@ -76,5 +77,82 @@ func TestValueMetaSplitsRefAsSplitRef(t *testing.T) {
 				t.Errorf("%d bytes left", r.Len())
 			}
 		})
+	}
+}
+
+// A meta with the same bytes as the one before, up to a canonical "phx_ref" entry at its end, is not
+// decoded again: it shares the box of the one before, with its own ref. Anything else is decoded.
+func TestValueMetaSharesTheBoxOfTheSameBytes(t *testing.T) {
+	online := packMeta(metaEntries{{"device", "web"}, {"status", "online"}})
+	away := packMeta(metaEntries{{"device", "web"}, {"status", "away"}})
+	r1, r2, r3, r4 := newRef(), newRef(), newRef(), newRef()
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.UseCompactInts(true)
+	for _, v := range []*value{
+		{meta: online, ref: r1},
+		{meta: online, ref: r2}, // the same bytes but the ref: shares the box
+		{meta: away, ref: r3},   // other bytes: decoded
+		{meta: away, ref: r4},   // shares the box of the one before
+		{meta: online},          // no ref: decoded
+	} {
+		if err := encodeValueMeta(enc, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A meta with the bytes of the one before and a "phx_ref" that is not canonical: decoded, the
+	// string kept as an entry.
+	if err := encodeValueMeta(enc, &value{meta: away, ref: r4}); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	canon := r4.String()
+	i := bytes.LastIndex(b, []byte(canon))
+	b[i+15] = '!'
+	r := bytes.NewReader(b)
+	sd := stateDecoder{buf: b, r: r, d: msgpack.NewDecoder(r)}
+	var got []metaData
+	var refs []refID
+	for range 6 {
+		md, ref, err := sd.valueMeta()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, refs = append(got, md), append(refs, ref)
+	}
+	if r.Len() != 0 {
+		t.Fatalf("%d bytes left", r.Len())
+	}
+	wantRefs := []refID{r1, r2, r3, r4, {}, {}}
+	for i, ref := range refs {
+		if ref != wantRefs[i] {
+			t.Errorf("meta %d: ref %q, want %q", i, ref.String(), wantRefs[i].String())
+		}
+	}
+	if got[1].box != got[0].box || got[3].box != got[2].box {
+		t.Errorf("metas with the same bytes do not share a box")
+	}
+	if got[2].box == got[0].box || got[4].box == got[0].box || got[5].box == got[3].box {
+		t.Errorf("a box is shared by metas of other bytes")
+	}
+	for i, want := range []map[string]any{
+		{"device": "web", "status": "online"}, {"device": "web", "status": "online"},
+		{"device": "web", "status": "away"}, {"device": "web", "status": "away"},
+		{"device": "web", "status": "online"},
+		{"device": "web", "status": "away", MetaRef: canon[:15] + "!"},
+	} {
+		if g := maps.Collect(metaEntriesAll(got[i].entries())); !maps.Equal(g, want) {
+			t.Errorf("meta %d: %v, want %v", i, g, want)
+		}
+	}
+}
+
+func metaEntriesAll(md metaEntries) func(func(string, any) bool) {
+	return func(yield func(string, any) bool) {
+		for _, e := range md {
+			if !yield(e.key, e.val) {
+				return
+			}
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"time"
@@ -222,7 +223,7 @@ func normalizeMetaSlow(meta map[string]any) (map[string]any, error) {
 		return nil, fmt.Errorf("tracker: meta cannot be encoded: %w", err)
 	}
 	r := bytes.NewReader(buf.Bytes())
-	sd := stateDecoder{r: r, d: msgpack.NewDecoder(r)}
+	sd := stateDecoder{buf: buf.Bytes(), r: r, d: msgpack.NewDecoder(r)}
 	out, err := sd.meta()
 	if err != nil {
 		return nil, fmt.Errorf("tracker: meta cannot be decoded by peers: %w", err)
@@ -427,6 +428,7 @@ func encodeValueMeta(enc *msgpack.Encoder, v *value) error {
 
 // stateDecoder reads one payload, checking every declared length against the bytes left.
 type stateDecoder struct {
+	buf      []byte // the payload, which r reads
 	r        *bytes.Reader
 	d        *msgpack.Decoder
 	replicas []replicaRef
@@ -437,7 +439,16 @@ type stateDecoder struct {
 	sbuf     []byte            // scratch for short strings
 	lastRef  refID             // valueMeta: the last "phx_ref" parsed, its entry's value parsedRef{}
 	owner    string            // the owner of the value before: values of one owner share its string
+	// prevMeta is, when the meta valueMeta read last ended with a canonical "phx_ref" entry, its bytes
+	// before that entry (a slice of buf), and prevBox what they decoded to: a meta with the same bytes
+	// before a canonical ref shares the box without being decoded again (valueMeta).
+	prevMeta []byte
+	prevBox  metaData
 }
+
+// refEntryHead is how a meta's "phx_ref" entry in the canonical format starts: the key as a fixstr, then
+// the header of a 16-byte fixstr, which the ref's characters follow.
+const refEntryHead = "\xa7" + MetaRef + "\xb0"
 
 // maxPrealloc caps what a declared length may preallocate in meta; longer arrays and maps grow as read.
 const maxPrealloc = 1024
@@ -447,6 +458,7 @@ const maxInternedKeys = 1024
 
 // begin reads the header and the replica table of a payload of the given kind.
 func (sd *stateDecoder) begin(b []byte, kind int) error {
+	sd.buf, sd.prevMeta, sd.prevBox = b, nil, metaData{}
 	sd.r = bytes.NewReader(b)
 	sd.d = msgpack.NewDecoder(sd.r)
 	fields := 8
@@ -727,6 +739,11 @@ func (sd *stateDecoder) meta() (map[string]any, error) {
 // valueMeta reads a value's meta (nil or a map with string keys) as the value holds it: the entries, sorted
 // (of a key given twice, the last, as a map would keep), and the ref split off by splitRef's rule, in place.
 func (sd *stateDecoder) valueMeta() (metaData, refID, error) {
+	start := sd.pos()
+	if md, ref, ok := sd.sameMetaAsBefore(start); ok {
+		return md, ref, nil
+	}
+	sd.prevMeta = nil
 	c, err := sd.d.PeekCode()
 	if err != nil {
 		return metaData{}, refID{}, err
@@ -745,7 +762,9 @@ func (sd *stateDecoder) valueMeta() (metaData, refID, error) {
 	md := sd.entries[:0]
 	defer func() { clear(md); sd.entries = md[:0] }()
 	var ref refID
+	lastEntry := 0
 	for range n {
+		lastEntry = sd.pos()
 		c, err := sd.d.PeekCode()
 		if err != nil {
 			return metaData{}, refID{}, err
@@ -785,7 +804,33 @@ func (sd *stateDecoder) valueMeta() (metaData, refID, error) {
 			}
 		}
 	}
-	return packMeta(md), ref, nil
+	m := packMeta(md)
+	if end := sd.pos(); ref.ok && end-lastEntry == len(refEntryHead)+refLen && string(sd.buf[lastEntry:lastEntry+len(refEntryHead)]) == refEntryHead {
+		sd.prevMeta, sd.prevBox = sd.buf[start:lastEntry], m
+	}
+	return m, ref, nil
+}
+
+// pos returns the position of the next byte to read.
+func (sd *stateDecoder) pos() int { return len(sd.buf) - sd.r.Len() }
+
+// sameMetaAsBefore reads, when the meta at start has prevMeta's bytes then a canonical "phx_ref" entry,
+// that meta: prevBox and the ref. Decoding it would give the same entries, so the same box serves.
+func (sd *stateDecoder) sameMetaAsBefore(start int) (metaData, refID, bool) {
+	p := len(sd.prevMeta)
+	rest := sd.buf[start:]
+	if p == 0 || len(rest) < p+len(refEntryHead)+refLen || !bytes.Equal(rest[:p], sd.prevMeta) ||
+		string(rest[p:p+len(refEntryHead)]) != refEntryHead {
+		return metaData{}, refID{}, false
+	}
+	ref, ok := parseRefBytes(rest[p+len(refEntryHead) : p+len(refEntryHead)+refLen])
+	if !ok {
+		return metaData{}, refID{}, false
+	}
+	if _, err := sd.r.Seek(int64(p+len(refEntryHead)+refLen), io.SeekCurrent); err != nil {
+		return metaData{}, refID{}, false
+	}
+	return sd.prevBox, ref, true
 }
 
 // ownerString reads a value's owner, reusing the string of the value before when it is the same owner

@@ -1,8 +1,8 @@
 package tracker
 
 // Diff is what changed in one topic: presences that joined and presences that left. An update is a
-// leave of the old metadata and a join of the new one in the same Diff; the new meta's "phx_ref_prev"
-// names the ref of the old.
+// leave of the old metadata and a join of the new one in the same Diff; the new presence's RefPrev
+// ("phx_ref_prev") is the Ref of the old.
 type Diff struct {
 	Joins  []Presence
 	Leaves []Presence

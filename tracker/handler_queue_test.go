@@ -108,7 +108,7 @@ func TestCoalesceDiffs(t *testing.T) {
 		{"room": {joins: vs{p("w", "4")}, leaves: vs{p("w", "4")}}}, // up and removed at once
 	}
 	got := coalesceDiffs(diffs).render()
-	if len(got) != 1 || len(got["room"].Joins) != 1 || got["room"].Joins[0].Meta[MetaRef] != "3" || len(got["room"].Leaves) != 0 {
+	if len(got) != 1 || len(got["room"].Joins) != 1 || got["room"].Joins[0].Ref != "3" || len(got["room"].Leaves) != 0 {
 		t.Fatalf("net diff %+v, want room: join x (ref 3)", got)
 	}
 }

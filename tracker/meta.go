@@ -2,6 +2,8 @@ package tracker
 
 import (
 	"cmp"
+	"math"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -111,16 +113,27 @@ func (md metaEntries) without(k string) metaEntries {
 	return slices.Delete(slices.Clone(md), i, i+1)
 }
 
-// renderMeta returns the metadata as users see it: the entries plus the ref the value holds. A fresh map.
-func (v *value) renderMeta() map[string]any {
-	m := make(map[string]any, v.metaLen())
-	for i, k := range v.meta.keys() {
-		m[k] = v.meta.val(i)
-	}
-	if v.ref.ok {
-		m[MetaRef] = v.ref.String()
+// userMeta returns the metadata as users see it (Presence.Meta): every entry but the refs, which
+// Presence.Ref and Presence.RefPrev carry. Shared by every value of the box and every read: read-only.
+// nil when there is no such entry.
+func (v *value) userMeta() map[string]any { return v.meta.user() }
+
+// freshUserMeta returns userMeta as a fresh map the caller may modify (never nil).
+func (v *value) freshUserMeta() map[string]any {
+	m := make(map[string]any, v.meta.len())
+	for k, x := range v.meta.user() {
+		m[k] = x
 	}
 	return m
+}
+
+// refPrevString returns the value's "phx_ref_prev" ("" if it has none).
+func (v *value) refPrevString() string {
+	if v.meta.box == nil || v.meta.box.shape.prev < 0 {
+		return ""
+	}
+	s, _ := v.meta.val(v.meta.box.shape.prev).(string)
+	return s
 }
 
 // refString returns the value's "phx_ref" as users see it ("" if it has none).
@@ -128,11 +141,9 @@ func (v *value) refString() string {
 	if v.ref.ok {
 		return v.ref.String()
 	}
-	if i, ok := slices.BinarySearch(v.meta.keys(), MetaRef); ok {
-		s, _ := v.meta.val(i).(string)
-		return s
-	}
-	return ""
+	x, _ := v.meta.get(MetaRef)
+	s, _ := x.(string)
+	return s
 }
 
 // metaLen returns the number of keys of the rendered metadata.
@@ -157,22 +168,49 @@ func splitRef(md metaEntries) (metaEntries, refID) {
 	return md, refID{}
 }
 
-// metaData is the metadata a value holds (but its ref): the keys, sorted, in a metaShape that values with
-// the same keys share, and the values in an array of as many, of which vals points to the first. 16 bytes
-// in the value plus 16 a key, where a []metaEntry took 24 plus 32 a key. The zero metaData is empty.
-// Immutable.
-type metaData struct {
+// metaData is the metadata a value holds (but its ref): a metaBox, which values with the same metadata
+// share where that is cheap to see (values decoded one after another from the same meta bytes, and
+// consecutive Tracks of a shard with equal scalar metas), so that their Presence.Meta is one map. The
+// zero metaData is empty. 8 bytes in the value.
+type metaData struct{ box *metaBox }
+
+// metaBox holds the keys, sorted, in a metaShape that boxes with the same keys share, and right after it,
+// in the same allocation, the values (16 bytes of header, then 16 a value: 48 bytes for two keys).
+// Immutable, but for user, made once.
+type metaBox struct {
 	shape *metaShape
-	vals  *any
+	// user is the metadata as users see it, made at its first read: the entries but "phx_ref" and
+	// "phx_ref_prev". nil until then; a box without such entries keeps an empty map here and reads nil.
+	user atomic.Pointer[map[string]any]
+}
+
+// vals returns the values, which follow the box in its allocation (newMetaBox).
+func (b *metaBox) vals() []any {
+	return unsafe.Slice((*any)(unsafe.Add(unsafe.Pointer(b), unsafe.Sizeof(metaBox{}))), len(b.shape.keys))
 }
 
 // metaShape is a sorted set of meta keys.
-type metaShape struct{ keys []string }
+type metaShape struct {
+	keys []string
+	prev int // the index of "phx_ref_prev" in keys, -1 if it is not there
+}
+
+func newMetaShape(md metaEntries) *metaShape {
+	sh := &metaShape{keys: make([]string, len(md)), prev: -1}
+	for i, e := range md {
+		sh.keys[i] = e.key
+		if e.key == MetaRefPrev {
+			sh.prev = i
+		}
+	}
+	return sh
+}
 
 // packUserMeta returns meta, normalised as peers will decode it, as the metaData a new value holds
 // (prepareMeta then packMeta), without the intermediate entries for a small meta of plain scalars (the
-// usual one: Track's path). The refs are the tracker's: keys MetaRef and MetaRefPrev are left out.
-func packUserMeta(meta map[string]any) (metaData, error) {
+// usual one: Track's path), and then in the box last holds if it has the same entries (see
+// packMetaReusing). The refs are the tracker's: keys MetaRef and MetaRefPrev are left out.
+func packUserMeta(meta map[string]any, last *atomic.Pointer[metaBox]) (metaData, error) {
 	if len(meta) > smallMeta {
 		md, err := prepareMeta(meta)
 		return packMeta(md), err
@@ -195,7 +233,7 @@ func packUserMeta(meta map[string]any) (metaData, error) {
 			md[j], md[j-1] = md[j-1], md[j]
 		}
 	}
-	return packMeta(md), nil
+	return packMetaReusing(md, last), nil
 }
 
 // smallMeta is the size up to which packUserMeta sorts a meta's entries on the stack.
@@ -206,43 +244,175 @@ func packMeta(md metaEntries) metaData {
 	if len(md) == 0 {
 		return metaData{}
 	}
-	vals := make([]any, len(md))
+	b, vals := newMetaBox(len(md))
 	for i, e := range md {
 		vals[i] = e.val
 	}
-	return metaData{shape: shapes.get(md), vals: &vals[0]}
+	b.shape = shapes.get(md)
+	return metaData{b}
+}
+
+// newMetaBox returns a box for n values, which follow it in one allocation, and its values: fixed types
+// up to 8 values, then types made with reflect for n rounded up to a power of two (a few, kept).
+func newMetaBox(n int) (*metaBox, []any) {
+	var b *metaBox
+	switch n {
+	case 1:
+		b = &new(metaBoxOf[[1]any]).metaBox
+	case 2:
+		b = &new(metaBoxOf[[2]any]).metaBox
+	case 3:
+		b = &new(metaBoxOf[[3]any]).metaBox
+	case 4:
+		b = &new(metaBoxOf[[4]any]).metaBox
+	case 5, 6, 7, 8:
+		b = &new(metaBoxOf[[8]any]).metaBox
+	default:
+		b = (*metaBox)(reflect.New(bigBoxType(n)).UnsafePointer())
+	}
+	return b, unsafe.Slice((*any)(unsafe.Add(unsafe.Pointer(b), unsafe.Sizeof(metaBox{}))), n)
+}
+
+// metaBoxOf is a box and its values, A an array of them.
+type metaBoxOf[A any] struct {
+	metaBox
+	vals A
+}
+
+// bigBoxTypes are the types of boxes of more than 8 values, by their size (a power of two).
+var bigBoxTypes sync.Map
+
+func bigBoxType(n int) reflect.Type {
+	size := 16
+	for size < n {
+		size *= 2
+	}
+	if t, ok := bigBoxTypes.Load(size); ok {
+		return t.(reflect.Type)
+	}
+	t := reflect.StructOf([]reflect.StructField{
+		{Name: "Box", Type: reflect.TypeFor[metaBox]()},
+		{Name: "Vals", Type: reflect.ArrayOf(size, reflect.TypeFor[any]())},
+	})
+	t2, _ := bigBoxTypes.LoadOrStore(size, t)
+	return t2.(reflect.Type)
+}
+
+// packMetaReusing is packMeta of scalar entries, returning the box last holds when it has the same
+// entries (and storing the new box there otherwise): consecutive Tracks with equal metas share a box,
+// and so their Presence.Meta.
+func packMetaReusing(md metaEntries, last *atomic.Pointer[metaBox]) metaData {
+	if len(md) == 0 {
+		return metaData{}
+	}
+	if b := last.Load(); b != nil && b.sameScalars(md) {
+		return metaData{b}
+	}
+	m := packMeta(md)
+	last.Store(m.box)
+	return m
+}
+
+// sameScalars reports whether the box holds exactly md, whose values are scalars (normalScalar's).
+func (b *metaBox) sameScalars(md metaEntries) bool {
+	if len(b.shape.keys) != len(md) {
+		return false
+	}
+	vals := b.vals()
+	for i, e := range md {
+		if b.shape.keys[i] != e.key || !sameScalar(vals[i], e.val) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameScalar reports whether a and b are the same scalar (never true for anything else, so == cannot
+// panic on an uncomparable value).
+func sameScalar(a, b any) bool {
+	switch x := b.(type) {
+	case nil:
+		return a == nil
+	case string:
+		y, ok := a.(string)
+		return ok && x == y
+	case int64:
+		y, ok := a.(int64)
+		return ok && x == y
+	case uint64:
+		y, ok := a.(uint64)
+		return ok && x == y
+	case float64:
+		y, ok := a.(float64)
+		return ok && x == y && math.Signbit(x) == math.Signbit(y)
+	case bool:
+		y, ok := a.(bool)
+		return ok && x == y
+	}
+	return false
 }
 
 func (m metaData) len() int {
-	if m.shape == nil {
+	if m.box == nil {
 		return 0
 	}
-	return len(m.shape.keys)
+	return len(m.box.shape.keys)
 }
 
 // keys returns the sorted keys (shared: read-only).
 func (m metaData) keys() []string {
-	if m.shape == nil {
+	if m.box == nil {
 		return nil
 	}
-	return m.shape.keys
+	return m.box.shape.keys
 }
 
 // val returns the value of the i-th key.
 func (m metaData) val(i int) any {
-	return unsafe.Slice(m.vals, len(m.shape.keys))[i]
+	return m.box.vals()[i]
+}
+
+// get returns the value of key k.
+func (m metaData) get(k string) (any, bool) {
+	if i, ok := slices.BinarySearch(m.keys(), k); ok {
+		return m.val(i), true
+	}
+	return nil, false
 }
 
 // entries returns the metadata as entries (a fresh slice).
 func (m metaData) entries() metaEntries {
-	if m.shape == nil {
+	if m.box == nil {
 		return nil
 	}
-	out := make(metaEntries, len(m.shape.keys))
-	for i, k := range m.shape.keys {
+	out := make(metaEntries, len(m.box.shape.keys))
+	for i, k := range m.box.shape.keys {
 		out[i] = metaEntry{k, m.val(i)}
 	}
 	return out
+}
+
+// user returns the metadata as users see it (see metaBox.user): shared, read-only; nil if empty.
+func (m metaData) user() map[string]any {
+	if m.box == nil {
+		return nil
+	}
+	if p := m.box.user.Load(); p != nil {
+		return *p
+	}
+	u := make(map[string]any, len(m.box.shape.keys))
+	for i, k := range m.box.shape.keys {
+		if k != MetaRef && k != MetaRefPrev {
+			u[k] = m.val(i)
+		}
+	}
+	if len(u) == 0 {
+		u = nil
+	}
+	if !m.box.user.CompareAndSwap(nil, &u) { // another reader made it meanwhile: one map per box
+		return *m.box.user.Load()
+	}
+	return u
 }
 
 // maxShapes bounds the interned shapes: past it (gossip with ever new keys), new key sets get a shape of
@@ -282,10 +452,7 @@ func (t *shapeTable) lookup(md metaEntries) *metaShape {
 	if sh != nil && sh.matches(md) { // a key with a zero byte in it may name another shape
 		return sh
 	}
-	sh = &metaShape{keys: make([]string, len(md))}
-	for i, e := range md {
-		sh.keys[i] = e.key
-	}
+	sh = newMetaShape(md)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if old := t.m[string(b)]; old != nil {

@@ -49,6 +49,12 @@ func (r refID) String() string {
 	return string(s[:])
 }
 
+// refLen is the length of a ref's rendering.
+const refLen = 16
+
+// encodeTo renders the ref into b (refLen bytes).
+func (r refID) encodeTo(b []byte) { base64.RawURLEncoding.Encode(b[:refLen], r.b[:]) }
+
 // parseRef returns the ref s renders, if s is one in the canonical format.
 func parseRef(s string) (refID, bool) {
 	if len(s) != 16 {

@@ -27,6 +27,9 @@ type shard struct {
 	// flushing is set by the change that signals flush, and cleared when the delta is taken: the
 	// changes in between do not signal (each would wake the shard's goroutine for nothing).
 	flushing atomic.Bool
+	// lastMeta is the meta box of the shard's last Track with scalar meta: the next one with equal meta
+	// shares it (packMetaReusing).
+	lastMeta atomic.Pointer[metaBox]
 	done     chan struct{}
 	wg       sync.WaitGroup
 	ob       *outbox

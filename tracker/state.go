@@ -38,15 +38,24 @@ type value struct {
 	meta  metaData
 	tag   tag
 	ref   refID // "phx_ref"
+	// mark is the mark of the tagSet of the stream whose part joined the value (tagSet.merged), 0 for
+	// a value that joined otherwise. Set before the value is shared, never changed after.
+	mark uint32
 }
 
-// presence returns the value as a Presence, its meta rendered (a fresh map).
+// presence returns the value as a Presence: its Meta the box's shared map, its ref rendered (a fresh
+// string).
 func (v *value) presence() Presence {
-	var m map[string]any
-	if v.metaLen() > 0 {
-		m = v.renderMeta()
+	return v.presenceRef(v.refString())
+}
+
+// presenceRef is presence with the ref rendered by the caller.
+func (v *value) presenceRef(ref string) Presence {
+	p := Presence{Key: v.key, Ref: ref, Meta: v.meta.user(), Owner: v.owner, Replica: v.tag.replica.Name}
+	if v.meta.len() > 0 {
+		p.RefPrev = v.refPrevString()
 	}
-	return Presence{Key: v.key, Owner: v.owner, Meta: m, Replica: v.tag.replica.Name}
+	return p
 }
 
 // state is one replica's CRDT (Phoenix's normal-mode State).

@@ -12,3 +12,6 @@ func (s *state) leaveJoin(topic, owner, key string, meta map[string]any) (old, v
 	md, ref := splitRef(metaDataAll(meta))
 	return s.leaveJoinMeta(topic, owner, key, packMeta(md), ref)
 }
+
+// renderMeta returns the value's metadata as Phoenix shows it, refs included (a fresh map).
+func (v *value) renderMeta() map[string]any { return v.presence().WithRefs() }

@@ -27,9 +27,12 @@ func (s *state) mergeExtract(e *extract) (joins, leaves []*value) {
 // other merges, ends where merging the whole extract would. It returns the values that joined (of up
 // replicas, for the diff) and appends to unknown the replicas whose values it had to ignore (no heartbeat
 // heard yet, or permdowned): the final merge must not raise their context past values it never took.
-func (s *state) mergeValues(values []*value, unknown map[replicaRef]struct{}) (joins []*value) {
+func (s *state) mergeValues(values []*value, unknown map[replicaRef]struct{}, mark uint32) (joins []*value) {
+	var r *replicaState
 	for _, v := range values {
-		r := s.replicas[v.tag.replica]
+		if r == nil || r.ref != v.tag.replica { // values come grouped by replica
+			r = s.replicas[v.tag.replica]
+		}
 		switch {
 		case r == nil:
 			unknown[v.tag.replica] = struct{}{}
@@ -37,8 +40,13 @@ func (s *state) mergeValues(values []*value, unknown map[replicaRef]struct{}) (j
 		case r == s.self || r.seen(v.tag.clock):
 			continue
 		}
-		r.addDot(v.tag.clock)
-		r.compact()
+		if v.tag.clock == r.clock+1 && r.cloud == nil { // the next dot, as a rule: values come by clock
+			r.clock++
+		} else {
+			r.addDot(v.tag.clock)
+			r.compact()
+		}
+		v.mark = mark
 		s.index(v, s.topicSet(v.topic), r)
 		if r.status == replicaUp {
 			joins = append(joins, v)
@@ -154,7 +162,7 @@ func (s *state) observeDeltaRemoves(rclouds dotClouds, rvalues map[tag]*value, a
 		if rvalues[v.tag] != nil {
 			return false
 		}
-		return !also.has(v.tag)
+		return !also.holds(v)
 	}
 	for ref, cloud := range rclouds {
 		r := s.replicas[ref]
@@ -199,7 +207,7 @@ func (s *state) observeExtractRemoves(rctx causalContext, rclouds dotClouds, rva
 			if rvalues[v.tag] != nil {
 				continue
 			}
-			if !also.has(v.tag) {
+			if !also.holds(v) {
 				leaves = s.observeRemove(r, v, leaves)
 			}
 		}

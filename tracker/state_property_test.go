@@ -839,10 +839,7 @@ func mergeInParts(s *state, x *extract, budget int, between func()) (joins, leav
 		if err != nil {
 			return nil, nil, err
 		}
-		joins = append(joins, s.mergeValues(values, unknown)...)
-		for _, v := range values {
-			got.add(v.tag)
-		}
+		joins = append(joins, got.merged(s, values, unknown)...)
 		if between != nil {
 			between()
 		}

@@ -233,12 +233,9 @@ func (s *shard) mergePart(st *inStream, values []*value) bool {
 		s.gens.reset()
 	}
 	diff := s.newDiff()
-	s.record(s.state.mergeValues(values, st.unknown), nil, diff)
+	s.record(st.got.merged(s.state, values, st.unknown), nil, diff)
 	s.report(diff)
 	s.mu.Unlock()
-	for _, v := range values {
-		st.got.add(v.tag)
-	}
 	return true
 }
 

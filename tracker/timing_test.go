@@ -493,8 +493,9 @@ func TestHandlerDiffsInOrder(t *testing.T) {
 				t.Fatalf("%s's diffs:\n%v\nwant\n%v", n.name, got, want)
 			}
 			upd := diffs[2].diff["t1"]
-			j, l := upd.Joins[0].Meta, upd.Leaves[0].Meta
-			if j[MetaRef] != ref2 || j[MetaRefPrev] != ref1 || j["v"] != int64(2) || l[MetaRef] != ref1 || l["v"] != int64(1) || l[MetaRefPrev] != nil {
+			jp, lp := upd.Joins[0], upd.Leaves[0]
+			j, l := jp.Meta, lp.Meta
+			if jp.Ref != ref2 || jp.RefPrev != ref1 || j["v"] != int64(2) || lp.Ref != ref1 || l["v"] != int64(1) || lp.RefPrev != "" || len(j) != 1 || len(l) != 1 {
 				t.Fatalf("%s: update diff join %v, leave %v (refs %s → %s)", n.name, j, l, ref1, ref2)
 			}
 		}

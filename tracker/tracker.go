@@ -121,21 +121,21 @@ func (t *Tracker) check(o Owner, topic, key string) error {
 	return nil
 }
 
-// Track tracks a presence of owner under key in topic, with meta (nil: none), and returns its ref, also
-// set in the presence's meta as "phx_ref". The presence ends when Untrack removes it or owner is done.
+// Track tracks a presence of owner under key in topic, with meta (nil: none), and returns its ref
+// ("phx_ref"), which reads show as Presence.Ref. The presence ends when Untrack removes it or owner is done.
 // It returns ErrAlreadyTracked if owner already tracks key in topic, ErrInvalidArgument for bad input or
 // metadata that cannot travel between nodes, and ErrClosed.
 func (t *Tracker) Track(owner Owner, topic, key string, meta map[string]any) (string, error) {
 	if err := t.check(owner, topic, key); err != nil {
 		return "", err
 	}
-	md, err := packUserMeta(meta)
+	s := t.shardFor(topic)
+	md, err := packUserMeta(meta, &s.lastMeta)
 	if err != nil {
 		return "", err
 	}
 	ref := newRef()
 	id := t.owners.acquire(owner)
-	s := t.shardFor(topic)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -248,16 +248,16 @@ func (t *Tracker) ownerDone(o Owner) {
 	}
 }
 
-// Update replaces the meta of owner's presence under key in topic, and returns the new ref. The new meta
-// has "phx_ref" (new) and "phx_ref_prev" (the old ref); the handler sees a leave of the old meta and a
+// Update replaces the meta of owner's presence under key in topic, and returns the new ref. The presence
+// then has a new Ref and, as RefPrev ("phx_ref_prev"), the old one; the handler sees a leave of the old meta and a
 // join of the new one. It returns ErrNoPresence if nothing is tracked there, ErrInvalidArgument and
 // ErrClosed.
 func (t *Tracker) Update(owner Owner, topic, key string, meta map[string]any) (string, error) {
 	return t.UpdateFunc(owner, topic, key, func(map[string]any) map[string]any { return meta })
 }
 
-// UpdateFunc is Update with the new meta computed from the current one (which includes "phx_ref", and
-// "phx_ref_prev" after an earlier update; fn gets a copy it may modify and return). fn runs outside the
+// UpdateFunc is Update with the new meta computed from the current one (its Presence.Meta, without the
+// refs; fn gets a copy it may modify and return). fn runs outside the
 // tracker's locks; if the presence changed meanwhile, fn runs again on the new meta. A panic in fn is
 // returned as an error and changes nothing.
 func (t *Tracker) UpdateFunc(owner Owner, topic, key string, fn func(old map[string]any) map[string]any) (string, error) {
@@ -276,7 +276,7 @@ func (t *Tracker) UpdateFunc(owner Owner, topic, key string, fn func(old map[str
 		if id == "" || old == nil {
 			return "", fmt.Errorf("%w: topic %q, key %q", ErrNoPresence, topic, key)
 		}
-		newMeta, err := callUpdate(fn, old.renderMeta())
+		newMeta, err := callUpdate(fn, old.freshUserMeta())
 		if err != nil {
 			return "", err
 		}

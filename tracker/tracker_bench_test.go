@@ -84,7 +84,7 @@ func BenchmarkTrackerTrack(b *testing.B) {
 		benchTrackPool1(b, meta, HandlerFunc(func(d map[string]Diff) {
 			for _, td := range d {
 				for _, p := range td.Joins {
-					if p.Meta[MetaRef] != nil {
+					if p.Ref != "" {
 						seen.Add(1)
 					}
 				}

@@ -78,7 +78,7 @@ func TestTrackListUpdateUntrackLocally(t *testing.T) {
 		t.Fatalf("List = %v", got)
 	}
 	p := tr.GetByKey("lobby", "user:1")
-	if len(p) != 1 || p[0].Meta["status"] != "away" || p[0].Meta[tracker.MetaRef] != ref {
+	if len(p) != 1 || p[0].Meta["status"] != "away" || p[0].Ref != ref || len(p[0].Meta) != 1 {
 		t.Fatalf("GetByKey = %+v", p)
 	}
 
@@ -87,7 +87,7 @@ func TestTrackListUpdateUntrackLocally(t *testing.T) {
 		t.Fatalf("Update = %q, %v", ref2, err)
 	}
 	p = tr.GetByKey("lobby", "user:1")
-	if len(p) != 1 || p[0].Meta["status"] != "online" || p[0].Meta[tracker.MetaRefPrev] != ref || p[0].Meta[tracker.MetaRef] != ref2 {
+	if len(p) != 1 || p[0].Meta["status"] != "online" || p[0].RefPrev != ref || p[0].Ref != ref2 || len(p[0].Meta) != 1 {
 		t.Fatalf("after Update: %+v", p)
 	}
 	if _, err := tr.Update(owner, "lobby", "nobody", nil); !errors.Is(err, tracker.ErrNoPresence) {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // views are what List and GetByKey read: per topic, the visible presences, kept up to date from the very
@@ -16,18 +17,22 @@ type views struct {
 
 type topicView struct {
 	mu sync.RWMutex
-	// values are the visible values: immutable, Presences are made when read. Keyed by pointer (8 bytes
-	// a slot where a tag took 32): a leave reports the very value its join did (the state hands out the
-	// values it holds; TestStateProperties checks it).
-	values map[*value]struct{}
-	// rendered holds the Presences (their Meta maps built) of a topic that was listed: nil until its
-	// first List, then kept for later ones, so that a List after a change renders only what changed.
-	// Topics nobody lists hold no rendered maps.
-	rendered map[*value]Presence
-	// pending are the values joined since rendered was last brought up to date (some may have left
-	// since). Past len(values), rendered is dropped instead: a topic listed once holds no garbage.
-	pending  []*value
+	// values are the visible values: immutable, Presences are made when read (cheaply: a value's Meta is
+	// its box's shared map, its ref rendered into one buffer per List). Keyed by pointer (8 bytes a slot
+	// where a tag took 32): a leave reports the very value its join did (the state hands out the values it
+	// holds; TestStateProperties checks it).
+	values   map[*value]struct{}
 	snapshot atomic.Pointer[[]Presence] // cached List result; nil after a change
+	// listed says that the topic was listed since its last change: the next List keeps its result as
+	// the snapshot. The first List after a change does not (a topic that changes between Lists would
+	// copy each result for nothing).
+	listed atomic.Bool
+}
+
+// changed notes a change. mu held for writing.
+func (tv *topicView) changed() {
+	tv.snapshot.Store(nil)
+	tv.listed.Store(false)
 }
 
 func newViews() *views { return &views{topics: make(map[string]*topicView)} }
@@ -44,8 +49,7 @@ func (vs *views) apply(joins, leaves []*value) {
 		if tv := vs.get(v.topic); tv != nil {
 			tv.mu.Lock()
 			delete(tv.values, v)
-			delete(tv.rendered, v)
-			tv.snapshot.Store(nil)
+			tv.changed()
 			empty := len(tv.values) == 0
 			tv.mu.Unlock()
 			if empty {
@@ -57,8 +61,7 @@ func (vs *views) apply(joins, leaves []*value) {
 		tv := vs.getOrMake(v.topic)
 		tv.mu.Lock()
 		tv.values[v] = struct{}{}
-		tv.addPending(v)
-		tv.snapshot.Store(nil)
+		tv.changed()
 		tv.mu.Unlock()
 	}
 }
@@ -83,9 +86,8 @@ func (vs *views) joinTopic(topic string, joins []*value) {
 	tv.mu.Lock()
 	for _, v := range joins {
 		tv.values[v] = struct{}{}
-		tv.addPending(v)
 	}
-	tv.snapshot.Store(nil)
+	tv.changed()
 	tv.mu.Unlock()
 }
 
@@ -97,24 +99,10 @@ func (vs *views) replace(olds, news []*value) {
 		tv := vs.getOrMake(v.topic)
 		tv.mu.Lock()
 		delete(tv.values, old)
-		delete(tv.rendered, old)
 		tv.values[v] = struct{}{}
-		tv.addPending(v)
-		tv.snapshot.Store(nil)
+		tv.changed()
 		tv.mu.Unlock()
 	}
-}
-
-// addPending notes a join for rendered. mu held for writing.
-func (tv *topicView) addPending(v *value) {
-	if tv.rendered == nil {
-		return
-	}
-	if len(tv.pending) >= len(tv.values) {
-		tv.rendered, tv.pending = nil, nil
-		return
-	}
-	tv.pending = append(tv.pending, v)
 }
 
 func (vs *views) getOrMake(topic string) *topicView { return vs.getOrMakeSized(topic, 0) }
@@ -158,32 +146,13 @@ func (vs *views) list(topic string) []Presence {
 	if p := tv.snapshot.Load(); p != nil {
 		return slices.Clone(*p)
 	}
-	tv.mu.Lock() // for writing: rendered changes
-	defer tv.mu.Unlock()
-	if p := tv.snapshot.Load(); p != nil { // another List made it meanwhile
-		return slices.Clone(*p)
+	tv.mu.RLock()
+	defer tv.mu.RUnlock()
+	list := renderAll(tv.values)
+	if !tv.listed.Swap(true) {
+		return list
 	}
-	if tv.rendered == nil {
-		tv.rendered = make(map[*value]Presence, len(tv.values))
-		for v := range tv.values {
-			tv.rendered[v] = v.presence()
-		}
-	} else {
-		for _, v := range tv.pending {
-			if _, ok := tv.values[v]; ok {
-				if _, ok := tv.rendered[v]; !ok {
-					tv.rendered[v] = v.presence()
-				}
-			}
-		}
-	}
-	clear(tv.pending)
-	tv.pending = tv.pending[:0]
-	list := make([]Presence, 0, len(tv.rendered))
-	for _, p := range tv.rendered {
-		list = append(list, p)
-	}
-	tv.snapshot.Store(&list)
+	tv.snapshot.CompareAndSwap(nil, &list) // (a change cannot come while mu is held)
 	return slices.Clone(list)
 }
 
@@ -194,15 +163,61 @@ func (vs *views) getByKey(topic, key string) []Presence {
 	}
 	tv.mu.RLock()
 	defer tv.mu.RUnlock()
-	var out []Presence
-	for v := range tv.values {
-		if v.key == key {
-			p, ok := tv.rendered[v]
-			if !ok {
-				p = v.presence()
-			}
-			out = append(out, p)
+	return renderPresences(tv.values, func(v *value) bool { return v.key == key })
+}
+
+// renderAll returns every value as a Presence: the refs held as refIDs are rendered into one buffer, one
+// allocation for all.
+func renderAll(values map[*value]struct{}) []Presence {
+	if len(values) == 0 {
+		return nil
+	}
+	buf := make([]byte, len(values)*refLen)
+	out := make([]Presence, len(values))
+	i := 0
+	for v := range values {
+		if !v.ref.ok {
+			out[i] = v.presence()
+		} else {
+			b := buf[:refLen:refLen]
+			buf = buf[refLen:]
+			v.ref.encodeTo(b)
+			out[i] = v.presenceRef(unsafe.String(&b[0], refLen))
 		}
+		i++
+	}
+	return out
+}
+
+// renderPresences returns the values that keep says to keep as Presences (nil if none): the refs held
+// as refIDs are rendered into one buffer, one allocation for all.
+func renderPresences(values map[*value]struct{}, keep func(*value) bool) []Presence {
+	n, refs := 0, 0
+	for v := range values {
+		if keep(v) {
+			n++
+			if v.ref.ok {
+				refs++
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	buf := make([]byte, refs*refLen)
+	out := make([]Presence, 0, n)
+	for v := range values {
+		if !keep(v) {
+			continue
+		}
+		if !v.ref.ok {
+			out = append(out, v.presence())
+			continue
+		}
+		b := buf[:refLen:refLen]
+		buf = buf[refLen:]
+		v.ref.encodeTo(b)
+		out = append(out, v.presenceRef(unsafe.String(&b[0], refLen)))
 	}
 	return out
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -601,7 +600,7 @@ func (d *demo) presenceUpdate(ctx context.Context) error {
 		l, err := d.waitPresences(ctx, n, `carol with {"status":"away"} and phx_ref_prev = her first phx_ref`, func(l []tracker.Presence) bool {
 			for _, p := range l {
 				if p.Key == "carol" {
-					return p.Meta[tracker.MetaRef] == ref && p.Meta[tracker.MetaRefPrev] == prev && p.Meta["status"] == "away"
+					return p.Ref == ref && p.RefPrev == prev && p.Meta["status"] == "away"
 				}
 			}
 			return false
@@ -768,14 +767,11 @@ func listing(l []tracker.Presence) string {
 	return andList(items)
 }
 
-// shownMeta returns a presence's meta as compact JSON, without its refs (random at every run).
+// shownMeta returns a presence's meta as compact JSON (its refs, random at every run, are not in it).
 func shownMeta(meta map[string]any) string {
-	m := maps.Clone(meta)
-	delete(m, tracker.MetaRef)
-	delete(m, tracker.MetaRefPrev)
-	b, err := json.Marshal(m)
+	b, err := json.Marshal(meta)
 	if err != nil {
-		return fmt.Sprint(m)
+		return fmt.Sprint(meta)
 	}
 	return string(b)
 }

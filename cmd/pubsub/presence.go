@@ -150,11 +150,13 @@ func runPresence(ctx context.Context, args []string, stdout, stderr io.Writer) i
 func printPresences(w io.Writer, topic string, list []tracker.Presence, jsonOut bool) error {
 	recs := make([]presenceRecord, 0, len(list))
 	for _, p := range list {
-		ref, _ := p.Meta[tracker.MetaRef].(string)
+		ref := p.Ref
 		meta := maps.Clone(p.Meta)
-		delete(meta, tracker.MetaRef)
 		if meta == nil {
 			meta = map[string]any{}
+		}
+		if p.RefPrev != "" {
+			meta[tracker.MetaRefPrev] = p.RefPrev
 		}
 		mj, err := json.Marshal(meta)
 		if err != nil {
