@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -32,18 +33,22 @@ type stateParts struct {
 }
 
 func newExtractParts(x *extract, budget int) *stateParts {
-	return newStateParts(x.values, budget, gossipTransferExtract, func() ([]byte, error) {
+	values := x.list
+	if values == nil {
+		values = slices.Collect(maps.Values(x.values))
+	}
+	return newStateParts(values, budget, gossipTransferExtract, func() ([]byte, error) {
 		return marshalExtract(&extract{context: x.context, clouds: x.clouds})
 	})
 }
 
 func newDeltaParts(d *delta, budget int) *stateParts {
-	return newStateParts(d.values, budget, gossipTransferDelta, func() ([]byte, error) {
+	return newStateParts(slices.Collect(maps.Values(d.values)), budget, gossipTransferDelta, func() ([]byte, error) {
 		return marshalDelta(&delta{start: d.start, end: d.end, clouds: d.clouds})
 	})
 }
 
-func newStateParts(vals map[tag]*value, budget int, kind gossipKind, final func() ([]byte, error)) *stateParts {
+func newStateParts(vals []*value, budget int, kind gossipKind, final func() ([]byte, error)) *stateParts {
 	// By replica (a few: a linear scan finds a value's group without hashing its ref), then by clock within
 	// each, sorted on (clock, value) pairs so that comparisons do not chase pointers to a million values.
 	type group struct {
@@ -84,12 +89,39 @@ func newStateParts(vals map[tag]*value, budget int, kind gossipKind, final func(
 	})
 	values := make([]*value, 0, len(vals))
 	for _, g := range groups {
-		slices.SortFunc(g.clocks, func(a, b clockedValue) int { return cmp.Compare(a.clock, b.clock) })
-		for _, cv := range g.clocks {
-			values = append(values, cv.v)
-		}
+		values = appendByClock(values, g.clocks)
 	}
 	return &stateParts{values: values, budget: budget, kind: kind, final: final}
+}
+
+// appendByClock appends the values of one replica (unique clocks) in the order of their clocks. Clocks
+// that leave few holes (a replica's values hold most of its clocks: a sender's own, as a rule) are placed
+// by their clock in one pass; others are sorted.
+func appendByClock(values []*value, cvs []clockedValue) []*value {
+	if len(cvs) == 0 {
+		return values
+	}
+	lo, hi := cvs[0].clock, cvs[0].clock
+	for _, cv := range cvs {
+		lo, hi = min(lo, cv.clock), max(hi, cv.clock)
+	}
+	if span := hi - lo + 1; span <= 2*uint64(len(cvs)) {
+		slots := make([]*value, span)
+		for _, cv := range cvs {
+			slots[cv.clock-lo] = cv.v
+		}
+		for _, v := range slots {
+			if v != nil {
+				values = append(values, v)
+			}
+		}
+		return values
+	}
+	slices.SortFunc(cvs, func(a, b clockedValue) int { return cmp.Compare(a.clock, b.clock) })
+	for _, cv := range cvs {
+		values = append(values, cv.v)
+	}
+	return values
 }
 
 // clockedValue is a value with its clock beside it, for sorting.
@@ -116,6 +148,7 @@ func marshalPart(values []*value, budget int) ([]byte, int, error) {
 	var e stateEncoder
 	e.init()
 	var vbuf bytes.Buffer
+	vbuf.Grow(budget + budget/8) // no growing and copying as values are added
 	venc := msgpack.NewEncoder(&vbuf)
 	venc.UseCompactInts(true)
 	tables := 16
@@ -156,6 +189,7 @@ func marshalPart(values []*value, budget int) ([]byte, int, error) {
 		}
 		n++
 	}
+	e.buf.Grow(vbuf.Len() + tables + 64)
 	e.header(payloadPart, 5)
 	e.check(e.enc.EncodeArrayLen(len(e.topics)))
 	for _, t := range e.topics {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -56,6 +57,46 @@ func TestPartsRoundTrip(t *testing.T) {
 		if i > 0 && got[i-1].tag.clock >= v.tag.clock {
 			t.Fatalf("values out of order at %d", i)
 		}
+	}
+}
+
+// A transfer's extract of partsFrom values or more lists them without a map (extractForTransfer); its
+// parts carry the same values, in the same order, as those of the extract with the map, and sent whole
+// it encodes the same values.
+func TestExtractForTransferListsValues(t *testing.T) {
+	a := newNamedState("node-a")
+	for i := range partsFrom + 100 {
+		a.join(fmt.Sprint("room:", i%7), fmt.Sprint("owner-", i%13), fmt.Sprint("user:", i), map[string]any{"s": "online"})
+	}
+	b := namedRef("node-b")
+	withMap, withList := a.extract(b, causalContext{a.ref(): 0}), a.extractForTransfer(b, causalContext{a.ref(): 0})
+	if withList.values != nil || len(withList.list) != len(withMap.values) {
+		t.Fatalf("extractForTransfer: %d values in a map, %d in the list; want 0 and %d", len(withList.values), len(withList.list), len(withMap.values))
+	}
+	pm, pl := newExtractParts(withMap, 4000), newExtractParts(withList, 4000)
+	for {
+		bm, _, lastM, err := pm.nextPayload()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bl, _, lastL, err := pl.nextPayload()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(bm, bl) || lastM != lastL {
+			t.Fatal("the parts of the list differ from those of the map")
+		}
+		if lastM {
+			break
+		}
+	}
+	whole, err := marshalExtract(withList)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx, err := unmarshalExtract(whole)
+	if err != nil || len(fx.values) != len(withMap.values) {
+		t.Fatalf("the list sent whole: %d values (%v), want %d", len(fx.values), err, len(withMap.values))
 	}
 }
 
@@ -127,4 +168,32 @@ func FuzzChunkAndCredit(f *testing.F) {
 			t.Fatalf("credit %d", granted)
 		}
 	})
+}
+
+// appendByClock orders a replica's values by clock, whether their clocks are dense (placed by clock) or
+// sparse (sorted).
+func TestAppendByClock(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, spread := range []uint64{1, 2, 3, 1000} {
+		for _, n := range []int{1, 2, 50, 3000} {
+			seen := make(map[uint64]bool)
+			var cvs []clockedValue
+			for len(cvs) < n {
+				c := 1 + rng.Uint64N(uint64(n)*spread)
+				if !seen[c] {
+					seen[c] = true
+					cvs = append(cvs, clockedValue{c, &value{tag: tag{clock: c}}})
+				}
+			}
+			got := appendByClock([]*value{{}}, cvs) // after what was there
+			if len(got) != n+1 {
+				t.Fatalf("spread %d, n %d: %d values, want %d", spread, n, len(got)-1, n)
+			}
+			for i := 2; i < len(got); i++ {
+				if got[i-1].tag.clock >= got[i].tag.clock {
+					t.Fatalf("spread %d, n %d: out of order at %d", spread, n, i)
+				}
+			}
+		}
+	}
 }

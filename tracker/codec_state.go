@@ -79,6 +79,13 @@ func marshalDelta(d *delta) ([]byte, error) {
 
 // marshalExtract encodes a full-state extract for a transfer.
 func marshalExtract(x *extract) ([]byte, error) {
+	if x.list != nil { // made for parts (extractForTransfer), sent whole
+		values := make(map[tag]*value, len(x.list))
+		for _, v := range x.list {
+			values[v.tag] = v
+		}
+		x = &extract{context: x.context, clouds: x.clouds, values: values}
+	}
 	var e stateEncoder
 	e.init()
 	for ref := range x.context {

@@ -91,7 +91,7 @@ func (g *deltaGenerations) extract(s *state, remoteRef replicaRef, remoteCtx cau
 	if gen := g.covering(remoteCtx); gen != nil {
 		return extractDelta(gen, remoteRef, remoteCtx), nil
 	}
-	return nil, s.extract(remoteRef, remoteCtx)
+	return nil, s.extractForTransfer(remoteRef, remoteCtx)
 }
 
 // covering returns the generation extract answers a replica with clocks remoteCtx with, or nil when it

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -100,7 +101,8 @@ func TestRealRedisNewNodeGets1MPresencesFromAnotherProcess(t *testing.T) {
 }
 
 // TestChildNodeTracks1M is node a of TestRealRedisNewNodeGets1MPresencesFromAnotherProcess: it tracks
-// 1 M presences, prints "ready", and keeps them until its stdin closes.
+// 1 M presences, prints "ready", and keeps them until its stdin closes. With
+// PHXGO_TRACKER_CHILD_CPUPROFILE=file it writes its CPU profile from "ready" on (the transfer) there.
 func TestChildNodeTracks1M(t *testing.T) {
 	var url, name, timings string
 	if _, err := fmt.Sscan(os.Getenv("PHXGO_TRACKER_CHILD"), &url, &name, &timings); err != nil {
@@ -126,7 +128,18 @@ func TestChildNodeTracks1M(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(time.Second) // the eager deltas went out to nobody
+	time.Sleep(time.Second)                                              // the eager deltas went out to nobody
+	if file := os.Getenv("PHXGO_TRACKER_CHILD_CPUPROFILE"); file != "" { // node a's CPU from here on
+		f, err := os.Create(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Println("ready")
 	bufio.NewReader(os.Stdin).ReadByte() // until the parent closes stdin
 }

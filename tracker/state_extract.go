@@ -31,6 +31,10 @@ type extract struct {
 	context causalContext
 	clouds  dotClouds
 	values  map[tag]*value
+	// list holds the values instead of values in an extract made to be sent in parts
+	// (extractForTransfer): the parts' encoder sorts a slice, and a map of a million values would cost
+	// its sender a third of a second to build.
+	list []*value
 }
 
 // seen reports whether the delta has seen the dot t.
@@ -205,6 +209,16 @@ func (s *state) takeDelta() *delta {
 // requester's own values, which it has (Phoenix passes the node name here, so its filter never fires).
 // Down replicas' values are included.
 func (s *state) extract(remoteRef replicaRef, remoteCtx causalContext) *extract {
+	return s.extractAs(remoteRef, remoteCtx, false)
+}
+
+// extractForTransfer is extract for a transfer answer: with partsFrom values or more, they are in list,
+// not values, for newExtractParts.
+func (s *state) extractForTransfer(remoteRef replicaRef, remoteCtx causalContext) *extract {
+	return s.extractAs(remoteRef, remoteCtx, true)
+}
+
+func (s *state) extractAs(remoteRef replicaRef, remoteCtx causalContext, forParts bool) *extract {
 	e := &extract{
 		context: make(causalContext, len(remoteCtx)),
 		clouds:  make(dotClouds),
@@ -226,17 +240,23 @@ func (s *state) extract(remoteRef replicaRef, remoteCtx causalContext) *extract 
 			}
 		}
 	}
-	e.values = make(map[tag]*value, n)
+	add := func(v *value) { e.values[v.tag] = v }
+	if forParts && n >= partsFrom {
+		e.list = make([]*value, 0, n)
+		add = func(v *value) { e.list = append(e.list, v) }
+	} else {
+		e.values = make(map[tag]*value, n)
+	}
 	for ref := range e.context {
 		switch r := s.replicas[ref]; {
 		case ref == remoteRef:
 		case r == s.self:
 			for v := range s.ownValues() {
-				e.values[v.tag] = v
+				add(v)
 			}
 		default:
 			for _, v := range r.values {
-				e.values[v.tag] = v
+				add(v)
 			}
 		}
 	}

@@ -55,6 +55,18 @@ func (s *state) mergeValues(values []*value, unknown map[replicaRef]struct{}, ma
 	return joins
 }
 
+// expectValues makes room, in a replica that holds no value yet, for those up to clock (its own clock, as
+// its heartbeats show it, when its full state is about to come in parts): its index then does not grow
+// step by step to a million entries. At most maxExpectedValues, whatever clock says.
+func (s *state) expectValues(ref replicaRef, clock uint64) {
+	if r := s.replicas[ref]; r != nil && r != s.self && len(r.values) == 0 && clock > r.clock {
+		r.values = make(map[uint64]*value, min(clock-r.clock, maxExpectedValues))
+	}
+}
+
+// maxExpectedValues bounds the room expectValues makes (an index of 256 Ki values: about 4 MiB).
+const maxExpectedValues = 1 << 18
+
 // mergeExtractParts merges the final extract of a full state sent in parts, whose values came before it
 // (merged by mergeValues; their tags in got): the removes it observes (held values its context or clouds
 // have seen, neither in it nor in got), and its context and clouds, except for the replicas in unknown.

@@ -223,7 +223,8 @@ func (s *shard) mergePart(st *inStream, values []*value) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if p := s.peers[st.from.Name]; p == nil || p.ref != st.from {
+	p := s.peers[st.from.Name]
+	if p == nil || p.ref != st.from {
 		s.mu.Unlock()
 		s.t.drop(dropUnasked, nil) // permdowned while its stream came
 		return false
@@ -231,6 +232,7 @@ func (s *shard) mergePart(st *inStream, values []*value) bool {
 	if !st.parts {
 		st.parts = true
 		s.gens.reset()
+		s.state.expectValues(st.from, p.ahead)
 	}
 	diff := s.newDiff()
 	s.record(st.got.merged(s.state, values, st.unknown), nil, diff)

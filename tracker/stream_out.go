@@ -44,7 +44,7 @@ func (ob *outbox) startAnswer(m outMsg) {
 	}
 	var parts *stateParts
 	switch budget := piece - 64 - len(m.g.from.Name); {
-	case m.x != nil && len(m.x.values) >= partsFrom:
+	case m.x != nil && (m.x.list != nil || len(m.x.values) >= partsFrom):
 		parts = newExtractParts(m.x, budget)
 	case m.d != nil && len(m.d.values) >= partsFrom:
 		parts = newDeltaParts(m.d, budget)
