@@ -47,6 +47,7 @@ type gossip struct {
 
 func encodeGossip(g gossip) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(32 + len(g.from.Name) + len(g.body) + 32*len(g.clocks)) // clocks' names may grow it
 	enc := msgpack.NewEncoder(&buf)
 	enc.UseCompactInts(true)
 	var err error

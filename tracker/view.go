@@ -1,7 +1,6 @@
 package tracker
 
 import (
-	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -21,18 +20,24 @@ type topicView struct {
 	// its box's shared map, its ref rendered into one buffer per List). Keyed by pointer (8 bytes a slot
 	// where a tag took 32): a leave reports the very value its join did (the state hands out the values it
 	// holds; TestStateProperties checks it).
-	values   map[*value]struct{}
-	snapshot atomic.Pointer[[]Presence] // cached List result; nil after a change
-	// listed says that the topic was listed since its last change: the next List keeps its result as
-	// the snapshot. The first List after a change does not (a topic that changes between Lists would
-	// copy each result for nothing).
-	listed atomic.Bool
+	values map[*value]struct{}
+	// list holds the rendered presences of a topic that is listed again and again, kept up to date
+	// (view_list.go); nil for the others. listedOnce says a List rendered the topic without keeping it.
+	list       *listing
+	listedOnce atomic.Bool
 }
 
-// changed notes a change. mu held for writing.
-func (tv *topicView) changed() {
-	tv.snapshot.Store(nil)
-	tv.listed.Store(false)
+// joined and left note a change for list. mu held for writing.
+func (tv *topicView) joined(v *value) {
+	if tv.list != nil && !tv.list.joined(v, len(tv.values)) {
+		tv.dropList()
+	}
+}
+
+func (tv *topicView) left(v *value) {
+	if tv.list != nil && !tv.list.left(v, len(tv.values)) {
+		tv.dropList()
+	}
 }
 
 func newViews() *views { return &views{topics: make(map[string]*topicView)} }
@@ -48,8 +53,10 @@ func (vs *views) apply(joins, leaves []*value) {
 	for _, v := range leaves {
 		if tv := vs.get(v.topic); tv != nil {
 			tv.mu.Lock()
-			delete(tv.values, v)
-			tv.changed()
+			if _, ok := tv.values[v]; ok {
+				delete(tv.values, v)
+				tv.left(v)
+			}
 			empty := len(tv.values) == 0
 			tv.mu.Unlock()
 			if empty {
@@ -60,9 +67,17 @@ func (vs *views) apply(joins, leaves []*value) {
 	for _, v := range joins {
 		tv := vs.getOrMake(v.topic)
 		tv.mu.Lock()
-		tv.values[v] = struct{}{}
-		tv.changed()
+		tv.add(v)
 		tv.mu.Unlock()
+	}
+}
+
+// add adds v. mu held for writing.
+func (tv *topicView) add(v *value) {
+	n := len(tv.values)
+	tv.values[v] = struct{}{}
+	if len(tv.values) > n {
+		tv.joined(v)
 	}
 }
 
@@ -85,9 +100,8 @@ func (vs *views) joinTopic(topic string, joins []*value) {
 	tv := vs.getOrMakeSized(topic, len(joins))
 	tv.mu.Lock()
 	for _, v := range joins {
-		tv.values[v] = struct{}{}
+		tv.add(v)
 	}
-	tv.changed()
 	tv.mu.Unlock()
 }
 
@@ -98,9 +112,11 @@ func (vs *views) replace(olds, news []*value) {
 		v := news[i]
 		tv := vs.getOrMake(v.topic)
 		tv.mu.Lock()
-		delete(tv.values, old)
-		tv.values[v] = struct{}{}
-		tv.changed()
+		if _, ok := tv.values[old]; ok {
+			delete(tv.values, old)
+			tv.left(old)
+		}
+		tv.add(v)
 		tv.mu.Unlock()
 	}
 }
@@ -136,26 +152,6 @@ func (vs *views) dropIfEmpty(topic string) {
 	}
 }
 
-// list returns the topic's presences, a fresh slice the caller may keep and sort. The metadata maps
-// are shared: read-only.
-func (vs *views) list(topic string) []Presence {
-	tv := vs.get(topic)
-	if tv == nil {
-		return nil
-	}
-	if p := tv.snapshot.Load(); p != nil {
-		return slices.Clone(*p)
-	}
-	tv.mu.RLock()
-	defer tv.mu.RUnlock()
-	list := renderAll(tv.values)
-	if !tv.listed.Swap(true) {
-		return list
-	}
-	tv.snapshot.CompareAndSwap(nil, &list) // (a change cannot come while mu is held)
-	return slices.Clone(list)
-}
-
 func (vs *views) getByKey(topic, key string) []Presence {
 	tv := vs.get(topic)
 	if tv == nil {
@@ -164,29 +160,6 @@ func (vs *views) getByKey(topic, key string) []Presence {
 	tv.mu.RLock()
 	defer tv.mu.RUnlock()
 	return renderPresences(tv.values, func(v *value) bool { return v.key == key })
-}
-
-// renderAll returns every value as a Presence: the refs held as refIDs are rendered into one buffer, one
-// allocation for all.
-func renderAll(values map[*value]struct{}) []Presence {
-	if len(values) == 0 {
-		return nil
-	}
-	buf := make([]byte, len(values)*refLen)
-	out := make([]Presence, len(values))
-	i := 0
-	for v := range values {
-		if !v.ref.ok {
-			out[i] = v.presence()
-		} else {
-			b := buf[:refLen:refLen]
-			buf = buf[refLen:]
-			v.ref.encodeTo(b)
-			out[i] = v.presenceRef(unsafe.String(&b[0], refLen))
-		}
-		i++
-	}
-	return out
 }
 
 // renderPresences returns the values that keep says to keep as Presences (nil if none): the refs held
