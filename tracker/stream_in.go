@@ -140,6 +140,7 @@ func (s *shard) endStreams() {
 func (s *shard) expireStreams(now time.Time) {
 	for name, st := range s.streams {
 		if now.Sub(st.last) > s.t.transferStall() {
+			s.t.stats.transfersStalled.Add(1)
 			s.endStream(name)
 		}
 	}

@@ -58,6 +58,10 @@ type Stats struct {
 	// CoalescedDiffs counts the times the Handler's queue went over MaxPendingDiffs and was coalesced into
 	// net diffs.
 	CoalescedDiffs uint64
+	// StalledTransfers counts transfer streams abandoned for silence (docs/tracker.md, "Stalls end"):
+	// sent ones whose receiver granted no credit (also counted in SendErrors), and received ones whose
+	// sender sent no chunk, for max(2 s, 4 × BroadcastPeriod). The transfer is asked for again.
+	StalledTransfers uint64
 }
 
 type counters struct {
@@ -331,6 +335,7 @@ func (t *Tracker) Stats() Stats {
 		SendErrors:            t.stats.sendErrors.Load(),
 		CoalescedHeartbeats:   t.stats.coalescedHeartbeats.Load(),
 		CoalescedDiffs:        t.stats.coalescedDiffs.Load(),
+		StalledTransfers:      t.stats.transfersStalled.Load(),
 	}
 }
 

@@ -155,8 +155,11 @@ func TestTransferStreamStalledReceiverIsAbandoned(t *testing.T) {
 		tap := tapStreams(h, "a", "b")
 		b := start(t, h, "b", cfg)
 		sleep(a.tr.transferStall() + ms(500))
-		if n := a.tr.stats.transfersStalled.Load(); n == 0 {
+		if n := a.tr.Stats().StalledTransfers; n == 0 {
 			t.Fatalf("a abandoned no stream (send errors %d)", a.tr.Stats().SendErrors)
+		}
+		if n := b.tr.Stats().StalledTransfers; n == 0 { // nothing came after the first chunk
+			t.Fatal("b abandoned no stream")
 		}
 		if a.tr.Stats().SendErrors == 0 {
 			t.Fatal("a counted no send error for the abandoned stream")

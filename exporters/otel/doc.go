@@ -47,7 +47,7 @@
 //	                                     orphan_chunk, too_large, unseen_remove (and any other reason
 //	                                     tracker.Stats.DroppedGossipByReason holds)
 //	phxgo.tracker.send_errors, phxgo.tracker.coalesced_heartbeats,
-//	phxgo.tracker.coalesced_diffs{pubsub,node,tracker}
+//	phxgo.tracker.coalesced_diffs, phxgo.tracker.stalled_transfers{pubsub,node,tracker}
 //
 //	phxgo.presence.delivered, phxgo.presence.delivery_errors{pubsub,node,tracker}
 //

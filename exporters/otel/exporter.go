@@ -138,6 +138,7 @@ func Register(meter metric.Meter, opts ...Option) (metric.Registration, error) {
 			count(in.trSendErrors, s.SendErrors, at.node)
 			count(in.trCoalescedHeartbeats, s.CoalescedHeartbeats, at.node)
 			count(in.trCoalescedDiffs, s.CoalescedDiffs, at.node)
+			count(in.trStalledTransfers, s.StalledTransfers, at.node)
 		}
 		for i, p := range src.presences {
 			s := p.p.Stats()

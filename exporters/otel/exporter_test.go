@@ -167,6 +167,7 @@ func trackerWant(w *want, ps *pubsub.PubSub, name string, t *tracker.Tracker) {
 	w.counter("phxgo.tracker.send_errors{"+l+",tracker="+name+"}", s.SendErrors)
 	w.counter("phxgo.tracker.coalesced_heartbeats{"+l+",tracker="+name+"}", s.CoalescedHeartbeats)
 	w.counter("phxgo.tracker.coalesced_diffs{"+l+",tracker="+name+"}", s.CoalescedDiffs)
+	w.counter("phxgo.tracker.stalled_transfers{"+l+",tracker="+name+"}", s.StalledTransfers)
 }
 
 // presenceWant names every sample of p.Stats().
@@ -454,7 +455,7 @@ func TestRedisAdapterTrackerPresence(t *testing.T) {
 		otelexporter.WithTracker(psB, "rooms", pr.Tracker()),
 		otelexporter.WithPresence(psB, "rooms", pr),
 	)
-	const n = 17 + 15 + 2*(14+3) + 2
+	const n = 17 + 15 + 2*(14+4) + 2
 	if len(got) != n {
 		t.Errorf("%d points, want %d", len(got), n)
 	}

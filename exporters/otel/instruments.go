@@ -13,7 +13,7 @@ type instruments struct {
 	phPublished, phPublishErrors, phRefused, phReceived, phDelivered, phNotForUs, phIgnored,
 	phUndecodable, phGaps metric.Int64ObservableCounter
 
-	trDroppedGossip, trSendErrors, trCoalescedHeartbeats, trCoalescedDiffs metric.Int64ObservableCounter
+	trDroppedGossip, trSendErrors, trCoalescedHeartbeats, trCoalescedDiffs, trStalledTransfers metric.Int64ObservableCounter
 
 	prDelivered, prDeliveryErrors metric.Int64ObservableCounter
 
@@ -94,6 +94,7 @@ func newInstruments(meter metric.Meter) (*instruments, []metric.Observable, erro
 		trSendErrors:          b.counter("tracker.send_errors", "{message}", "Gossip that could not be sent."),
 		trCoalescedHeartbeats: b.counter("tracker.coalesced_heartbeats", "{heartbeat}", "Heartbeats merged into the one still waiting to be sent."),
 		trCoalescedDiffs:      b.counter("tracker.coalesced_diffs", "{coalescing}", "Times the Handler's queue went over MaxPendingDiffs and was coalesced."),
+		trStalledTransfers:    b.counter("tracker.stalled_transfers", "{stream}", "Transfer streams abandoned for silence (no credit, or no chunk)."),
 
 		prDelivered:      b.counter("presence.delivered", "{diff}", "Presence diffs delivered, one per topic of each tracker diff."),
 		prDeliveryErrors: b.counter("presence.delivery_errors", "{diff}", "Presence diffs not delivered (refused by the PubSub, or Fetch panicked)."),

@@ -170,4 +170,5 @@ func collectTracker(e emitter, t trackerSource) {
 	e.counter(trSendErrors, s.SendErrors, t.pubsub, t.node, t.name)
 	e.counter(trCoalescedHeartbeats, s.CoalescedHeartbeats, t.pubsub, t.node, t.name)
 	e.counter(trCoalescedDiffs, s.CoalescedDiffs, t.pubsub, t.node, t.name)
+	e.counter(trStalledTransfers, s.StalledTransfers, t.pubsub, t.node, t.name)
 }

@@ -152,6 +152,7 @@ func trackerWant(w *want, ps *pubsub.PubSub, name string, t *tracker.Tracker) {
 	w.counter("phxgo_tracker_send_errors_total{"+l+",tracker="+name+"}", s.SendErrors)
 	w.counter("phxgo_tracker_coalesced_heartbeats_total{"+l+",tracker="+name+"}", s.CoalescedHeartbeats)
 	w.counter("phxgo_tracker_coalesced_diffs_total{"+l+",tracker="+name+"}", s.CoalescedDiffs)
+	w.counter("phxgo_tracker_stalled_transfers_total{"+l+",tracker="+name+"}", s.StalledTransfers)
 }
 
 // presenceWant names every sample of p.Stats().
@@ -417,7 +418,7 @@ func TestRedisAdapterTrackerPresence(t *testing.T) {
 		trackerWant(w, psB, "rooms", pr.Tracker())
 		presenceWant(w, psB, "rooms", pr)
 	})
-	const n = 17 + 15 + 2*(14+3) + 2
+	const n = 17 + 15 + 2*(14+4) + 2
 	if len(got) != n {
 		t.Errorf("%d samples, want %d", len(got), n)
 	}

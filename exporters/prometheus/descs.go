@@ -47,6 +47,7 @@ var (
 	trSendErrors          = desc("tracker_send_errors_total", "Gossip that could not be sent.", trackerLabels)
 	trCoalescedHeartbeats = desc("tracker_coalesced_heartbeats_total", "Heartbeats merged into the one still waiting to be sent.", trackerLabels)
 	trCoalescedDiffs      = desc("tracker_coalesced_diffs_total", "Times the Handler's queue went over MaxPendingDiffs and was coalesced.", trackerLabels)
+	trStalledTransfers    = desc("tracker_stalled_transfers_total", "Transfer streams abandoned for silence (no credit, or no chunk).", trackerLabels)
 
 	prDelivered      = desc("presence_delivered_total", "Presence diffs delivered, one per topic of each tracker diff.", trackerLabels)
 	prDeliveryErrors = desc("presence_delivery_errors_total", "Presence diffs not delivered (refused by the PubSub, or Fetch panicked).", trackerLabels)
@@ -72,7 +73,7 @@ var (
 		raPublished, raPublishErrors, raReceived, raRejected, raDropped, raReconnects, raProbeFailures, raDuplicateNodes,
 		raRouteSubscribes, raRouteUnsubscribes, raRouteUnexpected, raRouteBuckets, raRouteHeld, raRouteEffective, raRoutePending,
 		phPublished, phPublishErrors, phRefused, phReceived, phDelivered, phNotForUs, phIgnored, phUndecodable, phGaps,
-		trDroppedGossip, trSendErrors, trCoalescedHeartbeats, trCoalescedDiffs,
+		trDroppedGossip, trSendErrors, trCoalescedHeartbeats, trCoalescedDiffs, trStalledTransfers,
 		prDelivered, prDeliveryErrors,
 		flEncodes, flEncodeErrors, flWrites, flDrops, flNilWriters,
 		ppHeartbeats, ppTransfersSent, ppTransfersServed, ppReceived, ppDroppedGossip, ppSendErrors, ppDroppedDiffs,

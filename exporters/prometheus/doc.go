@@ -62,6 +62,7 @@
 //	phxgo_tracker_send_errors_total{pubsub,node,tracker}
 //	phxgo_tracker_coalesced_heartbeats_total{pubsub,node,tracker}
 //	phxgo_tracker_coalesced_diffs_total{pubsub,node,tracker}
+//	phxgo_tracker_stalled_transfers_total{pubsub,node,tracker}
 //
 //	phxgo_presence_delivered_total{pubsub,node,tracker}
 //	phxgo_presence_delivery_errors_total{pubsub,node,tracker}
