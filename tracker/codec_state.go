@@ -689,29 +689,11 @@ func (sd *stateDecoder) eachValue(size func(int), add func(*value) error) error 
 	}
 	size(n)
 	for range n {
-		if err := sd.tuple(6); err != nil {
-			return err
-		}
 		v := &value{}
-		if v.tag.replica, err = sd.replica(); err != nil {
-			return err
-		}
-		if v.tag.clock, err = sd.dot(); err != nil {
-			return err
-		}
-		ti, err := sd.d.DecodeUint64()
-		if err != nil {
-			return err
-		}
-		if ti >= uint64(len(sd.topics)) {
-			return fmt.Errorf("topic index %d out of range", ti)
-		}
-		v.topic = sd.topics[ti]
-		if v.owner, err = sd.ownerString(); err != nil {
-			return err
-		}
-		if v.key, err = sd.d.DecodeString(); err != nil {
-			return err
+		if !sd.valueHead(v) { // not in the usual encodings: the decoder reads it, with its errors
+			if err := sd.valueHeadSlow(v); err != nil {
+				return err
+			}
 		}
 		if v.meta, v.ref, err = sd.valueMeta(); err != nil {
 			return err
@@ -838,6 +820,33 @@ func (sd *stateDecoder) sameMetaAsBefore(start int) (metaData, refID, bool) {
 		return metaData{}, refID{}, false
 	}
 	return sd.prevBox, ref, true
+}
+
+// valueHeadSlow reads a value's tuple header and its fields before its meta with the msgpack decoder.
+func (sd *stateDecoder) valueHeadSlow(v *value) error {
+	if err := sd.tuple(6); err != nil {
+		return err
+	}
+	var err error
+	if v.tag.replica, err = sd.replica(); err != nil {
+		return err
+	}
+	if v.tag.clock, err = sd.dot(); err != nil {
+		return err
+	}
+	ti, err := sd.d.DecodeUint64()
+	if err != nil {
+		return err
+	}
+	if ti >= uint64(len(sd.topics)) {
+		return fmt.Errorf("topic index %d out of range", ti)
+	}
+	v.topic = sd.topics[ti]
+	if v.owner, err = sd.ownerString(); err != nil {
+		return err
+	}
+	v.key, err = sd.d.DecodeString()
+	return err
 }
 
 // ownerString reads a value's owner, reusing the string of the value before when it is the same owner
