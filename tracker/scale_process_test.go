@@ -149,6 +149,7 @@ func TestChildNodeTracks1M(t *testing.T) {
 	}
 	fmt.Println("ready")
 	bufio.NewReader(os.Stdin).ReadByte() // until the parent closes stdin
+	fmt.Fprintf(os.Stderr, "node a (%s timings): %+v\n", timings, a.Stats())
 }
 
 // joinConfig is the tracker configuration of the 1 M join: TestConfig or ProductionConfig timings,
