@@ -49,3 +49,37 @@ func Example() {
 	// left: alice
 	// present now: 0
 }
+
+// A presence's refs: Track returns its Ref; Update gives it a new one and keeps the old as RefPrev.
+// Meta is the user's metadata alone, shared and read-only; WithRefs gives it as Phoenix shows it.
+func ExamplePresence_WithRefs() {
+	ps, err := pubsub.New(context.Background(), pubsub.Config{Name: "chat"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ps.Close()
+	t, err := tracker.New(ps, tracker.TestConfig("presence", nil))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer t.Close()
+	alice, err := ps.NewSubscriber()
+	if err != nil {
+		log.Fatal(err)
+	}
+	first, err := t.Track(alice, "room:lobby", "alice", map[string]any{"status": "online"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	second, err := t.Update(alice, "room:lobby", "alice", map[string]any{"status": "away"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	p := t.GetByKey("room:lobby", "alice")[0]
+	fmt.Println(p.Meta, p.Ref == second, p.RefPrev == first)
+	m := p.WithRefs()
+	fmt.Println(m["status"], m["phx_ref"] == second, m["phx_ref_prev"] == first)
+	// Output:
+	// map[status:away] true true
+	// away true true
+}
