@@ -84,6 +84,10 @@ type Frame struct {
 	// value broadcast. Only a MessageCarrier needs them; the envelope in Bytes carries both.
 	Dispatcher string
 	Payload    any
+	// Seal is set for an adapter that implements FrameSealer (and only then): Bytes is then the frame
+	// before its number and signature, never to be sent as it is, and the adapter sends what
+	// Seal.AppendSealed makes of it. Valid only until the call returns.
+	Seal Sealer
 }
 
 // MessageCarrier is implemented by adapters whose transport carries messages in a format of its own
