@@ -19,22 +19,32 @@ func urlNode(b *testing.B, url, name, node string, routed bool) (*pubsub.PubSub,
 
 // BenchmarkRedisBroadcastURL is BenchmarkRedisBroadcast with the adapters' own clients (Config.URL),
 // without the frames/roundtrip metric (there is no hook to count round trips with). The routed/
-// sub-benchmarks run with Config.RouteByTopic on both nodes.
+// sub-benchmarks run with Config.RouteByTopic on both nodes, the signed/ ones with pubsub.Config.Secrets
+// (default layout).
 func BenchmarkRedisBroadcastURL(b *testing.B) {
 	for _, mode := range benchModes {
 		for _, conc := range []int{1, 64, 1024} {
 			b.Run(mode.prefix+"conc="+strconv.Itoa(conc), func(b *testing.B) {
-				benchmarkRedisBroadcastURL(b, conc, mode.routed)
+				benchmarkRedisBroadcastURL(b, conc, mode.routed, false)
 			})
 		}
 	}
+	for _, conc := range []int{64, 1024} {
+		b.Run("signed/conc="+strconv.Itoa(conc), func(b *testing.B) {
+			benchmarkRedisBroadcastURL(b, conc, false, true)
+		})
+	}
 }
 
-func benchmarkRedisBroadcastURL(b *testing.B, conc int, routed bool) {
+func benchmarkRedisBroadcastURL(b *testing.B, conc int, routed, signed bool) {
 	url := realRedisURL(b)
 	name := uniqueName(b)
-	a, _ := urlNode(b, url, name, "a", routed)
-	nb, ab := urlNode(b, url, name, "b", routed)
+	var pcfg pubsub.Config
+	if signed {
+		pcfg.Secrets = [][]byte{[]byte("thirty-two bytes of secret......")}
+	}
+	a, _ := startNode(b, name, redisadapter.Config{URL: url, NodeName: "a", RouteByTopic: routed}, pcfg)
+	nb, ab := startNode(b, name, redisadapter.Config{URL: url, NodeName: "b", RouteByTopic: routed}, pcfg)
 	sub := newSub(b, nb, pubsub.WithMailboxSize(1<<16))
 	subscribeBench(b, sub, "t")
 	cnt := newCounter(b.N)
@@ -51,7 +61,9 @@ func benchmarkRedisBroadcastURL(b *testing.B, conc int, routed bool) {
 	b.ReportAllocs()
 	m := startMeter(b, info)
 	broadcastConcurrently(b, conc, b.N, func() error { return a.Broadcast(ctx, "t", payload) })
-	cnt.wait(b, func() string { return fmt.Sprintf("B stats %+v, dropped %d", ab.Stats(), sub.Dropped()) })
+	cnt.wait(b, func() string {
+		return fmt.Sprintf("B stats %+v, dropped %d, B's PubSub %+v", ab.Stats(), sub.Dropped(), nb.Stats())
+	})
 	m.stop(b.N)
 }
 
