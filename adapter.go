@@ -11,7 +11,8 @@ import (
 // # Who does what
 //
 // The PubSub owns the envelope (docs/protocol.md): it encodes every message into a frame, numbers the
-// frames of each stream, signs them when Config.Secrets is set, and on receipt checks, in this order,
+// frames of each stream, signs them when Config.Secrets is set (for a FrameSealer, as the adapter takes
+// each frame for the wire, through Frame.Seal), and on receipt checks, in this order,
 // size and format, signature, addressing, freshness and sequence (dropping duplicates and replays,
 // delivering reordered frames once, and reporting frames that never came as a Gap), and only then
 // decodes the payload, once, and only when a local subscriber wants the topic. It counts every
@@ -84,6 +85,10 @@ type Frame struct {
 	// value broadcast. Only a MessageCarrier needs them; the envelope in Bytes carries both.
 	Dispatcher string
 	Payload    any
+	// Seal is set for an adapter that implements FrameSealer (and only then): Bytes is then the frame
+	// before its number and signature, never to be sent as it is, and the adapter sends what
+	// Seal.AppendSealed makes of it. Valid only until the call returns.
+	Seal Sealer
 }
 
 // MessageCarrier is implemented by adapters whose transport carries messages in a format of its own

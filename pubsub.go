@@ -27,6 +27,7 @@ type PubSub struct {
 	router      TopicRouter // the adapter, when it routes broadcasts by topic; else nil
 	remote      bool        // the adapter has other nodes: send them broadcasts
 	carrier     bool        // the adapter carries messages, not frames (MessageCarrier)
+	sealer      bool        // the adapter numbers and signs frames as it sends them (FrameSealer)
 	signingKey  []byte      // Config.Secrets[0], or nil
 	maxFrame    int         // the adapter's FrameLimit, or 0
 	startedMs   int64       // Unix milliseconds at New: signed frames sent before are not owed to this node
@@ -97,6 +98,8 @@ func New(ctx context.Context, cfg Config) (*PubSub, error) {
 		}
 		mc, ok := a.(MessageCarrier)
 		ps.carrier = ok && mc.CarriesMessages()
+		fs, ok := a.(FrameSealer)
+		ps.sealer = ok && fs.SealsFrames() && !ps.carrier
 		if tr, ok := a.(TopicRouter); ok && ps.remote && !ps.carrier && tr.Routes() > 0 {
 			ps.router, ps.registry.router = tr, tr
 		}

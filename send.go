@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"reflect"
 	"sync"
-	"time"
 	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -15,11 +14,13 @@ import (
 	"github.com/phxgo/pubsub/internal/wire"
 )
 
-// frameBuf is a reusable encoding buffer: one envelope and its payload.
+// frameBuf is a reusable encoding buffer: one envelope and its payload, and the frame's Sealer for a
+// FrameSealer adapter.
 type frameBuf struct {
 	frame   []byte
 	payload bytes.Buffer
 	enc     *msgpack.Encoder
+	seal    sealer
 }
 
 var frameBufs = sync.Pool{New: func() any {
@@ -47,6 +48,7 @@ func (ps *PubSub) send(ctx context.Context, kind wire.Kind, target, topic, dispa
 	}
 	b := frameBufs.Get().(*frameBuf)
 	defer func() {
+		b.seal = sealer{} // do not keep the PubSub reachable from the pool
 		if cap(b.frame) <= maxPooledFrame && b.payload.Cap() <= maxPooledFrame {
 			frameBufs.Put(b)
 		}
@@ -82,7 +84,8 @@ func (ps *PubSub) send(ctx context.Context, kind wire.Kind, target, topic, dispa
 		env.PayloadType, env.Payload = name, b.payload.Bytes()
 	}
 	// Numbered last, just before the adapter queues the frame, so that frames of concurrent
-	// broadcasters are rarely reordered between here and the wire (receivers tolerate it when they are).
+	// broadcasters are rarely reordered between here and the wire (receivers tolerate it when they are),
+	// or by the adapter as it takes the frame for the wire (FrameSealer), so that they never are.
 	// The frame is sized before it is numbered: a frame the transport would refuse must not use up a
 	// number, or every receiver would wait for it and report it lost.
 	frame, err := wire.Append(b.frame[:0], &env, nil)
@@ -93,14 +96,14 @@ func (ps *PubSub) send(ctx context.Context, kind wire.Kind, target, topic, dispa
 		b.frame = frame
 		return fmt.Errorf("%w: the frame is %d bytes, the adapter takes at most %d", ErrTooLarge, size, ps.maxFrame)
 	}
-	wire.StampSeq(frame, ps.out.next(kind, target, ps.routeOf(topic)))
-	if ps.signingKey != nil {
-		// Receivers check the send time of signed frames only (replays): it must be exact then.
-		wire.StampTime(frame, time.Now().UnixMilli())
-		frame = wire.Sign(frame, ps.name, ps.signingKey)
-	} else {
-		wire.StampTime(frame, ps.clock.Load()/int64(time.Millisecond)) // informational: to 100 ms
+	b.frame = frame
+	if ps.sealer {
+		// The adapter numbers (and signs) the frame as it takes it for the wire: seal.go.
+		b.seal = sealer{ps: ps, kind: kind, target: target, route: ps.routeOf(topic), frame: frame}
+		f.Bytes, f.Seal = frame, &b.seal
+		return ps.transmit(ctx, kind, target, f)
 	}
+	frame = ps.seal(frame, kind, target, ps.routeOf(topic))
 	b.frame = frame
 	f.Bytes = frame
 	return ps.transmit(ctx, kind, target, f)

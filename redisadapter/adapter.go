@@ -154,7 +154,7 @@ func (a *Adapter) NodeName() string { return a.cfg.NodeName }
 // With Config.RouteByTopic the frame goes to the channel of its topic's bucket instead (unless the
 // topic is one of Config.BroadcastPrefixes).
 func (a *Adapter) Broadcast(ctx context.Context, f pubsub.Frame) error {
-	if err := a.checkSize(f.Bytes); err != nil {
+	if err := a.checkSize(f); err != nil {
 		return err
 	}
 	if a.table != nil {
@@ -164,25 +164,36 @@ func (a *Adapter) Broadcast(ctx context.Context, f pubsub.Frame) error {
 			if a.shards != nil {
 				shard = a.routes.partition(b)
 			}
-			return a.pub.publishBoxed(ctx, name, arg, shard, f.Bytes)
+			return a.pub.publishBoxed(ctx, name, arg, shard, f.Bytes, f.Seal)
 		}
 	}
-	return a.pub.publish(ctx, a.bcast, f.Bytes)
+	return a.pub.publishBoxed(ctx, a.bcast, nil, -1, f.Bytes, f.Seal)
 }
 
 // DirectBroadcast implements pubsub.Adapter: it publishes f.Bytes on node's own channel. A node nobody
 // runs receives nothing, and that is not an error. ctx and errors are as for Broadcast: an error that
 // wraps ErrMaybeDelivered means node may have received the frame.
 func (a *Adapter) DirectBroadcast(ctx context.Context, node string, f pubsub.Frame) error {
-	if err := a.checkSize(f.Bytes); err != nil {
+	if err := a.checkSize(f); err != nil {
 		return err
 	}
-	return a.pub.publish(ctx, a.channels.node(node), f.Bytes)
+	return a.pub.publishBoxed(ctx, a.channels.node(node), nil, -1, f.Bytes, f.Seal)
 }
 
-func (a *Adapter) checkSize(frame []byte) error {
-	if len(frame) > a.cfg.MaxMessageSize {
-		return fmt.Errorf("%w: %d bytes, MaxMessageSize is %d", ErrTooLarge, len(frame), a.cfg.MaxMessageSize)
+// SealsFrames implements pubsub.FrameSealer: the publisher numbers and signs each frame as it copies
+// it into the batch it sends, so that this node's frames go on the wire in the order of their numbers
+// however many goroutines broadcast (see pubsub.FrameSealer).
+func (a *Adapter) SealsFrames() bool { return true }
+
+var _ pubsub.FrameSealer = (*Adapter)(nil)
+
+func (a *Adapter) checkSize(f pubsub.Frame) error {
+	n := len(f.Bytes)
+	if f.Seal != nil {
+		n = f.Seal.SealedLen()
+	}
+	if n > a.cfg.MaxMessageSize {
+		return fmt.Errorf("%w: %d bytes, MaxMessageSize is %d", ErrTooLarge, n, a.cfg.MaxMessageSize)
 	}
 	return nil
 }

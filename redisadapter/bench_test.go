@@ -179,6 +179,13 @@ const frameSize = 151
 // node starts a PubSub named name on a Redis adapter with its own client, which counts the pipelines
 // and the frames in them.
 func benchNode(b *testing.B, url, name, node string) (*pubsub.PubSub, *redisadapter.Adapter, *pipeCounter) {
+	return benchNodeRouted(b, url, name, node, false)
+}
+
+// benchNodeRouted is benchNode, with Config.RouteByTopic when routed: the node subscribes only to the
+// buckets of its subscribers' topics, so a node without subscribers (the benchmarks' node A) reads no
+// echo of its own broadcasts.
+func benchNodeRouted(b *testing.B, url, name, node string, routed bool) (*pubsub.PubSub, *redisadapter.Adapter, *pipeCounter) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		b.Fatal(err)
@@ -187,8 +194,25 @@ func benchNode(b *testing.B, url, name, node string) (*pubsub.PubSub, *redisadap
 	pc := &pipeCounter{}
 	c.AddHook(pc)
 	b.Cleanup(func() { c.Close() }) // runs after the PubSub's Close, registered below
-	ps, a := startNode(b, name, redisadapter.Config{Client: c, NodeName: node}, pubsub.Config{})
+	ps, a := startNode(b, name, redisadapter.Config{Client: c, NodeName: node, RouteByTopic: routed}, pubsub.Config{})
 	return ps, a, pc
+}
+
+// benchModes are the channel layouts the end-to-end benchmarks run in: "" is the default (one
+// broadcast channel that every node, the sender included, subscribes to), "routed/" is
+// Config.RouteByTopic (only B subscribes to the topic's bucket; A reads no echo).
+var benchModes = []struct {
+	prefix string
+	routed bool
+}{{"", false}, {"routed/", true}}
+
+// subscribeBench subscribes sub to topic and, with routing, waits until Redis has confirmed its bucket.
+func subscribeBench(b *testing.B, sub *pubsub.Subscriber, topic string) {
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sub.SubscribeContext(c, topic); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // pipeCounter is a go-redis hook counting round trips (pipelines, and PUBLISH commands sent alone)
@@ -251,37 +275,47 @@ func broadcastConcurrently(b *testing.B, conc, total int, send func() error) {
 // adapter: conc goroutines on A broadcast 100-byte payloads, and the clock stops when B's subscriber
 // has received every one. Group commit needs concurrency: each Broadcast waits for Redis, so one
 // broadcaster gets one frame per round trip.
+//
+// The routed/ sub-benchmarks run the same with Config.RouteByTopic on both nodes (conc 1, 64, 1024).
 func BenchmarkRedisBroadcast(b *testing.B) {
-	for _, conc := range []int{1, 10, 64, 256, 1024} {
-		b.Run("conc="+strconv.Itoa(conc), func(b *testing.B) {
-			url := realRedisURL(b)
-			name := uniqueName(b)
-			a, _, pc := benchNode(b, url, name, "a")
-			nb, ab, _ := benchNode(b, url, name, "b")
-			sub := newSub(b, nb, pubsub.WithMailboxSize(1<<16))
-			if err := sub.Subscribe("t"); err != nil {
-				b.Fatal(err)
-			}
-			cnt := newCounter(b.N)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for range sub.C() {
-					cnt.add()
-				}
-			}()
-			b.Cleanup(func() { sub.Close(); <-done })
-			var payload any = make([]byte, payloadSize) // boxed once: the caller's conversion is not the adapter's cost
-			info := plainClient(b, url)
-			b.ReportAllocs()
-			pc.reset()
-			m := startMeter(b, info)
-			broadcastConcurrently(b, conc, b.N, func() error { return a.Broadcast(ctx, "t", payload) })
-			cnt.wait(b, func() string { return fmt.Sprintf("B stats %+v, dropped %d", ab.Stats(), sub.Dropped()) })
-			m.stop(b.N)
-			pc.report(b)
-		})
+	for _, mode := range benchModes {
+		concs := []int{1, 10, 64, 256, 1024}
+		if mode.routed {
+			concs = []int{1, 64, 1024}
+		}
+		for _, conc := range concs {
+			b.Run(mode.prefix+"conc="+strconv.Itoa(conc), func(b *testing.B) {
+				benchmarkRedisBroadcast(b, conc, mode.routed)
+			})
+		}
 	}
+}
+
+func benchmarkRedisBroadcast(b *testing.B, conc int, routed bool) {
+	url := realRedisURL(b)
+	name := uniqueName(b)
+	a, _, pc := benchNodeRouted(b, url, name, "a", routed)
+	nb, ab, _ := benchNodeRouted(b, url, name, "b", routed)
+	sub := newSub(b, nb, pubsub.WithMailboxSize(1<<16))
+	subscribeBench(b, sub, "t")
+	cnt := newCounter(b.N)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range sub.C() {
+			cnt.add()
+		}
+	}()
+	b.Cleanup(func() { sub.Close(); <-done })
+	var payload any = make([]byte, payloadSize) // boxed once: the caller's conversion is not the adapter's cost
+	info := plainClient(b, url)
+	b.ReportAllocs()
+	pc.reset()
+	m := startMeter(b, info)
+	broadcastConcurrently(b, conc, b.N, func() error { return a.Broadcast(ctx, "t", payload) })
+	cnt.wait(b, func() string { return fmt.Sprintf("B stats %+v, dropped %d", ab.Stats(), sub.Dropped()) })
+	m.stop(b.N)
+	pc.report(b)
 }
 
 // BenchmarkRedisSendPath measures the sending side alone: allocations and CPU per published frame,

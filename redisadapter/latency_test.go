@@ -79,10 +79,24 @@ func BenchmarkRedisLatency(b *testing.B) {
 	name := uniqueName(b)
 	a, _, _ := benchNode(b, url, name, "a")
 	nb, _, _ := benchNode(b, url, name, "b")
+	benchmarkLatency(b, a, nb)
+}
+
+// BenchmarkRedisLatencyRouted is BenchmarkRedisLatency with Config.RouteByTopic on both nodes: A,
+// which has no subscriber, reads no echo of its own broadcasts.
+func BenchmarkRedisLatencyRouted(b *testing.B) {
+	url := realRedisURL(b)
+	name := uniqueName(b)
+	a, _, _ := benchNodeRouted(b, url, name, "a", true)
+	nb, _, _ := benchNodeRouted(b, url, name, "b", true)
+	benchmarkLatency(b, a, nb)
+}
+
+// benchmarkLatency paces b.N broadcasts on topic "t" from a to a subscriber on nb and reports the
+// latency percentiles.
+func benchmarkLatency(b *testing.B, a, nb *pubsub.PubSub) {
 	sub := newSub(b, nb, pubsub.WithMailboxSize(1<<12))
-	if err := sub.Subscribe("t"); err != nil {
-		b.Fatal(err)
-	}
+	subscribeBench(b, sub, "t")
 	lat := newLatencies(b.N)
 	done := make(chan struct{})
 	go func() {

@@ -39,11 +39,18 @@ const publishTimeout = 10 * time.Second
 // A request goes back to the pool only after its caller received from done, and not if abandon
 // answered it (the publisher may still hold it). One whose caller gave up is left to the garbage
 // collector, since the publisher may still hold it and will still answer on done.
+//
+// seal, when set, is the caller's pubsub.Sealer: the frame is then numbered and signed as the publisher
+// copies it (take), so that this node's frames go on the wire in the order of their numbers. It is
+// read only while the caller waits (copying), and size, the frame's length on the wire, is set by the
+// caller, so that take can size a batch without touching a sealer whose caller has given up.
 type request struct {
 	channel string
 	arg     any    // channel boxed by the caller (a bucket's channel), or nil
 	shard   int    // ≥ 0: SPUBLISH on a channel of this partition (a bucket's, on a Redis Cluster); -1: PUBLISH
 	frame   []byte // the caller's frame until taken, then the publisher's copy
+	seal    pubsub.Sealer
+	size    int // the frame's length once sealed
 	state   atomic.Int32
 	done    chan error // capacity 1
 }
@@ -274,22 +281,26 @@ var errPublisherClosed = fmt.Errorf("redisadapter: %w", pubsub.ErrClosed)
 // only read, and only until publish returns. An error wraps ErrMaybeDelivered when the frame may have
 // been published anyway.
 func (p *publisher) publish(ctx context.Context, channel string, frame []byte) error {
-	return p.publishBoxed(ctx, channel, nil, -1, frame)
+	return p.publishBoxed(ctx, channel, nil, -1, frame, nil)
 }
 
 // publishBoxed is publish with channel already boxed in arg (nil: the publisher boxes it), for
 // channels too many to cache by name (the buckets of Config.RouteByTopic).
 //
 // shard ≥ 0 makes it a SPUBLISH of a channel of that partition (all of whose channels are in one slot).
-func (p *publisher) publishBoxed(ctx context.Context, channel string, arg any, shard int, frame []byte) error {
+// seal, when not nil, is frame's Sealer: what is sent is what it makes of frame as the frame is taken.
+func (p *publisher) publishBoxed(ctx context.Context, channel string, arg any, shard int, frame []byte, seal pubsub.Sealer) error {
 	r := requests.Get().(*request)
-	r.channel, r.arg, r.shard, r.frame = channel, arg, shard, frame
+	r.channel, r.arg, r.shard, r.frame, r.seal, r.size = channel, arg, shard, frame, seal, len(frame)
+	if seal != nil {
+		r.size = seal.SealedLen()
+	}
 	r.state.Store(queued)
 	p.mu.Lock()
 	select {
 	case <-p.closing:
 		p.mu.Unlock()
-		r.frame = nil
+		r.frame, r.seal = nil, nil
 		requests.Put(r)
 		return errPublisherClosed
 	default:
@@ -323,7 +334,7 @@ func recycle(r *request) {
 	if r.state.Load() == released {
 		return
 	}
-	r.frame = nil
+	r.frame, r.seal = nil, nil
 	requests.Put(r)
 }
 
@@ -337,6 +348,7 @@ func giveUp(r *request, cause error) error {
 	}
 	if r.state.Load() == failed { // never sent; the answer is on its way
 		err := <-r.done
+		r.seal = nil
 		requests.Put(r)
 		return err
 	}
@@ -396,7 +408,7 @@ func (p *publisher) take(batch []*request) []*request {
 	p.mu.Lock()
 	n, size, wire := 0, 0, 0
 	for n < len(p.queue) && n < p.maxBatch {
-		f := len(p.queue[n].frame)
+		f := p.queue[n].size
 		if n > 0 && size+f > maxBatchBytes {
 			break
 		}
@@ -426,10 +438,15 @@ func (p *publisher) take(batch []*request) []*request {
 			continue // its caller gave up before we got to it
 		}
 		if p.own != nil {
-			buf = appendPublishHeader(buf, r.shard >= 0, r.channel, len(r.frame))
+			buf = appendPublishHeader(buf, r.shard >= 0, r.channel, r.size)
 		}
 		start := len(buf)
-		buf = append(buf, r.frame...)
+		if r.seal != nil {
+			buf = r.seal.AppendSealed(buf) // numbered now, in the order of the wire
+			r.seal = nil                   // the caller's, valid while it waits only
+		} else {
+			buf = append(buf, r.frame...)
+		}
 		r.frame = buf[start:len(buf):len(buf)]
 		if p.own != nil {
 			buf = append(buf, '\r', '\n')

@@ -430,3 +430,97 @@ func TestPublisherCloseRaces(t *testing.T) {
 		<-p.stopped
 	}
 }
+
+// testSealer is a pubsub.Sealer of a testFrame: it numbers the frame from a counter shared by the
+// test's sealers, notes the order it was sealed in, and fails the test if it is used after its
+// caller's publish returned (the Sealer is the caller's, valid only while it waits).
+type testSealer struct {
+	t        testing.TB
+	id       int
+	frame    []byte
+	returned atomic.Bool
+	next     *atomic.Uint64
+	order    *[]int // ids in the order they were sealed; the publisher goroutine alone appends
+}
+
+func (s *testSealer) SealedLen() int { return len(s.frame) }
+
+func (s *testSealer) AppendSealed(dst []byte) []byte {
+	if s.returned.Load() {
+		s.t.Errorf("frame %d sealed after its publish returned", s.id)
+	}
+	*s.order = append(*s.order, s.id)
+	start := len(dst)
+	dst = append(dst, s.frame...)
+	wire.StampSeq(dst[start:], s.next.Add(1))
+	return dst
+}
+
+// Frames are sealed as the publisher takes them for the wire, in the order it sends them, and a frame
+// whose caller gave up while it was queued is never sealed (it takes no number, so no receiver waits
+// for it and reports it lost).
+func TestPublisherSealsInWireOrder(t *testing.T) {
+	entered := make(chan struct{}, 4)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var sent []int
+	var seqs []uint64
+	f := &fakeClient{roundTrip: func(ctx context.Context, cmds []redis.Cmder) error {
+		entered <- struct{}{}
+		<-release
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range cmds {
+			fr := frameOf(t, c)
+			sent = append(sent, idOf(fr))
+			if d, err := wire.Decode(string(fr), wire.Limits{}); err == nil {
+				seqs = append(seqs, d.Seq)
+			}
+		}
+		return nil
+	}}
+	p := startPublisher(t, f)
+
+	// Frame 1 (not sealed) is in a round trip that does not end yet.
+	err1 := make(chan error, 1)
+	go func() { err1 <- p.publish(context.Background(), "ch", testFrame(t, 1)) }()
+	<-entered
+
+	var next atomic.Uint64
+	next.Store(100)
+	var order []int
+	publishSealed := func(ctx context.Context, id int, errc chan<- error) {
+		s := &testSealer{t: t, id: id, frame: testFrame(t, id), next: &next, order: &order}
+		go func() {
+			err := p.publishBoxed(ctx, "ch", nil, -1, s.frame, s)
+			s.returned.Store(true)
+			errc <- err
+		}()
+	}
+	err2, err3, err4 := make(chan error, 1), make(chan error, 1), make(chan error, 1)
+	publishSealed(context.Background(), 2, err2)
+	waitQueued(t, p, 1)
+	ctx3, cancel3 := context.WithCancel(context.Background())
+	publishSealed(ctx3, 3, err3)
+	waitQueued(t, p, 2)
+	publishSealed(context.Background(), 4, err4)
+	waitQueued(t, p, 3)
+	cancel3()
+	if err := <-err3; !errors.Is(err, context.Canceled) || errors.Is(err, ErrMaybeDelivered) {
+		t.Errorf("frame 3, given up while queued: %v; want context.Canceled (not sent)", err)
+	}
+	close(release)
+	for i, errc := range []chan error{err1, err2, err4} {
+		if err := <-errc; err != nil {
+			t.Errorf("publish #%d: %v", i, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(sent) != "[1 2 4]" || fmt.Sprint(order) != "[2 4]" {
+		t.Errorf("sent %v, sealed %v; want sent [1 2 4], sealed [2 4] (frame 3 never)", sent, order)
+	}
+	if fmt.Sprint(seqs) != "[0 101 102]" {
+		t.Errorf("sequence numbers on the wire %v, want [0 101 102]: consecutive, frame 3 took none", seqs)
+	}
+}

@@ -59,6 +59,7 @@ type lib struct {
 
 var libs = []lib{
 	{"phxgo", startPhxgo},
+	{"phxgo-routed", startPhxgoRouted},
 	{"centrifuge", startCentrifuge},
 	{"goredis", startGoredis},
 	{"goredis-auto", startGoredisAuto},
@@ -134,7 +135,7 @@ func main() {
 	warm := flag.Duration("warmup", 500*time.Millisecond, "publishing before the window opens")
 	reps := flag.Int("reps", 5, "repetitions (medians are reported)")
 	concFlag := flag.String("conc", "1,64,1024", "numbers of concurrent publishers")
-	libsFlag := flag.String("libs", "phxgo,centrifuge,goredis", "libraries to run, among phxgo, centrifuge, goredis, goredis-auto")
+	libsFlag := flag.String("libs", "phxgo,phxgo-routed,centrifuge,goredis", "libraries to run, among phxgo, phxgo-routed, centrifuge, goredis, goredis-auto")
 	mailbox := flag.Int("mailbox", 1<<16, "B's buffer, in messages, on both libraries")
 	size := flag.Int("size", 100, "payload size in bytes")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole program (labels lib and node)")
@@ -351,32 +352,37 @@ func printTables(results []result, concs []int, run []lib) {
 				median(get(l.name, conc, cpu)), median(get(l.name, conc, rcpu)), lost)
 		}
 	}
-	has := func(name string) bool { return slices.ContainsFunc(run, func(l lib) bool { return l.name == name }) }
-	if !has("phxgo") {
+	ours := func(name string) bool { return strings.HasPrefix(name, "phxgo") }
+	if !slices.ContainsFunc(run, func(l lib) bool { return ours(l.name) }) {
 		return
 	}
 	fmt.Println()
-	fmt.Println("Ratios phxgo / other: ratio of the medians above [median of the per-rep ratios, each rep's runs being adjacent in time].")
-	fmt.Println("Throughput > 1 and CPU < 1 mean phxgo is ahead.")
+	fmt.Println("Ratios ours / other: ratio of the medians above [median of the per-rep ratios, each rep's runs being adjacent in time].")
+	fmt.Println("Throughput > 1 and CPU < 1 mean ours is ahead; phxgo-routed / phxgo is what routing changes.")
 	fmt.Println()
-	fmt.Println("| publishers | vs | throughput ratio | CPU/msg ratio |")
-	fmt.Println("| ---: | --- | ---: | ---: |")
+	fmt.Println("| publishers | ours | vs | throughput ratio | CPU/msg ratio |")
+	fmt.Println("| ---: | --- | --- | ---: | ---: |")
 	for _, conc := range concs {
-		for _, l := range run {
-			if l.name == "phxgo" {
+		for _, o := range run {
+			if !ours(o.name) {
 				continue
 			}
-			paired := func(f func(result) float64) float64 {
-				ours, theirs := get("phxgo", conc, f), get(l.name, conc, f)
-				var q []float64
-				for i := range min(len(ours), len(theirs)) {
-					q = append(q, ours[i]/theirs[i])
+			for _, l := range run {
+				if l.name == o.name || (ours(l.name) && !(o.name == "phxgo-routed" && l.name == "phxgo")) {
+					continue
 				}
-				return median(q)
+				paired := func(f func(result) float64) float64 {
+					mine, theirs := get(o.name, conc, f), get(l.name, conc, f)
+					var q []float64
+					for i := range min(len(mine), len(theirs)) {
+						q = append(q, mine[i]/theirs[i])
+					}
+					return median(q)
+				}
+				fmt.Printf("| %d | %s | %s | %.2f× [%.2f×] | %.2f× [%.2f×] |\n", conc, o.name, l.name,
+					median(get(o.name, conc, rate))/median(get(l.name, conc, rate)), paired(rate),
+					median(get(o.name, conc, cpu))/median(get(l.name, conc, cpu)), paired(cpu))
 			}
-			fmt.Printf("| %d | %s | %.2f× [%.2f×] | %.2f× [%.2f×] |\n", conc, l.name,
-				median(get("phxgo", conc, rate))/median(get(l.name, conc, rate)), paired(rate),
-				median(get("phxgo", conc, cpu))/median(get(l.name, conc, cpu)), paired(cpu))
 		}
 	}
 }

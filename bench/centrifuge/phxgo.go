@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/phxgo/pubsub"
 	"github.com/phxgo/pubsub/redisadapter"
@@ -22,16 +23,25 @@ type phxgoPair struct {
 	done    chan struct{}
 }
 
-func startPhxgo(cfg pairConfig) (pair, error) {
+func startPhxgo(cfg pairConfig) (pair, error) { return startPhxgoPair(cfg, false) }
+
+// startPhxgoRouted starts the pair with redisadapter.Config.RouteByTopic on both nodes (both nodes of a
+// PubSub must agree on it): B subscribes to the Redis channel of its topic's bucket only, and A, which
+// has no subscriber, to no bucket, so A does not read back its own broadcasts. That is the layout of
+// centrifuge (which subscribes per channel, where there are local subscribers) and of the goredis
+// baseline (one subscriber).
+func startPhxgoRouted(cfg pairConfig) (pair, error) { return startPhxgoPair(cfg, true) }
+
+func startPhxgoPair(cfg pairConfig, routed bool) (pair, error) {
 	p := &phxgoPair{payload: cfg.payload, done: make(chan struct{})}
 	name := "bench-" + cfg.id
 	var err error
-	onNode(cfg.lib, "A", func() { p.a, _, err = phxgoNode(cfg.url, name, "a") })
+	onNode(cfg.lib, "A", func() { p.a, _, err = phxgoNode(cfg.url, name, "a", routed) })
 	if err != nil {
 		return nil, err
 	}
 	onNode(cfg.lib, "B", func() {
-		p.b, p.ab, err = phxgoNode(cfg.url, name, "b")
+		p.b, p.ab, err = phxgoNode(cfg.url, name, "b", routed)
 		if err != nil {
 			return
 		}
@@ -45,7 +55,10 @@ func startPhxgo(cfg pairConfig) (pair, error) {
 				p.cnt.see(b)
 			}
 		}()
-		err = p.sub.Subscribe(topic)
+		// With routing, a subscription is effective once Redis confirms its bucket: wait for it.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = p.sub.SubscribeContext(ctx, topic)
 	})
 	if err != nil {
 		p.close()
@@ -54,8 +67,8 @@ func startPhxgo(cfg pairConfig) (pair, error) {
 	return p, nil
 }
 
-func phxgoNode(url, name, node string) (*pubsub.PubSub, *redisadapter.Adapter, error) {
-	ad, err := redisadapter.New(redisadapter.Config{URL: url, NodeName: node})
+func phxgoNode(url, name, node string, routed bool) (*pubsub.PubSub, *redisadapter.Adapter, error) {
+	ad, err := redisadapter.New(redisadapter.Config{URL: url, NodeName: node, RouteByTopic: routed})
 	if err != nil {
 		return nil, nil, err
 	}
