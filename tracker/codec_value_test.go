@@ -26,9 +26,9 @@ func FuzzValueHead(f *testing.F) {
 	f.Add(append([]byte{0x96}, enc(uint64(0), uint64(1)<<40, uint8(1), "owner-with-a-much-longer-name-than-usual-so-that-it-is-not-interned-x", "k", nil)...))
 	f.Add(append([]byte{0x96, 0xcc, 0x01, 0xcd, 0x00, 0x05, 0x00, 0xd9, 0x01, 'o', 0xd9, 0x01, 'k'}, 0xc0))
 	f.Add(append([]byte{0xdc, 0x00, 0x06}, enc(0, 1, 0, "o", "k", nil)...)) // array 16: the slow path
-	f.Add(append([]byte{0x96}, enc(0, 0, 0, "o", "k", nil)...))              // clock 0: refused
-	f.Add(append([]byte{0x96}, enc(3, 1, 0, "o", "k", nil)...))              // replica index out of range
-	f.Add(append([]byte{0x96}, enc(0, 1, 0, []byte("o"), "k", nil)...))      // a bin owner: the slow path
+	f.Add(append([]byte{0x96}, enc(0, 0, 0, "o", "k", nil)...))             // clock 0: refused
+	f.Add(append([]byte{0x96}, enc(3, 1, 0, "o", "k", nil)...))             // replica index out of range
+	f.Add(append([]byte{0x96}, enc(0, 1, 0, []byte("o"), "k", nil)...))     // a bin owner: the slow path
 	f.Fuzz(func(t *testing.T, b []byte) {
 		decoder := func() *stateDecoder {
 			sd := &stateDecoder{buf: b, r: bytes.NewReader(b)}
