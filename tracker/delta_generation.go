@@ -50,12 +50,13 @@ func (g *deltaGenerations) push(s *state, d *delta) {
 	// prev is what the previous slot would give a slot that overflows: Phoenix's merge of the previous
 	// generation with d, even when that overflowed the previous slot (then made only if needed: lazy).
 	prev, overflowed := d, (*delta)(nil)
+	dSize := d.size()
 	for i, gen := range g.gens {
 		if !contiguous(gen, d) {
 			prev, overflowed = gen, nil
 			continue
 		}
-		if gen.mergedSize(d) <= g.sizes[i] {
+		if fitsMerged(gen, d, dSize, g.sizes[i]) {
 			if !g.owned[i] {
 				gen = gen.clone()
 				g.gens[i], g.owned[i] = gen, true
@@ -92,6 +93,20 @@ func (g *deltaGenerations) extract(s *state, remoteRef replicaRef, remoteCtx cau
 		return extractDelta(gen, remoteRef, remoteCtx), nil
 	}
 	return nil, s.extractForTransfer(remoteRef, remoteCtx)
+}
+
+// fitsMerged reports whether mergeDeltas(gen, d) would be at most limit in size, d's size given. The
+// merge holds every value and dot of d and at most every one of gen besides (d.size() ≤ merged ≤
+// gen.size() + d.size()), so only a merge between those bounds is counted: an eager delta of a few
+// hundred Tracks is larger than the smallest generation and fits the largest without a count.
+func fitsMerged(gen, d *delta, dSize, limit int) bool {
+	switch {
+	case dSize > limit:
+		return false
+	case gen.size()+dSize <= limit:
+		return true
+	}
+	return gen.mergedSize(d) <= limit
 }
 
 // covering returns the generation extract answers a replica with clocks remoteCtx with, or nil when it

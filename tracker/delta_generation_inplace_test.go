@@ -73,6 +73,13 @@ func TestDeltaGenerationsInPlaceMatchesReference(t *testing.T) {
 				d = other.takeDelta()
 			}
 			sent = append(sent, d)
+			for _, gen := range g.gens { // the bounds fitsMerged relies on
+				if contiguous(gen, d) {
+					if m := gen.mergedSize(d); m < d.size() || m > gen.size()+d.size() {
+						t.Fatalf("seed %d step %d: merged size %d outside [%d, %d]", seed, step, m, d.size(), gen.size()+d.size())
+					}
+				}
+			}
 			before := deltaString(d)
 			sentStr = append(sentStr, before)
 			g.push(self, d)
