@@ -35,7 +35,7 @@ func (vs *views) list(topic string) []Presence {
 	if tv.list == nil {
 		tv.list = newListing(tv.values)
 	} else {
-		tv.list.catchUp()
+		tv.list.catchUp(tv.values)
 	}
 	return slices.Clone(tv.list.rendered)
 }
@@ -85,20 +85,12 @@ func (l *listing) left(v *value, n int) bool {
 	return len(l.joins)+len(l.leaves) <= n/2+maxListedLeaves
 }
 
-// catchUp brings the listing up to date: a few leaves are taken out one by one, more make it render
-// everything again; joins are rendered and added.
-func (l *listing) catchUp() {
+// catchUp brings the listing up to date with values, the topic's: a few leaves are taken out one by
+// one, more make it render everything again; joins are rendered and added. The same value may leave and
+// join again (its replica down, then up): each leave takes out one showing of it, a join not yet
+// rendered first, and each join adds one.
+func (l *listing) catchUp(values map[*value]struct{}) {
 	if len(l.leaves) > maxListedLeaves {
-		values := make(map[*value]struct{}, len(l.order)+len(l.joins))
-		for _, v := range l.order {
-			values[v] = struct{}{}
-		}
-		for _, v := range l.joins {
-			values[v] = struct{}{}
-		}
-		for _, v := range l.leaves {
-			delete(values, v)
-		}
 		*l = *newListing(values)
 		return
 	}

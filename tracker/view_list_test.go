@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// List shows exactly the topic's values, whatever mix of joins, leaves, replacements and Lists came
-// before: the first List of a topic renders it, later ones keep a listing up to date (a few leaves one
+// List shows exactly the topic's values, whatever mix of joins, leaves, returns of values that left (a
+// replica down, then up), replacements and Lists came before: the first List of a topic renders it, later ones keep a listing up to date (a few leaves one
 // by one, many by rendering anew, a listing dropped after many changes).
 func TestListFollowsEveryChange(t *testing.T) {
 	for seed := range uint64(40) {
@@ -47,6 +47,15 @@ func TestListFollowsEveryChange(t *testing.T) {
 					}
 				}
 				vs.apply(nil, leaves)
+			case op < 8 && rng.IntN(2) == 0: // presences that left come back, the same values (a replica up again)
+				var back []*value
+				for _, v := range all {
+					if !held[v] && rng.IntN(3) == 0 {
+						back = append(back, v)
+						held[v] = true
+					}
+				}
+				vs.apply(back, nil)
 			case op < 8 && len(held) > 0: // a presence renewed
 				for _, v := range all {
 					if held[v] {
