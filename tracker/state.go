@@ -41,6 +41,9 @@ type value struct {
 	// mark is the mark of the tagSet of the stream whose part joined the value (tagSet.merged), 0 for
 	// a value that joined otherwise. Set before the value is shared, never changed after.
 	mark uint32
+	// viewPos is 1 + the value's place in its topic's view (topicView.vals), 0 when it is not there.
+	// Read and written under that view's lock only.
+	viewPos int32
 }
 
 // presence returns the value as a Presence: its Meta the box's shared map, its ref rendered (a fresh

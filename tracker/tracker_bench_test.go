@@ -370,7 +370,7 @@ func visibleCount(tr *Tracker) int {
 		s.views.mu.RLock()
 		for _, tv := range s.views.topics {
 			tv.mu.RLock()
-			n += len(tv.values)
+			n += len(tv.vals)
 			tv.mu.RUnlock()
 		}
 		s.views.mu.RUnlock()

@@ -25,7 +25,7 @@ func (vs *views) list(topic string) []Presence {
 		return out
 	}
 	if tv.list == nil && !tv.listedOnce.Swap(true) {
-		out := renderAll(tv.values)
+		out := renderValues(tv.vals)
 		tv.mu.RUnlock()
 		return out
 	}
@@ -33,9 +33,9 @@ func (vs *views) list(topic string) []Presence {
 	tv.mu.Lock()
 	defer tv.mu.Unlock()
 	if tv.list == nil {
-		tv.list = newListing(tv.values)
+		tv.list = newListing(tv.vals)
 	} else {
-		tv.list.catchUp(tv.values)
+		tv.list.catchUp(tv.vals)
 	}
 	return slices.Clone(tv.list.rendered)
 }
@@ -60,11 +60,8 @@ type listing struct {
 // the next List renders the topic anew.
 const maxListedLeaves = 16
 
-func newListing(values map[*value]struct{}) *listing {
-	l := &listing{order: make([]*value, 0, len(values))}
-	for v := range values {
-		l.order = append(l.order, v)
-	}
+func newListing(values []*value) *listing {
+	l := &listing{order: slices.Clone(values)}
 	l.rendered = renderValues(l.order)
 	return l
 }
@@ -89,7 +86,7 @@ func (l *listing) left(v *value, n int) bool {
 // one, more make it render everything again; joins are rendered and added. The same value may leave and
 // join again (its replica down, then up): each leave takes out one showing of it, a join not yet
 // rendered first, and each join adds one.
-func (l *listing) catchUp(values map[*value]struct{}) {
+func (l *listing) catchUp(values []*value) {
 	if len(l.leaves) > maxListedLeaves {
 		*l = *newListing(values)
 		return
@@ -115,21 +112,12 @@ func (l *listing) catchUp(values map[*value]struct{}) {
 	l.joins, l.leaves = l.joins[:0], l.leaves[:0]
 }
 
-// renderAll returns every value as a Presence (see renderValues).
-func renderAll(values map[*value]struct{}) []Presence {
-	if len(values) == 0 {
-		return nil
-	}
-	vs := make([]*value, 0, len(values))
-	for v := range values {
-		vs = append(vs, v)
-	}
-	return renderValues(vs)
-}
-
 // renderValues returns the values as Presences, in their order: the refs held as refIDs are rendered
 // into one buffer, one allocation for all.
 func renderValues(values []*value) []Presence {
+	if len(values) == 0 {
+		return nil
+	}
 	buf := make([]byte, len(values)*refLen)
 	out := make([]Presence, len(values))
 	for i, v := range values {
