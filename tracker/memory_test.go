@@ -14,7 +14,7 @@ import (
 
 // memoryLimitPerPresence is issue 10's target: what the tracker holds per presence at 100 000 presences
 // with a 2-key meta, everything included (the CRDT, the read views, the owner index and watches). Met
-// both with 1000 presences per owner (about 255 B) and with an owner each (about 275 B: a subscriber
+// both with 1000 presences per owner (about 250 B) and with an owner each (about 260 B: a subscriber
 // owner costs its slot in the shard's owner index and nothing else, see owners and pubsub.CloseWatcher).
 const memoryLimitPerPresence = 300
 
