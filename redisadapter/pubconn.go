@@ -34,7 +34,24 @@ type pubConn struct {
 	idle    time.Time // when the last round trip ended
 	answers []error   // per frame of the last round trip: nil, or its error
 	life    context.Context
+	// After a dial fails, batches fail at once with its error (nothing sent) until retryAt: the next
+	// dial waits backoff, which doubles from redialMin to redialMax while dials keep failing and starts
+	// again after one succeeds. Without it, every batch dialled while Redis was down (go-redis's pool
+	// likewise fails fast after failed dials and retries once a second).
+	dialErr   error
+	retryAt   time.Time
+	backoff   time.Duration
+	redialMin time.Duration
+	redialMax time.Duration
 }
+
+// The publish connection's redial back-off (pubConn.backoff): the first retry after a failed dial comes
+// redialMin later, then ever later up to redialMax, so that a Redis that is down gets at most one dial a
+// second from the publisher, and one that came back is used again within that.
+const (
+	redialMin = 10 * time.Millisecond
+	redialMax = time.Second
+)
 
 // checkIdleAfter is how long a connection must have been idle for a round trip to check its health
 // first (connCheck). A connection in steady use (the next batch follows Redis's answer within
@@ -46,7 +63,7 @@ const checkIdleAfter = time.Millisecond
 const answerBufSize = 16 << 10
 
 func newPubConn(opt *redis.Options, life context.Context) *pubConn {
-	return &pubConn{opt: opt, life: life}
+	return &pubConn{opt: opt, life: life, redialMin: redialMin, redialMax: redialMax}
 }
 
 // errDial wraps the error of a dial that failed: the batch was not sent.
@@ -101,10 +118,17 @@ func (c *pubConn) roundTrip(ctx context.Context, wire []byte, n int) {
 		}
 	}
 	if c.sub == nil {
+		if now.Before(c.retryAt) { // the last dial failed a moment ago
+			c.fail(&errDial{err: c.dialErr}, n)
+			return
+		}
 		if err := c.dial(ctx); err != nil {
+			c.backoff = min(max(2*c.backoff, c.redialMin), c.redialMax)
+			c.dialErr, c.retryAt = err, time.Now().Add(c.backoff)
 			c.fail(&errDial{err: err}, n)
 			return
 		}
+		c.dialErr, c.retryAt, c.backoff = nil, time.Time{}, 0
 	}
 	conn := c.sub.conn
 	deadline, _ := ctx.Deadline()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -454,5 +455,42 @@ func TestPubConnPartialBatch(t *testing.T) {
 		if maybe := i >= 2; maybe != errors.Is(err, ErrMaybeDelivered) || !maybe && err != nil {
 			t.Errorf("%s: %v; want ErrMaybeDelivered: %v", name, err, maybe)
 		}
+	}
+}
+
+// TestPubConnRedialBacksOff: while Redis cannot be reached, batches fail at once with the dial's error
+// (never "maybe delivered") and the publisher dials again only after a back-off, not once a batch; once
+// Redis is back, the next batch after the back-off dials and publishes.
+func TestPubConnRedialBacksOff(t *testing.T) {
+	s := newFakeRedis(t, answerPublish)
+	var down atomic.Bool
+	var dials atomic.Int32
+	p := ownPublisher(t, s, newConnSet(), func(opt *redis.Options) {
+		dial := opt.Dialer
+		opt.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			if down.Load() {
+				return nil, errors.New("connection refused (the test's)")
+			}
+			return dial(ctx, network, addr)
+		}
+	})
+	const backoff = 50 * time.Millisecond
+	p.own.redialMin, p.own.redialMax = backoff, 4*backoff
+	down.Store(true)
+	start := time.Now()
+	for range 50 {
+		if err := p.publish(context.Background(), "ch", []byte("x")); err == nil || errors.Is(err, ErrMaybeDelivered) {
+			t.Fatalf("a frame while Redis is down: %v; want the dial's error, not maybe delivered", err)
+		}
+	}
+	allowed := 1 + int(time.Since(start)/backoff) + 1 // the first dial, then at most one per back-off
+	if n := int(dials.Load()); n > allowed || n >= 50 {
+		t.Fatalf("%d dials for 50 frames in %v while Redis was down; want at most %d", n, time.Since(start), allowed)
+	}
+	down.Store(false)
+	time.Sleep(5 * backoff) // past the longest back-off
+	if err := p.publish(context.Background(), "ch", []byte("y")); err != nil {
+		t.Fatalf("a frame once Redis is back: %v", err)
 	}
 }
