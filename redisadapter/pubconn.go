@@ -37,7 +37,7 @@ type pubConn struct {
 	// After a dial fails, batches fail at once with its error (nothing sent) until retryAt: the next
 	// dial waits backoff, which doubles from redialMin to redialMax while dials keep failing and starts
 	// again after one succeeds. Without it, every batch dialled while Redis was down (go-redis's pool
-	// likewise fails fast after failed dials and retries once a second).
+	// likewise fails fast after failed dials).
 	dialErr   error
 	retryAt   time.Time
 	backoff   time.Duration
@@ -46,11 +46,13 @@ type pubConn struct {
 }
 
 // The publish connection's redial back-off (pubConn.backoff): the first retry after a failed dial comes
-// redialMin later, then ever later up to redialMax, so that a Redis that is down gets at most one dial a
-// second from the publisher, and one that came back is used again within that.
+// redialMin later, then ever later up to redialMax, so that a Redis that is down gets at most ten dials a
+// second from the publisher, and one that came back is used again within a tenth of a second. (A second,
+// as go-redis's pool waits, delayed a tracker's catch-up after a Redis restart past its 3 heartbeats:
+// TestRealRedisRestartConvergesAt60k.)
 const (
 	redialMin = 10 * time.Millisecond
-	redialMax = time.Second
+	redialMax = 100 * time.Millisecond
 )
 
 // checkIdleAfter is how long a connection must have been idle for a round trip to check its health
