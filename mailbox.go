@@ -87,7 +87,7 @@ func (s *Subscriber) queued() int {
 	n := len(s.ch)
 	if s.q != nil {
 		n += s.q.n
-		if s.q.inHand {
+		if s.q.inHand && !s.q.owed {
 			n++
 		}
 	}
@@ -139,9 +139,12 @@ func (s *Subscriber) overflow(msg Message) bool {
 	return queued
 }
 
-// dropOldest removes the oldest queued message: the channel's first, else the ring's. The message the
-// pump holds is never the oldest when the channel is non-empty, and when the channel is empty the pump
-// is about to hand it over. s.mu is held.
+// dropOldest removes the oldest queued message: the channel's first, else the message the pump holds,
+// else the ring's first. The message in the pump's hand is older than the ring's, and younger than the
+// channel's; it cannot be taken from the pump, which sends it without the lock, so it is owed: the pump
+// takes it back from the channel when it has the lock again (dropOwed). Dropping the ring's first
+// instead kept an older message than the bound allows when the pump was descheduled while the channel
+// drained (TestConformance…/Overflow/DropOldestKeepsNewest under load). s.mu is held.
 func (s *Subscriber) dropOldest() bool {
 	if s.ch != nil {
 		select {
@@ -150,11 +153,32 @@ func (s *Subscriber) dropOldest() bool {
 		default:
 		}
 	}
+	if s.q != nil && s.q.inHand && !s.q.owed {
+		s.q.owed = true
+		return true
+	}
 	if s.q != nil && s.q.n > 0 {
 		s.q.pop()
 		return true
 	}
 	return false
+}
+
+// dropOwed drops the message DropOldest owed (dropOldest), which the pump has just sent: it is the
+// channel's only message, since the channel was empty when it was owed and only the pump sends while it
+// runs. A reader that took it first got it, and the oldest message still queued, the ring's first, goes
+// instead; with none, nothing was dropped after all. s.mu is held.
+func (s *Subscriber) dropOwed() {
+	s.q.owed = false
+	select {
+	case <-s.ch:
+	default:
+		if s.q.n > 0 {
+			s.q.pop()
+		} else {
+			s.dropped.Add(^uint64(0)) // -1: the count overflow made
+		}
+	}
 }
 
 // stopRunner ends the runner: the ring is empty (or dropped), and its memory is given back. A closed
@@ -218,10 +242,18 @@ func (s *Subscriber) pump(closed <-chan struct{}) {
 		s.mu.Lock()
 		s.q.inHand = false
 		if giveUp {
-			s.dropped.Add(uint64(s.q.n) + 1)
+			n := uint64(s.q.n) + 1
+			if s.q.owed { // counted already
+				n--
+			}
+			s.q.owed = false
+			s.dropped.Add(n)
 			s.stopRunner()
 			s.mu.Unlock()
 			return
+		}
+		if s.q.owed {
+			s.dropOwed()
 		}
 		if linger != nil {
 			linger.Reset(closeLinger)

@@ -10,6 +10,7 @@ type ring struct {
 
 	// For the pump (mailbox.go), which exists exactly as long as the ring:
 	inHand bool          // the pump holds a message taken from the ring, waiting for room in the channel
+	owed   bool          // DropOldest dropped the message in hand (counted): the pump takes it back
 	wake   chan struct{} // closed by the subscriber's close, to start the pump's linger
 }
 
