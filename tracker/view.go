@@ -3,7 +3,6 @@ package tracker
 import (
 	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
 // views are what List and GetByKey read: per topic, the visible presences, kept up to date from the very
@@ -177,38 +176,11 @@ func (vs *views) getByKey(topic, key string) []Presence {
 	}
 	tv.mu.RLock()
 	defer tv.mu.RUnlock()
-	return renderPresences(tv.vals, func(v *value) bool { return v.key == key })
-}
-
-// renderPresences returns the values that keep says to keep as Presences (nil if none): the refs held
-// as refIDs are rendered into one buffer, one allocation for all.
-func renderPresences(values []*value, keep func(*value) bool) []Presence {
-	n, refs := 0, 0
-	for _, v := range values {
-		if keep(v) {
-			n++
-			if v.ref.ok {
-				refs++
-			}
+	var matches []*value
+	for _, v := range tv.vals {
+		if v.key == key {
+			matches = append(matches, v)
 		}
 	}
-	if n == 0 {
-		return nil
-	}
-	buf := make([]byte, refs*refLen)
-	out := make([]Presence, 0, n)
-	for _, v := range values {
-		if !keep(v) {
-			continue
-		}
-		if !v.ref.ok {
-			out = append(out, v.presence())
-			continue
-		}
-		b := buf[:refLen:refLen]
-		buf = buf[refLen:]
-		v.ref.encodeTo(b)
-		out = append(out, v.presenceRef(unsafe.String(&b[0], refLen)))
-	}
-	return out
+	return renderValues(matches)
 }
